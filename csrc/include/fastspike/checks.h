@@ -1,0 +1,120 @@
+// Argument validation shared by the CPU and CUDA implementations of every
+// operator, so both backends reject the same inputs with the same messages.
+#pragma once
+
+#include "fastspike/common.h"
+
+#include <optional>
+
+namespace fastspike {
+
+inline void check_potentials(const at::Tensor& p, const char* name) {
+  TORCH_CHECK(p.defined(), name, ": expected a tensor, got None");
+  TORCH_CHECK(p.scalar_type() == at::kFloat || p.scalar_type() == at::kHalf ||
+                  p.scalar_type() == at::kBFloat16,
+              name, ": expected dtype float32, float16 or bfloat16, got ", p.scalar_type());
+  TORCH_CHECK(p.dim() >= 2, name, ": expected shape [B, T, ...] (at least 2-D), got ",
+              p.sizes());
+  TORCH_CHECK(p.size(1) >= 1, name, ": expected at least 1 time step (dim 1), got T = ",
+              p.size(1));
+}
+
+inline void check_threshold(const std::optional<double>& threshold) {
+  if (threshold.has_value()) {
+    TORCH_CHECK(*threshold >= 0.0, "threshold: expected a value >= 0 (or None), got ",
+                *threshold);
+  }
+}
+
+// times [B, F, H, W] + values [B, F, H, W] float32 (pointwise inhibition, k-WTA)
+inline void check_times_values(const at::Tensor& times, const at::Tensor& values, int64_t T) {
+  check_times(times, "times", 4, "[B, F, H, W]");
+  check_float(values, "values", 4, "[B, F, H, W]");
+  TORCH_CHECK(times.sizes() == values.sizes(),
+              "values: expected the same shape as times ", times.sizes(), ", got ",
+              values.sizes());
+  check_same_device(times, "times", values, "values");
+  check_T(T, times.scalar_type());
+}
+
+struct ConvGeometry {
+  int64_t B, C, Hp, Wp, F, kh, kw, H, W;
+};
+
+// times_in [B, C, Hp, Wp] (padded, NEVER = T), weight [F, C, kh, kw] float32
+inline ConvGeometry check_conv(const at::Tensor& times_in, const at::Tensor& weight, int64_t T) {
+  check_times(times_in, "times_in", 4, "[B, C, H, W]");
+  check_float(weight, "weight", 4, "[C_out, C_in, kh, kw]");
+  check_same_device(times_in, "times_in", weight, "weight");
+  check_T(T, times_in.scalar_type());
+  ConvGeometry g;
+  g.B = times_in.size(0);
+  g.C = times_in.size(1);
+  g.Hp = times_in.size(2);
+  g.Wp = times_in.size(3);
+  g.F = weight.size(0);
+  g.kh = weight.size(2);
+  g.kw = weight.size(3);
+  TORCH_CHECK(weight.size(1) == g.C, "weight: expected ", g.C,
+              " input channels (dim 1) to match times_in, got ", weight.size(1));
+  TORCH_CHECK(g.F >= 1 && g.kh >= 1 && g.kw >= 1,
+              "weight: expected non-empty [C_out, C_in, kh, kw], got ", weight.sizes());
+  TORCH_CHECK(g.Hp >= g.kh && g.Wp >= g.kw, "times_in: spatial size ", g.Hp, "x", g.Wp,
+              " is smaller than the ", g.kh, "x", g.kw, " kernel");
+  g.H = g.Hp - g.kh + 1;
+  g.W = g.Wp - g.kw + 1;
+  return g;
+}
+
+inline void check_bounds(double lb, double ub) {
+  TORCH_CHECK(lb <= ub, "lb, ub: expected lb <= ub, got lb = ", lb, " > ub = ", ub);
+}
+
+struct StdpGeometry {
+  ConvGeometry conv;
+  int64_t k;
+  bool per_feature_lr;
+};
+
+inline StdpGeometry check_stdp(const at::Tensor& weight, const at::Tensor& times_in,
+                               const at::Tensor& times_out, const at::Tensor& winners,
+                               const at::Tensor& lr, int64_t T, double lb, double ub) {
+  StdpGeometry s;
+  s.conv = check_conv(times_in, weight, T);
+  const auto& g = s.conv;
+  TORCH_CHECK(weight.is_contiguous(), "weight: expected a contiguous tensor (updated in place)");
+  check_times(times_out, "times_out", 4, "[B, C_out, H_out, W_out]");
+  TORCH_CHECK(times_out.scalar_type() == times_in.scalar_type(),
+              "times_out: expected the same dtype as times_in (", times_in.scalar_type(),
+              "), got ", times_out.scalar_type());
+  TORCH_CHECK(times_out.size(0) == g.B && times_out.size(1) == g.F && times_out.size(2) == g.H &&
+                  times_out.size(3) == g.W,
+              "times_out: expected shape [", g.B, ", ", g.F, ", ", g.H, ", ", g.W,
+              "] (batch of times_in, C_out of weight, valid-convolution size), got ",
+              times_out.sizes());
+  TORCH_CHECK(winners.defined() && (winners.scalar_type() == at::kInt ||
+                                    winners.scalar_type() == at::kLong),
+              "winners: expected an int32 or int64 tensor [B, k, 3]");
+  TORCH_CHECK(winners.dim() == 3 && winners.size(0) == g.B && winners.size(2) == 3,
+              "winners: expected shape [", g.B, ", k, 3] (feature, row, col), got ",
+              winners.sizes());
+  s.k = winners.size(1);
+  TORCH_CHECK(lr.defined() && lr.scalar_type() == at::kFloat,
+              "lr: expected a float32 tensor [B, 2] or [B, C_out, 2]");
+  if (lr.dim() == 2) {
+    TORCH_CHECK(lr.size(0) == g.B && lr.size(1) == 2,
+                "lr: expected shape [", g.B, ", 2] (a_plus, a_minus per sample), got ", lr.sizes());
+    s.per_feature_lr = false;
+  } else {
+    TORCH_CHECK(lr.dim() == 3 && lr.size(0) == g.B && lr.size(1) == g.F && lr.size(2) == 2,
+                "lr: expected shape [", g.B, ", 2] or [", g.B, ", ", g.F, ", 2], got ", lr.sizes());
+    s.per_feature_lr = true;
+  }
+  check_same_device(weight, "weight", times_out, "times_out");
+  check_same_device(weight, "weight", winners, "winners");
+  check_same_device(weight, "weight", lr, "lr");
+  check_bounds(lb, ub);
+  return s;
+}
+
+}  // namespace fastspike

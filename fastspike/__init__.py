@@ -1,0 +1,33 @@
+"""fastspike: fused kernels for STDP-trained convolutional spiking networks."""
+
+from fastspike._loader import load_library as _load_library
+
+_C = _load_library()
+WITH_CUDA = bool(_C.with_cuda)
+
+from fastspike import ops  # noqa: E402
+from fastspike.ops import (  # noqa: E402
+    conv_fire,
+    fire,
+    first_spike,
+    first_spike_from_wave,
+    kwta,
+    pointwise_inhibition,
+    spike_wave,
+    stdp_update,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "WITH_CUDA",
+    "conv_fire",
+    "fire",
+    "first_spike",
+    "first_spike_from_wave",
+    "kwta",
+    "ops",
+    "pointwise_inhibition",
+    "spike_wave",
+    "stdp_update",
+]

@@ -1,0 +1,286 @@
+"""Typed Python wrappers and fake (shape) kernels for ``torch.ops.fastspike``.
+
+Conventions (ALGORITHMS.md 0-1): ``T`` is the number of time steps; a
+first-spike map ("times") holds for every neuron the first step at which it
+fires, and the value ``T`` itself means "never". Times are uint8 (T <= 255) or
+int16. Potentials are float32 (fire / first_spike also take float16 and
+bfloat16). Batched tensors have a leading batch dimension ``B``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "conv_fire",
+    "fire",
+    "first_spike",
+    "first_spike_from_wave",
+    "kwta",
+    "pointwise_inhibition",
+    "spike_wave",
+    "stdp_update",
+    "times_dtype",
+    "validate_winners",
+]
+
+_ops = torch.ops.fastspike
+
+
+def times_dtype(T: int) -> torch.dtype:
+    """Smallest first-spike dtype that can hold ``T`` (the "never" value)."""
+    return torch.uint8 if T <= 255 else torch.int16
+
+
+# --------------------------------------------------------------------------- fire
+def fire(potentials: Tensor, threshold: float | None, return_thresholded: bool = False):
+    """Cumulative fire (ALGORITHMS.md 3).
+
+    Args:
+        potentials: ``[B, T, ...]`` float potentials.
+        threshold: spike where ``P[t] > threshold`` (strict, ``threshold >= 0``);
+            ``None`` is the "no threshold" mode: spike only at ``T-1`` where ``P[T-1] > 0``.
+        return_thresholded: also return ``P`` where it spikes and 0 elsewhere.
+
+    Returns:
+        ``(spikes, thresholded)``: uint8 ``[B, T, ...]`` and, on request, the
+        thresholded potentials ``[B, T, ...]`` (else ``None``).
+    """
+    spikes, thr = _ops.fire(potentials, threshold, return_thresholded)
+    return spikes, (thr if return_thresholded else None)
+
+
+@torch.library.register_fake("fastspike::fire")
+def _fire_fake(potentials, threshold, return_thresholded=False):
+    spikes = potentials.new_empty(potentials.shape, dtype=torch.uint8)
+    thr = potentials.new_empty(potentials.shape if return_thresholded else (0,))
+    return spikes, thr
+
+
+# --------------------------------------------------------------------------- first spike
+def first_spike(potentials: Tensor, threshold: float | None):
+    """Fused fire + first-spike extraction; no spike wave is materialised.
+
+    Args:
+        potentials: ``[B, T, ...]`` float potentials.
+        threshold: as in :func:`fire` (``None``: spike at ``T-1`` if ``P[T-1] > 0``).
+
+    Returns:
+        ``(times, values)``: ``[B, ...]`` first-spike times (uint8 if ``T <= 255``
+        else int16; ``T`` = never) and the potential at the first spike (0 if never).
+    """
+    return _ops.first_spike(potentials, threshold)
+
+
+@torch.library.register_fake("fastspike::first_spike")
+def _first_spike_fake(potentials, threshold):
+    shape = (potentials.shape[0], *potentials.shape[2:])
+    return (
+        potentials.new_empty(shape, dtype=times_dtype(potentials.shape[1])),
+        potentials.new_empty(shape),
+    )
+
+
+def first_spike_from_wave(spikes: Tensor, potentials: Tensor | None = None, compat: bool = False):
+    """First-spike times of a cumulative spike wave: ``tau = T - sum_t S[t]``.
+
+    Args:
+        spikes: ``[B, T, ...]`` spike wave (uint8, bool or float; non-zero = spike).
+        potentials: optional ``[B, T, ...]`` thresholded potentials to gather ``V = P[tau]`` from.
+        compat: gather ``P[T-1]`` (not 0) for neurons that never fire, as the reference does.
+
+    Returns:
+        ``(times, values)``: ``[B, ...]`` times and values (``None`` without potentials).
+    """
+    times, values = _ops.first_spike_from_wave(spikes, potentials, compat)
+    return times, (values if potentials is not None else None)
+
+
+@torch.library.register_fake("fastspike::first_spike_from_wave")
+def _first_spike_from_wave_fake(spikes, potentials, compat=False):
+    shape = (spikes.shape[0], *spikes.shape[2:])
+    times = spikes.new_empty(shape, dtype=times_dtype(spikes.shape[1]))
+    values = potentials.new_empty(shape) if potentials is not None else spikes.new_empty((0,), dtype=torch.float32)
+    return times, values
+
+
+def spike_wave(times: Tensor, T: int) -> Tensor:
+    """Inverse of first-spike extraction: ``[B, ...]`` times -> ``[B, T, ...]`` uint8 wave, ``S[t] = t >= tau``."""
+    return _ops.spike_wave(times, T)
+
+
+@torch.library.register_fake("fastspike::spike_wave")
+def _spike_wave_fake(times, T):
+    return times.new_empty((times.shape[0], T, *times.shape[1:]), dtype=torch.uint8)
+
+
+# --------------------------------------------------------------------------- inhibition
+def pointwise_inhibition(times: Tensor, values: Tensor, T: int):
+    """Per position, keep only the earliest feature (ties: larger value, then lower index).
+
+    Args:
+        times: ``[B, F, H, W]`` uint8/int16 first-spike times (``T`` = never).
+        values: ``[B, F, H, W]`` float32 potentials at the first spike.
+        T: number of time steps.
+
+    Returns:
+        ``(times, values)`` with every loser set to never (``T``) and 0.
+    """
+    return _ops.pointwise_inhibition(times, values, T)
+
+
+@torch.library.register_fake("fastspike::pointwise_inhibition")
+def _pointwise_inhibition_fake(times, values, T):
+    return torch.empty_like(times), torch.empty_like(values)
+
+
+def kwta(times: Tensor, values: Tensor, T: int, k: int, radius: int = 0, compat: bool = False) -> Tensor:
+    """k-winners-take-all with lateral inhibition, for a whole batch, with no host sync.
+
+    Each sample independently selects up to ``k`` winners, best first: earliest
+    spike, then largest potential, then lowest flat index ``f*H*W + y*W + x``.
+    A winner silences its feature everywhere and, when ``radius > 0``, every
+    feature in the ``(2r+1) x (2r+1)`` window around it (clipped at the borders).
+
+    Args:
+        times: ``[B, F, H, W]`` uint8/int16 first-spike times (candidates have ``tau < T``).
+        values: ``[B, F, H, W]`` float32 potentials at the first spike.
+        T: number of time steps (at most 255).
+        k: winners per sample (``>= 1``).
+        radius: lateral inhibition radius (``>= 0``; 0 = none).
+        compat: rank by the reference's float32 score ``(T - tau) * (V + T*Vmax)``.
+
+    Returns:
+        ``[B, k, 3]`` int32 winners ``(feature, row, col)``; rows of ``-1`` where fewer exist.
+    """
+    return _ops.kwta(times, values, T, k, radius, compat)
+
+
+@torch.library.register_fake("fastspike::kwta")
+def _kwta_fake(times, values, T, k, radius, compat=False):
+    return times.new_empty((times.shape[0], k, 3), dtype=torch.int32)
+
+
+# --------------------------------------------------------------------------- conv
+def conv_fire(
+    times_in: Tensor,
+    weight: Tensor,
+    T: int,
+    threshold: float | None,
+    return_potentials: bool = False,
+    validate: bool | None = None,
+):
+    """Integrate-and-fire convolution on first-spike times, fused with fire.
+
+    ``P[t, f, y, x] = sum_{c,i,j: tau_in[c, y+i, x+j] <= t} W[f, c, i, j]`` (stride
+    1, no padding: pad ``times_in`` with ``T`` beforehand), accumulated in fp32 in
+    ``(c, i, j)`` order on every backend.
+
+    Args:
+        times_in: ``[B, C, Hp, Wp]`` uint8/int16 input times.
+        weight: ``[F, C, kh, kw]`` float32, non-negative.
+        T: number of time steps.
+        threshold: spike where ``P[t] > threshold``; ``None``: spike at ``T-1`` where ``P[T-1] > 0``.
+        return_potentials: also return the full ``[B, T, F, H, W]`` potentials.
+        validate: check ``weight >= 0`` on CUDA too (one host sync; CPU always checks).
+            Defaults to True.
+
+    Returns:
+        ``(times, values, potentials)``: ``[B, F, Hp-kh+1, Wp-kw+1]`` times (dtype of
+        ``times_in``), float32 values at the first spike (0 if never), and the
+        potentials or ``None``.
+    """
+    if (validate is None or validate) and weight.device.type != "cpu" and weight.numel():
+        if bool((weight < 0).any()):
+            raise ValueError("weight: expected non-negative weights (the integrate-and-fire convolution "
+                             "assumes non-decreasing potentials)")
+    times, values, pot = _ops.conv_fire(times_in, weight, T, threshold, return_potentials)
+    return times, values, (pot if return_potentials else None)
+
+
+@torch.library.register_fake("fastspike::conv_fire")
+def _conv_fire_fake(times_in, weight, T, threshold, return_potentials=False):
+    B, _, Hp, Wp = times_in.shape
+    F, _, kh, kw = weight.shape
+    shape = (B, F, Hp - kh + 1, Wp - kw + 1)
+    pot_shape = (B, T, *shape[1:]) if return_potentials else (0,)
+    return (
+        times_in.new_empty(shape),
+        times_in.new_empty(shape, dtype=torch.float32),
+        times_in.new_empty(pot_shape, dtype=torch.float32),
+    )
+
+
+# --------------------------------------------------------------------------- STDP
+def validate_winners(winners: Tensor, times_out: Tensor, T: int) -> None:
+    """Raise ``ValueError`` unless every winner row is ``-1`` padding or an in-range,
+    fired neuron with at most one winner per feature per sample (one host sync)."""
+    if winners.dim() != 3 or winners.shape[-1] != 3:
+        raise ValueError(f"winners: expected shape [B, k, 3], got {tuple(winners.shape)}")
+    B, F, H, W = times_out.shape
+    w = winners.long()
+    live = w[..., 0] >= 0
+    f, y, x = w.unbind(-1)
+    bad = live & ((f >= F) | (y < 0) | (y >= H) | (x < 0) | (x >= W))
+    if bool(bad.any()):
+        b, r = (int(v) for v in bad.nonzero()[0])
+        raise ValueError(f"winners: sample {b} row {r} = {tuple(w[b, r].tolist())} is out of range "
+                         f"for output [{F}, {H}, {W}]")
+    if w.shape[1] > 1:
+        same = (f.unsqueeze(2) == f.unsqueeze(1)) & live.unsqueeze(2) & live.unsqueeze(1)
+        same &= ~torch.eye(w.shape[1], dtype=torch.bool, device=w.device)
+        if bool(same.any()):
+            b = int(same.nonzero()[0, 0])
+            raise ValueError(f"winners: sample {b} lists a feature twice; k-WTA gives each feature "
+                             "at most one winner per sample")
+    if bool(live.any()):
+        bi = torch.arange(B, device=w.device).unsqueeze(1).expand_as(f)
+        tp = times_out[bi[live], f[live], y[live], x[live]]
+        if bool((tp.long() >= T).any()):
+            raise ValueError(f"winners: a winner did not fire (times_out >= T = {T})")
+
+
+def stdp_update(
+    weight: Tensor,
+    times_in: Tensor,
+    times_out: Tensor,
+    winners: Tensor,
+    lr: Tensor,
+    T: int,
+    *,
+    stabilize: bool = True,
+    lb: float = 0.0,
+    ub: float = 1.0,
+    clamp_all: bool = False,
+    validate: bool | None = None,
+) -> None:
+    """Batched STDP / anti-STDP, in place, applied in sample order (ALGORITHMS.md 7-8).
+
+    For each sample ``b`` and winner ``(f, y, x)``, every synapse ``(c, i, j)`` of
+    feature ``f`` gets ``a+`` if ``tau_in[b, c, y+i, x+j] <= tau_out[b, f, y, x]``
+    (pre before or with post), else ``a-``; with ``stabilize`` the rate is
+    multiplied by ``(W - lb)(ub - W)``; then ``W`` is clamped to ``[lb, ub]``.
+    ``B = 1`` is exactly the sequential rule.
+
+    Args:
+        weight: ``[F, C, kh, kw]`` float32, contiguous; updated in place.
+        times_in: ``[B, C, Hp, Wp]`` the layer's padded input times.
+        times_out: ``[B, F, Hp-kh+1, Wp-kw+1]`` the layer's output times.
+        winners: ``[B, k, 3]`` int32/int64 from :func:`kwta` (``-1`` rows skipped).
+        lr: ``[B, 2]`` or ``[B, F, 2]`` float32 ``(a_plus, a_minus)``; use
+            negative ``a_plus`` for anti-STDP (R-STDP punishment), zeros to skip.
+        T: number of time steps.
+        stabilize, lb, ub: stabiliser flag and weight bounds (``lb <= ub``).
+        clamp_all: clamp the whole weight after every sample with a winner (reference quirk).
+        validate: check the winners on CUDA too (one host sync; the CPU kernel
+            always checks). Defaults to True.
+    """
+    if (validate is None or validate) and weight.device.type != "cpu":
+        validate_winners(winners, times_out, T)
+    _ops.stdp_update(weight, times_in, times_out, winners, lr, T, stabilize, lb, ub, clamp_all)
+
+
+@torch.library.register_fake("fastspike::stdp_update")
+def _stdp_update_fake(weight, times_in, times_out, winners, lr, T, stabilize, lb, ub, clamp_all=False):
+    return None
