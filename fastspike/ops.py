@@ -272,7 +272,8 @@ def stdp_update(
             negative ``a_plus`` for anti-STDP (R-STDP punishment), zeros to skip.
         T: number of time steps.
         stabilize, lb, ub: stabiliser flag and weight bounds (``lb <= ub``).
-        clamp_all: clamp the whole weight after every sample with a winner (reference quirk).
+        clamp_all: clamp the whole weight after every sample, winners or not (reference quirk:
+            each sample is one call of the reference's rule).
         validate: check the winners on CUDA too (one host sync; the CPU kernel
             always checks). Defaults to True.
     """

@@ -12,8 +12,10 @@
 //   T         time steps (tau = T means never)
 //   stabilize multiply the rate by (W - lb)(ub - W)
 //   lb, ub    weight bounds
-//   clamp_all reference quirk: clamp the whole weight after every sample that
-//             has a winner (compat); otherwise only updated weights are clamped
+//   clamp_all reference quirk: clamp the whole weight after every sample
+//             (each sample is one call of the reference's rule, which clamps
+//             the whole tensor even without winners); otherwise only the
+//             updated weights are clamped
 TORCH_LIBRARY_FRAGMENT(fastspike, m) {
   m.def(
       "stdp_update(Tensor(a!) weight, Tensor times_in, Tensor times_out, Tensor winners, "

@@ -3,8 +3,8 @@
 //
 // The host builds, per output feature f, the ordered list of samples that
 // touch it: events[f][0..n_f) = (sample b, winner position y*W+x or -1, t_post).
-// A position of -1 marks a sample that has a winner elsewhere and only clamps
-// the feature (clamp_all, the reference's whole-tensor clamp). Each weight
+// A position of -1 marks a sample without a winner in this feature that only
+// clamps it (clamp_all, the reference's whole-tensor clamp after every sample). Each weight
 // element then replays its feature's events in sample order, so the result is
 // the sequential rule applied sample by sample, with no atomics and no
 // dependence on the launch configuration.

@@ -1,12 +1,14 @@
 // CPU kernel for fastspike::conv_fire.
 //
-// Event-driven: every input spike (c, yp, xp) at time s scatters its weight
-// column W[:, c, i, j] into a histogram h[s, y, x, :] of the outputs it reaches;
-// a prefix sum over s then gives P[t] for every output at once. Inputs are
-// visited in (c, yp, xp) ascending order, so each output's h[s] accumulates in
-// (c, i, j) ascending order: the same fp32 additions, in the same order, as the
-// CUDA kernel's per-neuron loop. The cost is (input spikes x kh*kw x F) instead
-// of the dense T x F x C x kh*kw per position.
+// Event-driven, one time step at a time: the input spikes of a sample are
+// bucketed by time; at step t every input spike (c, yp, xp) of that bucket
+// scatters its weight column W[:, c, i, j] into h[y, x, :] for the outputs it
+// reaches, then P[t] = P[t-1] + h and the first crossings are recorded. Within
+// a bucket inputs are visited in (c, yp, xp) ascending order, so each output's
+// h[t] accumulates in (c, i, j) ascending order: per neuron exactly the fp32
+// additions, in the same order, of the CUDA kernel's histogram + prefix sum.
+// The cost is (input spikes x kh*kw x F) instead of the dense
+// T x F x C x kh*kw per position, and the working set is two [H, W, F] maps.
 #include "fastspike/checks.h"
 
 #include <ATen/Parallel.h>
@@ -44,6 +46,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   // Weight columns with the output feature innermost: wt[c][i][j][f].
   const auto wt = w.permute({1, 2, 3, 0}).contiguous();
   const int64_t HW = g.H * g.W;
+  TORCH_CHECK(g.C * g.Hp * g.Wp < (int64_t(1) << 31), "times_in: too many input neurons per sample");
   // Split the features so that small batches still use every thread.
   const int64_t threads = at::get_num_threads();
   const int64_t chunks = std::min<int64_t>(g.F, std::max<int64_t>(1, (threads + g.B - 1) / g.B));
@@ -59,59 +62,79 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
     float* po = return_potentials ? potentials.mutable_data_ptr<float>() : nullptr;
     at::parallel_for(0, g.B * chunks, 1, [&](int64_t task0, int64_t task1) {
       ScopedFlushDenormal ftz;
-      std::vector<float> hist(static_cast<size_t>(T * HW * fc_max));
-      std::vector<float> acc(static_cast<size_t>(HW * fc_max));
-      std::vector<int32_t> first(static_cast<size_t>(HW * fc_max));
+      const int64_t n_max = HW * fc_max;
+      std::vector<float> h(n_max), acc(n_max), v(n_max);
+      std::vector<int32_t> first(n_max);
+      // Input spikes of one sample bucketed by time, (c, yp, xp) ascending in each bucket.
+      std::vector<int32_t> bucket_start(T + 1), spikes(g.C * g.Hp * g.Wp);
+      int64_t bucketed_b = -1;
       for (int64_t task = task0; task < task1; ++task) {
         const int64_t b = task / chunks;
         const int64_t f0 = (task % chunks) * fc_max;
         const int64_t f1 = std::min(g.F, f0 + fc_max);
         if (f0 >= f1) continue;
-        const int64_t fc = f1 - f0;
-        std::fill(hist.begin(), hist.begin() + T * HW * fc, 0.f);
-        // Scatter.
-        for (int64_t c = 0; c < g.C; ++c) {
-          const tau_t* tc = ti + (b * g.C + c) * g.Hp * g.Wp;
-          for (int64_t yp = 0; yp < g.Hp; ++yp) {
-            const int64_t i_lo = std::max<int64_t>(0, yp - g.H + 1);
-            const int64_t i_hi = std::min<int64_t>(g.kh - 1, yp);
-            for (int64_t xp = 0; xp < g.Wp; ++xp) {
-              const int64_t s = tc[yp * g.Wp + xp];
-              if (s >= T) continue;
-              const int64_t j_lo = std::max<int64_t>(0, xp - g.W + 1);
-              const int64_t j_hi = std::min<int64_t>(g.kw - 1, xp);
-              float* hs = hist.data() + s * HW * fc;
+        const int64_t fc = f1 - f0, n = HW * fc;
+        const tau_t* tb = ti + b * g.C * g.Hp * g.Wp;
+        if (bucketed_b != b) {  // counting sort of the sample's input spikes by time
+          std::fill(bucket_start.begin(), bucket_start.end(), 0);
+          const int64_t n_in = g.C * g.Hp * g.Wp;
+          for (int64_t e = 0; e < n_in; ++e)
+            if (tb[e] < T) ++bucket_start[tb[e] + 1];
+          for (int64_t t = 0; t < T; ++t) bucket_start[t + 1] += bucket_start[t];
+          std::vector<int32_t> fill(bucket_start.begin(), bucket_start.end() - 1);
+          for (int64_t e = 0; e < n_in; ++e)
+            if (tb[e] < T) spikes[fill[tb[e]]++] = static_cast<int32_t>(e);
+          bucketed_b = b;
+        }
+        std::fill(h.begin(), h.begin() + n, 0.f);  // re-zeroed as it is consumed
+        std::fill(acc.begin(), acc.begin() + n, 0.f);
+        std::fill(v.begin(), v.begin() + n, 0.f);
+        std::fill(first.begin(), first.begin() + n, static_cast<int32_t>(T));
+        float* __restrict__ hp0 = h.data();
+        float* __restrict__ ap = acc.data();
+        float* __restrict__ vp = v.data();
+        int32_t* __restrict__ fp = first.data();
+        const int32_t never = static_cast<int32_t>(T);
+        for (int64_t t = 0; t < T; ++t) {
+          const int32_t e0 = bucket_start[t], e1 = bucket_start[t + 1];
+          if (e0 < e1) {
+            // h[t] = sum of the weights of the inputs that fire at t, in (c, i, j) order.
+            for (int32_t e = e0; e < e1; ++e) {
+              const int64_t in = spikes[e];
+              const int64_t c = in / (g.Hp * g.Wp), yp = (in / g.Wp) % g.Hp, xp = in % g.Wp;
+              const int64_t i_lo = std::max<int64_t>(0, yp - g.H + 1), i_hi = std::min<int64_t>(g.kh - 1, yp);
+              const int64_t j_lo = std::max<int64_t>(0, xp - g.W + 1), j_hi = std::min<int64_t>(g.kw - 1, xp);
               for (int64_t i = i_lo; i <= i_hi; ++i) {
-                const int64_t y = yp - i;
                 for (int64_t j = j_lo; j <= j_hi; ++j) {
-                  const int64_t x = xp - j;
-                  float* h = hs + (y * g.W + x) * fc;
-                  const float* wr = wc + ((c * g.kh + i) * g.kw + j) * g.F + f0;
-                  for (int64_t f = 0; f < fc; ++f) h[f] += wr[f];
+                  float* __restrict__ hp = hp0 + ((yp - i) * g.W + (xp - j)) * fc;
+                  const float* __restrict__ wr = wc + ((c * g.kh + i) * g.kw + j) * g.F + f0;
+                  for (int64_t f = 0; f < fc; ++f) hp[f] += wr[f];
                 }
               }
             }
-          }
-        }
-        // Prefix sum over time and first crossing.
-        const int64_t n = HW * fc;
-        std::fill(acc.begin(), acc.begin() + n, 0.f);
-        std::fill(first.begin(), first.begin() + n, static_cast<int32_t>(T));
-        for (int64_t t = 0; t < T; ++t) {
-          const float* ht = hist.data() + t * n;
-          for (int64_t e = 0; e < n; ++e) acc[e] += ht[e];
-          if (has_th) {
-            for (int64_t e = 0; e < n; ++e) {
-              if (first[e] == T && acc[e] > th) {
-                first[e] = static_cast<int32_t>(t);
-                hist[e] = acc[e];  // hist[0] is consumed: reuse it for V
+            // P[t] = P[t-1] + h[t]; the first t with P[t] > threshold is the spike.
+            // (A time step without input spikes adds 0 and changes nothing.)
+            const int32_t tt = static_cast<int32_t>(t);
+            if (has_th) {
+              for (int64_t e = 0; e < n; ++e) {
+                const float a = ap[e] + hp0[e];
+                hp0[e] = 0.f;
+                ap[e] = a;
+                const bool cross = (fp[e] == never) & (a > th);
+                fp[e] = cross ? tt : fp[e];
+                vp[e] = cross ? a : vp[e];
+              }
+            } else {
+              for (int64_t e = 0; e < n; ++e) {
+                ap[e] += hp0[e];
+                hp0[e] = 0.f;
               }
             }
           }
           if (po) {
             for (int64_t e = 0; e < n; ++e) {
               const int64_t pos = e / fc, f = f0 + e % fc;
-              po[(((b * T + t) * g.F + f) * HW) + pos] = acc[e];
+              po[(((b * T + t) * g.F + f) * HW) + pos] = ap[e];
             }
           }
         }
@@ -120,7 +143,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
           const int64_t o = (b * g.F + f) * HW + pos;
           if (has_th) {
             to[o] = static_cast<tau_t>(first[e]);
-            vo[o] = first[e] < T ? hist[e] : 0.f;
+            vo[o] = v[e];
           } else {
             const bool fires = acc[e] > 0.f;
             to[o] = static_cast<tau_t>(fires ? T - 1 : T);

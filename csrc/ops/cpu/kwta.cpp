@@ -32,7 +32,7 @@ at::Tensor kwta_cpu(const at::Tensor& times, const at::Tensor& values, int64_t T
     int32_t* out = winners.mutable_data_ptr<int32_t>();
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       ScopedFlushDenormal ftz;
-      std::vector<uint64_t> keys(N);
+      std::vector<uint64_t> keys;  // the candidates' keys (tau < T), flat-index order
       std::vector<uint8_t> dead_f(F), dead_pos(HW);
       for (int64_t b = b0; b < b1; ++b) {
         const tau_t* tb = tau + b * N;
@@ -44,17 +44,20 @@ at::Tensor kwta_cpu(const at::Tensor& times, const at::Tensor& values, int64_t T
             if (tb[q] < T && vb[q] > vmax) vmax = vb[q];
           v_shift = math::mul_rn(vmax, static_cast<float>(T));
         }
-        for (int64_t q = 0; q < N; ++q)
-          keys[q] = math::kwta_key(compat, tb[q], static_cast<int>(T), vb[q], v_shift, q);
+        keys.clear();
+        for (int64_t q = 0; q < N; ++q) {
+          if (tb[q] >= T) continue;
+          const uint64_t key = math::kwta_key(compat, tb[q], static_cast<int>(T), vb[q], v_shift, q);
+          if (key) keys.push_back(key);
+        }
         std::fill(dead_f.begin(), dead_f.end(), 0);
         std::fill(dead_pos.begin(), dead_pos.end(), 0);
         for (int64_t w = 0; w < k; ++w) {
           uint64_t best = 0;
-          for (int64_t f = 0; f < F; ++f) {
-            if (dead_f[f]) continue;
-            const uint64_t* kf = keys.data() + f * HW;
-            for (int64_t p = 0; p < HW; ++p)
-              if (kf[p] > best && !dead_pos[p]) best = kf[p];
+          for (const uint64_t key : keys) {
+            if (key <= best) continue;
+            const int64_t q = math::index_from_key(key);
+            if (!dead_f[q / HW] && !dead_pos[q % HW]) best = key;
           }
           if (best == 0) break;
           const int64_t q = math::index_from_key(best);

@@ -23,28 +23,34 @@ std::tuple<at::Tensor, at::Tensor> pointwise_inhibition_cpu(const at::Tensor& ti
     const float* vi = vl.const_data_ptr<float>();
     tau_t* to = out_t.mutable_data_ptr<tau_t>();
     float* vo = out_v.mutable_data_ptr<float>();
-    at::parallel_for(0, B * HW, 256, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t b = i / HW, pos = i % HW;
-        const int64_t base = b * F * HW + pos;
-        int64_t best = -1;
-        int best_t = static_cast<int>(T);
-        float best_v = 0.f;
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      std::vector<int32_t> best_f(HW), best_t(HW);
+      std::vector<float> best_v(HW);
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t base = b * F * HW;
+        std::fill(best_f.begin(), best_f.end(), -1);
+        std::fill(best_t.begin(), best_t.end(), static_cast<int32_t>(T));
+        // Features in ascending order with strict comparisons: a full tie keeps
+        // the lowest feature index.
         for (int64_t f = 0; f < F; ++f) {
-          const int t = ti[base + f * HW];
-          if (t >= T) continue;
-          const float v = vi[base + f * HW];
-          if (best < 0 || math::pointwise_better(t, v, best_t, best_v)) {
-            best = f;
-            best_t = t;
-            best_v = v;
+          const tau_t* tf = ti + base + f * HW;
+          const float* vf = vi + base + f * HW;
+          for (int64_t pos = 0; pos < HW; ++pos) {
+            const int t = tf[pos];
+            if (t < T && math::pointwise_better(t, vf[pos], best_t[pos], best_v[pos])) {
+              best_f[pos] = static_cast<int32_t>(f);
+              best_t[pos] = t;
+              best_v[pos] = vf[pos];
+            }
           }
         }
         for (int64_t f = 0; f < F; ++f) {
-          const int64_t idx = base + f * HW;
-          const bool keep = f == best;
-          to[idx] = keep ? ti[idx] : static_cast<tau_t>(T);
-          vo[idx] = keep ? vi[idx] : 0.f;
+          const int64_t o = base + f * HW;
+          for (int64_t pos = 0; pos < HW; ++pos) {
+            const bool keep = best_f[pos] == f;
+            to[o + pos] = keep ? ti[o + pos] : static_cast<tau_t>(T);
+            vo[o + pos] = keep ? vi[o + pos] : 0.f;
+          }
         }
       }
     });

@@ -30,7 +30,7 @@ void stdp_update_cpu(at::Tensor& weight, const at::Tensor& times_in, const at::T
   FASTSPIKE_DISPATCH_TIMES(tout.scalar_type(), "stdp_update", [&] {
     const tau_t* to = tout.const_data_ptr<tau_t>();
     for (int64_t b = 0; b < g.B; ++b) {
-      bool any = false;
+      bool any = false;  // (only used to skip samples without winners)
       for (int64_t r = 0; r < s.k; ++r) {
         const int64_t* w3 = wp + (b * s.k + r) * 3;
         const int64_t f = w3[0], y = w3[1], x = w3[2];
@@ -46,7 +46,7 @@ void stdp_update_cpu(at::Tensor& weight, const at::Tensor& times_in, const at::T
         claimed[f] = b;
         any = true;
       }
-      if (!any) continue;
+      if (!any && !clamp_all) continue;
       for (int64_t f = 0; f < g.F; ++f) {
         if (claimed[f] != b && !clamp_all) continue;
         const int64_t slot = f * g.B + ev_count[f]++;

@@ -1,0 +1,158 @@
+"""Batched input encoding (ALGORITHMS.md 2): DoG filtering, threshold, local
+normalisation and rank-order (intensity-to-latency) coding, for a whole batch
+of images per call, on any device.
+
+Numerics: the DoG correlation runs in float64 and is rounded to float32 once,
+so the result does not depend on the batch size or the backend's convolution
+algorithm; the local box sums are exact in float64 (every filtered value is a
+multiple of 2**-18 below 2**11), so any summation order gives the same bits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "KHERADPISHEH_DOG",
+    "MOZAFARI_DOG",
+    "Encoder",
+    "dog_filters",
+    "rank_order",
+]
+
+MOZAFARI_DOG: tuple[tuple[int, float, float], ...] = (
+    (3, 3 / 9, 6 / 9), (3, 6 / 9, 3 / 9),
+    (7, 7 / 9, 14 / 9), (7, 14 / 9, 7 / 9),
+    (13, 13 / 9, 26 / 9), (13, 26 / 9, 13 / 9),
+)
+KHERADPISHEH_DOG: tuple[tuple[int, float, float], ...] = ((7, 1.0, 2.0), (7, 2.0, 1.0))
+
+
+def dog_filters(specs: Sequence[tuple[int, float, float]]) -> Tensor:
+    """Difference-of-Gaussians bank ``[n, 1, S, S]`` float32 (S = largest size).
+
+    Each ``(size, s1, s2)`` kernel is ``(g_s1 - g_s2) / 2pi`` with
+    ``g_s = exp(-r^2 / 2s^2) / s^2`` on the integer grid, made zero-mean and
+    divided by its maximum (float64, stored as float32); smaller kernels are
+    centred in the largest window with zeros.
+    """
+    if not specs:
+        raise ValueError("specs: expected at least one (size, sigma1, sigma2) triple")
+    S = max(int(s) for s, _, _ in specs)
+    bank = torch.zeros(len(specs), 1, S, S, dtype=torch.float32)
+    for n, (size, s1, s2) in enumerate(specs):
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"specs[{n}]: kernel size must be odd and positive, got {size}")
+        r = size // 2
+        g = torch.arange(-r, r + 1, dtype=torch.float64)
+        rho2 = g.view(-1, 1) ** 2 + g.view(1, -1) ** 2
+        d = (torch.exp(-rho2 / (2 * s1**2)) / s1**2 - torch.exp(-rho2 / (2 * s2**2)) / s2**2) / (2 * math.pi)
+        d = d - d.mean()
+        d = d / d.max()
+        o = (S - size) // 2
+        bank[n, 0, o : o + size, o : o + size] = d.float()
+    return bank
+
+
+def _box_sum(x: Tensor, radius: int) -> Tensor:
+    """Zero-padded (2r+1)^2 box sum over the last two dims, via an integral image.
+
+    Exact for the filtered maps (see the module docstring), so it equals the
+    direct 2-D sum bit for bit.
+    """
+    H, W = x.shape[-2:]
+    k = 2 * radius + 1
+    s = F.pad(x, (radius + 1, radius, radius + 1, radius)).cumsum(-1).cumsum(-2)
+    return s[..., k:, k:] - s[..., :H, k:] - s[..., k:, :W] + s[..., :H, :W]
+
+
+def rank_order(x: Tensor, T: int, mode: str = "clean", tie_consistent: bool = False) -> Tensor:
+    """Intensity-to-latency coding of a batch ``[B, ...]`` -> uint8 times (T = never).
+
+    Values are ranked per sample in descending order, ties by flat index; with
+    ``n`` non-zero values and ``b = n // T`` each of the ``T`` bins holds ``b``
+    values (rank ``q`` -> ``q // b``); the weakest ``n mod T`` and all zeros never
+    spike. ``clean``: ``0 < n < T`` uses ``b = 1``; ``compat`` raises instead.
+    ``tie_consistent`` gives every member of a run of equal values the time of its
+    first rank.
+    """
+    if mode not in ("clean", "compat"):
+        raise ValueError(f"mode: expected 'clean' or 'compat', got {mode!r}")
+    if not 1 <= T <= 255:
+        raise ValueError(f"T: expected 1 <= T <= 255 time steps, got {T}")
+    B = x.shape[0]
+    flat = x.reshape(B, -1)
+    N = flat.shape[1]
+    n = (flat > 0).sum(1)
+    if mode == "compat" and bool((n < T).any()):
+        i = int((n < T).nonzero()[0])
+        raise ValueError(f"rank_order: sample {i} has {int(n[i])} non-zero values, fewer than T = {T} "
+                         "(the reference fails on such images; use mode='clean')")
+    vals, order = torch.sort(flat, dim=1, descending=True, stable=True)
+    q = torch.arange(N, device=x.device).expand(B, N)
+    if tie_consistent:
+        new_run = torch.ones_like(vals, dtype=torch.bool)
+        new_run[:, 1:] = vals[:, 1:] != vals[:, :-1]
+        q = torch.where(new_run, q, torch.zeros_like(q)).cummax(dim=1).values
+    b = torch.div(n, T, rounding_mode="floor").clamp_min(1).unsqueeze(1)
+    tau = torch.where(q < T * b, torch.div(q, b, rounding_mode="floor"), torch.full_like(q, T))
+    tau = torch.where(vals > 0, tau, torch.full_like(tau, T))
+    out = torch.empty(B, N, dtype=torch.uint8, device=x.device)
+    out.scatter_(1, order, tau.to(torch.uint8))
+    return out.view(x.shape)
+
+
+@dataclass
+class Encoder:
+    """DoG + threshold + local normalisation + rank-order coding, batched.
+
+    Calling it on uint8 images ``[B, H, W]`` (or ``[B, 1, H, W]``) returns
+    first-spike times ``[B, n_filters, H, W]`` uint8 (``T`` = never).
+    """
+
+    specs: tuple[tuple[int, float, float], ...] = MOZAFARI_DOG
+    padding: int = 6
+    threshold: float = 50.0
+    norm_radius: int = 8
+    T: int = 15
+    mode: str = "clean"
+    tie_consistent: bool = False
+    _bank: Tensor | None = field(default=None, init=False, repr=False)
+
+    @property
+    def channels(self) -> int:
+        return len(self.specs)
+
+    def key(self) -> str:
+        """A string identifying the encoding parameters (for caches)."""
+        return (f"dog{list(self.specs)}-p{self.padding}-th{self.threshold}-r{self.norm_radius}"
+                f"-T{self.T}-{self.mode}-tc{int(self.tie_consistent)}")
+
+    def filter(self, images: Tensor) -> Tensor:
+        """DoG filtering + threshold: uint8 ``[B, (1,) H, W]`` -> float32 ``[B, n, H, W]``."""
+        if images.dtype != torch.uint8:
+            raise TypeError(f"images: expected uint8 pixels, got {images.dtype}")
+        if images.dim() == 3:
+            images = images.unsqueeze(1)
+        if images.dim() != 4 or images.shape[1] != 1:
+            raise ValueError(f"images: expected shape [B, H, W] or [B, 1, H, W], got {tuple(images.shape)}")
+        if self._bank is None or self._bank.device != images.device:
+            self._bank = dog_filters(self.specs).to(images.device, torch.float64)
+        x = (images.float() / 255 * 255).double()
+        y = F.conv2d(x, self._bank, padding=self.padding).float()
+        return torch.where(y < self.threshold, torch.zeros_like(y), y)
+
+    def normalize(self, y: Tensor) -> Tensor:
+        """Local normalisation: ``y / (box_(2R+1)^2(y) / (2R+1)^2 + 1e-12)``."""
+        y64 = y.double()
+        mean = _box_sum(y64, self.norm_radius) / (2 * self.norm_radius + 1) ** 2 + 1e-12
+        return (y64 / mean).float()
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return rank_order(self.normalize(self.filter(images)), self.T, self.mode, self.tie_consistent)

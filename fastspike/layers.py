@@ -1,0 +1,144 @@
+"""Reusable spiking layers on first-spike times (ALGORITHMS.md 1, 3-7).
+
+Every layer consumes and produces first-spike maps ``[B, C, H, W]`` (uint8,
+``T`` = never) and is built on the compiled ``torch.ops.fastspike`` operators.
+Weights are buffers, not parameters: nothing here is trained by autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fastspike import ops
+
+__all__ = ["Pad", "Pool", "SpikingConv", "pad_times", "pool_times"]
+
+
+def pad_times(times: Tensor, padding: int, T: int) -> Tensor:
+    """Pad the last two dims with "never" (``T``): padded cells never spike."""
+    if padding < 0:
+        raise ValueError(f"padding: expected >= 0, got {padding}")
+    return F.pad(times, (padding,) * 4, value=T) if padding else times
+
+
+def pool_times(times: Tensor, kernel: int, stride: int | None = None, padding: int = 0, T: int = 15) -> Tensor:
+    """Max-pooling of a spike wave = min-pooling of its first-spike times.
+
+    Padded cells count as never; output size ``floor((H + 2p - k) / s) + 1``.
+    """
+    stride = kernel if stride is None else stride
+    # max-pool of (T - tau): padding (-inf) never wins because padding < kernel / 2
+    lead = (T - times.to(torch.float32))
+    pooled = F.max_pool2d(lead, kernel, stride, padding)
+    return (T - pooled).to(times.dtype)
+
+
+class Pad(nn.Module):
+    def __init__(self, padding: int):
+        super().__init__()
+        self.padding = padding
+
+    def forward(self, times: Tensor, T: int) -> Tensor:
+        return pad_times(times, self.padding, T)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}"
+
+
+class Pool(nn.Module):
+    """Max-pooling on first-spike times (floor mode)."""
+
+    def __init__(self, kernel: int, stride: int | None = None, padding: int = 0):
+        super().__init__()
+        self.kernel, self.stride, self.padding = kernel, (kernel if stride is None else stride), padding
+
+    def forward(self, times: Tensor, T: int) -> Tensor:
+        return pool_times(times, self.kernel, self.stride, self.padding, T)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+
+
+class SpikingConv(nn.Module):
+    """Non-leaky integrate-and-fire convolution with STDP (ALGORITHMS.md 1, 6, 7).
+
+    Args:
+        in_channels, out_channels, kernel_size: convolution geometry (stride 1,
+            no implicit padding: use :class:`Pad`).
+        threshold: fire where ``P[t] > threshold``; ``None`` for a decision
+            layer that spikes at ``T-1`` where ``P[T-1] > 0``.
+        k, radius: k-WTA winners and lateral-inhibition radius used in training.
+        lb, ub: weight bounds of the learning rule.
+        stabilize: multiply the rate by ``(W - lb)(ub - W)``.
+        weight_mean, weight_std: initial weights ``N(mean, std)``.
+        compat: reproduce the reference's quirks (float32 k-WTA score,
+            whole-tensor clamp on every update); default clean.
+        generator: RNG for the initial weights.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        threshold: float | None,
+        k: int = 1,
+        radius: int = 0,
+        lb: float = 0.0,
+        ub: float = 1.0,
+        stabilize: bool = True,
+        weight_mean: float = 0.8,
+        weight_std: float = 0.05,
+        compat: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        if threshold is not None and threshold < 0:
+            raise ValueError(f"threshold: expected >= 0 or None, got {threshold}")
+        if k < 1:
+            raise ValueError(f"k: expected >= 1, got {k}")
+        if radius < 0:
+            raise ValueError(f"radius: expected >= 0, got {radius}")
+        if lb > ub:
+            raise ValueError(f"lb, ub: expected lb <= ub, got {lb} > {ub}")
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.threshold, self.k, self.radius = threshold, k, radius
+        self.lb, self.ub, self.stabilize, self.compat = lb, ub, stabilize, compat
+        w = torch.empty(out_channels, in_channels, kernel_size, kernel_size)
+        w.normal_(weight_mean, weight_std, generator=generator)
+        if not compat:
+            w.clamp_(lb, ub)  # clean: clamp once when the rule is attached (ALGORITHMS.md 7.1)
+        self.register_buffer("weight", w)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"threshold={self.threshold}, k={self.k}, radius={self.radius}, "
+                f"bounds=({self.lb}, {self.ub}), stabilize={self.stabilize}, compat={self.compat}")
+
+    def forward(self, times_in: Tensor, T: int) -> tuple[Tensor, Tensor]:
+        """Padded input times ``[B, C, Hp, Wp]`` -> output ``(times, values)`` ``[B, F, H, W]``."""
+        if self.threshold is None and times_in.device.type == "cpu":
+            # Decision layer on CPU: only P[T-1] matters, and a dense (oneDNN)
+            # convolution of "fired at all" beats the event-driven kernel here.
+            # (On CUDA the exact-fp32 kernel is used: cuDNN may round via TF32.)
+            p = F.conv2d((times_in < T).to(self.weight.dtype), self.weight)
+            fires = p > 0
+            times = torch.where(fires, T - 1, T).to(times_in.dtype)
+            return times, torch.where(fires, p, torch.zeros_like(p))
+        times, values, _ = ops.conv_fire(times_in, self.weight, T, self.threshold, validate=False)
+        return times, values
+
+    def winners(self, times: Tensor, values: Tensor, T: int, pointwise: bool = True) -> Tensor:
+        """Training-time competition: pointwise inhibition then k-WTA -> ``[B, k, 3]``."""
+        if pointwise:
+            times, values = ops.pointwise_inhibition(times, values, T)
+        return ops.kwta(times, values, T, self.k, self.radius, self.compat)
+
+    @torch.no_grad()
+    def stdp(self, times_in: Tensor, times_out: Tensor, winners: Tensor, lr: Tensor, T: int) -> None:
+        """Apply the batched (R-)STDP update in sample order; ``lr`` is ``[B, 2]`` or ``[B, F, 2]``."""
+        ops.stdp_update(self.weight, times_in, times_out, winners, lr.to(self.weight.device, torch.float32), T,
+                        stabilize=self.stabilize, lb=self.lb, ub=self.ub, clamp_all=self.compat,
+                        validate=False)
