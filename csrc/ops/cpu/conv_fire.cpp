@@ -78,12 +78,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
         if (bucketed_b != b) {  // counting sort of the sample's input spikes by time
           std::fill(bucket_start.begin(), bucket_start.end(), 0);
           const int64_t n_in = g.C * g.Hp * g.Wp;
+          // (negative int16 times count as 0, "already fired", as on CUDA)
+          auto step = [&](int64_t e) { return std::max<int64_t>(0, static_cast<int64_t>(tb[e])); };
           for (int64_t e = 0; e < n_in; ++e)
-            if (tb[e] < T) ++bucket_start[tb[e] + 1];
+            if (tb[e] < T) ++bucket_start[step(e) + 1];
           for (int64_t t = 0; t < T; ++t) bucket_start[t + 1] += bucket_start[t];
           std::vector<int32_t> fill(bucket_start.begin(), bucket_start.end() - 1);
           for (int64_t e = 0; e < n_in; ++e)
-            if (tb[e] < T) spikes[fill[tb[e]]++] = static_cast<int32_t>(e);
+            if (tb[e] < T) spikes[fill[step(e)]++] = static_cast<int32_t>(e);
           bucketed_b = b;
         }
         std::fill(h.begin(), h.begin() + n, 0.f);  // re-zeroed as it is consumed

@@ -24,6 +24,7 @@ std::tuple<at::Tensor, at::Tensor> pointwise_inhibition_cpu(const at::Tensor& ti
     tau_t* to = out_t.mutable_data_ptr<tau_t>();
     float* vo = out_v.mutable_data_ptr<float>();
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      ScopedFlushDenormal ftz;  // compare values as the CUDA kernel (-ftz=true) does
       std::vector<int32_t> best_f(HW), best_t(HW);
       std::vector<float> best_v(HW);
       for (int64_t b = b0; b < b1; ++b) {

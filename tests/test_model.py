@@ -1,0 +1,138 @@
+"""The Mozafari 2018 model layer: batch_size=1 equals the reference network, training
+learns on real MNIST, checkpoints resume exactly, bad input is rejected clearly."""
+
+import os
+
+import pytest
+import torch
+
+from fastspike import reference as ref
+from fastspike.encoding import Encoder
+from fastspike.models import Mozafari2018
+from fastspike.train import (
+    RSTDPState,
+    Schedule,
+    _Progress,
+    _train_rstdp_epoch,
+    _train_stdp_epoch,
+    load_model,
+    stdp_rates,
+    train_mnist,
+)
+
+
+def test_stdp_schedule_closed_form_matches_reference():
+    i = torch.arange(4000)
+    r = stdp_rates(i)
+    for n in list(range(0, 4000, 37)) + [498, 499, 500, 998, 999, 2998, 2999, 3000]:
+        a_plus, a_minus = float(r[n, 0]), float(r[n, 1])
+        ra_plus, ra_minus = ref.ReferenceMozafari2018.stdp_rates(n)
+        assert a_plus == ra_plus
+        if n >= 499:
+            assert a_minus == ra_minus
+    assert float(r[0, 1]) == float(torch.tensor(-0.003))
+    assert float(r[3999, 0]) == float(torch.tensor(0.15))
+
+
+def test_rstdp_adaptive_rates():
+    st = RSTDPState()
+    st.chunk_hits, st.chunk_misses, st.chunk_seen = 700, 200, 1000
+    st.end_chunk(1000)
+    f32 = lambda v: float(torch.tensor(v, dtype=torch.float32))  # noqa: E731
+    assert st.reward == (f32(f32(0.004) * 0.2), f32(f32(-0.003) * 0.2))
+    assert st.punish == (f32(f32(-0.004) * 0.7), f32(f32(0.0005) * 0.7))
+    assert st.chunk_seen == st.chunk_hits == st.chunk_misses == 0
+
+
+@pytest.mark.parametrize("compat", [False, True])
+def test_batch_size_one_equals_reference_network(mnist, compat):
+    """Same winners and weight updates as the pure-torch reference, sample by sample."""
+    train, _ = mnist
+    n = 12
+    images, labels = train.images[:n], train.labels[:n]
+    times = Encoder()(images)
+    rnet = ref.ReferenceMozafari2018(compat=compat, seed=0)
+    model = Mozafari2018(compat=compat, seed=0)
+    for w, conv in zip(rnet.weights, model.spiking_layers):
+        assert torch.equal(conv.weight, w)  # same initial draws
+    waves = [ref.times_to_wave(times[i], 15) for i in range(n)]
+    prog = _Progress()
+    # S1: one sample at a time through the real training loop, checking winners and weights each time
+    x1 = model.layer_input(1, times)
+    for i in range(n):
+        expect = rnet.stdp1(waves[i])
+        t, v = model.conv1(x1[i:i + 1], 15)
+        got = [tuple(r) for r in model.conv1.winners(t, v, 15)[0].tolist() if r[0] >= 0]
+        assert got == expect, f"S1 winners, sample {i}"
+        _train_stdp_epoch(model, 1, x1[i:i + 1], prog, 1, False, "")
+        torch.testing.assert_close(model.conv1.weight, rnet.w1, rtol=0, atol=0)
+    # S2
+    x2 = model.layer_input(2, times)
+    for i in range(n):
+        expect = rnet.stdp2(waves[i])
+        t, v = model.conv2(x2[i:i + 1], 15)
+        got = [tuple(r) for r in model.conv2.winners(t, v, 15)[0].tolist() if r[0] >= 0]
+        assert got == expect, f"S2 winners, sample {i}"
+        _train_stdp_epoch(model, 2, x2[i:i + 1], prog, 1, False, "")
+        torch.testing.assert_close(model.conv2.weight, rnet.w2, rtol=0, atol=0)
+    # S3: R-STDP decisions and updates
+    x3 = model.layer_input(3, times)
+    for i in range(n):
+        expect = rnet.rstdp(waves[i], int(labels[i]))
+        got = int(model.decide(x3[i:i + 1])[0])
+        assert got == expect, f"S3 decision, sample {i}"
+        _train_rstdp_epoch(model, x3[i:i + 1], labels[i:i + 1], prog, Schedule(batch_size=1), False, "")
+        torch.testing.assert_close(model.conv3.weight, rnet.w3, rtol=0, atol=0)
+
+
+def test_batched_forward_equals_per_sample(mnist):
+    train, _ = mnist
+    times = Encoder()(train.images[:20])
+    model = Mozafari2018(seed=1)
+    batched = model(times)
+    single = torch.cat([model(times[i:i + 1]) for i in range(20)])
+    assert torch.equal(batched, single)
+    assert batched.dtype == torch.int64 and bool(((batched >= -1) & (batched < 10)).all())
+
+
+def test_short_training_learns(mnist_root):
+    model, history = train_mnist(mnist_root, samples=(3000, 3000, 3000), epochs1=1, epochs2=1, epochs3=3,
+                                 test_samples=1000, batch_size=64, progress=False, download=False)
+    best = max(h["test"]["correct"] for h in history)
+    assert len(history) == 3
+    assert best > 0.5, history  # chance is 0.1
+    h = history[-1]["test"]
+    assert abs(h["correct"] + h["wrong"] + h["silent"] - 1) < 1e-9
+
+
+def test_checkpoint_resume_equals_uninterrupted(mnist_root, tmp_path):
+    kw = dict(samples=(600, 600, 800), epochs1=1, epochs2=1, epochs3=3, test_samples=300, batch_size=50,
+              progress=False, download=False)
+    full, hist_full = train_mnist(mnist_root, checkpoint_dir=str(tmp_path / "a"), **kw)
+    part, hist_part = train_mnist(mnist_root, checkpoint_dir=str(tmp_path / "b"), stop_after_epochs=1, **kw)
+    assert len(hist_part) == 1 and not os.path.exists(tmp_path / "b" / "best.pt")
+    resumed, hist_res = train_mnist(mnist_root, checkpoint_dir=str(tmp_path / "b"), resume=True, **kw)
+    for a, b in zip(full.spiking_layers, resumed.spiking_layers):
+        assert torch.equal(a.weight, b.weight)
+    assert [h["test"] for h in hist_res] == [h["test"] for h in hist_full]
+    loaded = load_model(str(tmp_path / "b" / "best.pt"))
+    assert torch.equal(loaded.conv3.weight, full.conv3.weight)
+
+
+def test_bad_input_errors(mnist_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not in"):
+        train_mnist(str(tmp_path / "nowhere"), download=False, progress=False)
+    with pytest.raises(ValueError, match="preset: expected one of"):
+        train_mnist(mnist_root, preset="fast", progress=False)
+    with pytest.raises(ValueError, match="epochs3: expected a positive number"):
+        train_mnist(mnist_root, epochs3=0, progress=False)
+    with pytest.raises(ValueError, match="batch_size: expected a positive integer"):
+        train_mnist(mnist_root, batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="dataset: expected one of"):
+        train_mnist(mnist_root, dataset="cifar", progress=False)
+    bad = tmp_path / "other.pt"
+    torch.save({"config": {"architecture": "kheradpisheh2018"}, "model": {}}, bad)
+    with pytest.raises(ValueError, match="architecture 'kheradpisheh2018' is not 'mozafari2018'"):
+        load_model(str(bad))
+    with pytest.raises(FileNotFoundError, match="checkpoint: no file"):
+        load_model(str(tmp_path / "missing.pt"))
