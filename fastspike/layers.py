@@ -29,6 +29,17 @@ def pool_times(times: Tensor, kernel: int, stride: int | None = None, padding: i
     Padded cells count as never; output size ``floor((H + 2p - k) / s) + 1``.
     """
     stride = kernel if stride is None else stride
+    if stride == kernel and padding == 0:
+        # Non-overlapping windows (the common case): elementwise minima of the
+        # kernel*kernel strided views, on the integer times themselves (floor
+        # mode drops the ragged border).
+        Ho, Wo = times.shape[-2] // kernel, times.shape[-1] // kernel
+        out = None
+        for di in range(kernel):
+            for dj in range(kernel):
+                part = times[..., di : di + Ho * kernel : kernel, dj : dj + Wo * kernel : kernel]
+                out = part.clone() if out is None else torch.minimum(out, part, out=out)
+        return out
     # max-pool of (T - tau): padding (-inf) never wins because padding < kernel / 2
     lead = (T - times.to(torch.float32))
     pooled = F.max_pool2d(lead, kernel, stride, padding)

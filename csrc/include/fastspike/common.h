@@ -55,6 +55,16 @@ inline void check_same_device(const at::Tensor& a, const char* an,
               b.device());
 }
 
+// Hot CPU loops are compiled three times, for AVX-512, AVX2 and the baseline
+// ISA, and the dynamic loader picks one on the running CPU (GNU ifunc), so a
+// portable build still uses wide vectors. Floating-point results are the same in both:
+// the loops only add, compare and select (no FMA contraction: -ffp-contract=off).
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define FASTSPIKE_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FASTSPIKE_CPU_CLONES
+#endif
+
 // Dispatch on the spike-time dtype; the body sees `tau_t`.
 #define FASTSPIKE_DISPATCH_TIMES(TYPE, NAME, ...)                       \
   [&] {                                                                 \

@@ -1,5 +1,7 @@
-// The batched STDP update of one weight element, shared by the CPU loop and
-// the CUDA kernel (ALGORITHMS.md 8, option b, "deterministic on GPU").
+// The batched STDP update of one weight element as the CUDA kernel runs it
+// (ALGORITHMS.md 8, option b, "deterministic on GPU"). The CPU loop replays the
+// same event lists event by event (weight elements are independent, so the
+// order per element is the same) with the same math::stdp_step.
 //
 // The host builds, per output feature f, the ordered list of samples that
 // touch it: events[f][0..n_f) = (sample b, winner position y*W+x or -1, t_post).

@@ -22,6 +22,68 @@
 namespace fastspike {
 namespace {
 
+// Integrates one sample for the features [f0, f0 + fc): per time step, scatter
+// the weight columns of that step's input spikes into h, then P += h and record
+// the first crossings. spikes holds the sample's input neurons (c*Hp*Wp + yp*Wp
+// + xp) bucketed by time, [bucket_start[t], bucket_start[t+1]) for step t.
+// Outputs, laid out [H*W, fc]: first (T = never), v (P at the first spike),
+// acc (P[T-1]); po, when given, receives P[t] as [T, F, H*W].
+FASTSPIKE_CPU_CLONES
+void integrate_sample(const ConvGeometry& g, int64_t T, const int32_t* spikes,
+                      const int32_t* bucket_start, const float* wc, int64_t w_stride, int64_t f0, int64_t fc,
+                      bool has_th, float th, float* __restrict__ h, float* __restrict__ acc,
+                      float* __restrict__ v, int32_t* __restrict__ first, float* po) {
+  const int64_t HW = g.H * g.W, n = HW * fc;
+  const int32_t never = static_cast<int32_t>(T);
+  for (int64_t e = 0; e < n; ++e) {
+    h[e] = 0.f;
+    acc[e] = 0.f;
+    v[e] = 0.f;
+    first[e] = never;
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t e0 = bucket_start[t], e1 = bucket_start[t + 1];
+    if (e0 < e1) {
+      // h[t] = sum of the weights of the inputs that fire at t, in (c, i, j) order.
+      for (int32_t e = e0; e < e1; ++e) {
+        const int64_t in = spikes[e];
+        const int64_t c = in / (g.Hp * g.Wp), yp = (in / g.Wp) % g.Hp, xp = in % g.Wp;
+        const int64_t i_lo = std::max<int64_t>(0, yp - g.H + 1), i_hi = std::min<int64_t>(g.kh - 1, yp);
+        const int64_t j_lo = std::max<int64_t>(0, xp - g.W + 1), j_hi = std::min<int64_t>(g.kw - 1, xp);
+        for (int64_t i = i_lo; i <= i_hi; ++i) {
+          for (int64_t j = j_lo; j <= j_hi; ++j) {
+            float* __restrict__ hp = h + ((yp - i) * g.W + (xp - j)) * fc;
+            const float* __restrict__ wr = wc + ((c * g.kh + i) * g.kw + j) * w_stride + f0;
+            for (int64_t f = 0; f < fc; ++f) hp[f] += wr[f];
+          }
+        }
+      }
+      // P[t] = P[t-1] + h[t]; the first t with P[t] > threshold is the spike.
+      // (A time step without input spikes adds 0 and changes nothing.)
+      if (has_th) {
+        const int32_t tt = static_cast<int32_t>(t);
+        for (int64_t e = 0; e < n; ++e) {
+          const float a = acc[e] + h[e];
+          h[e] = 0.f;
+          acc[e] = a;
+          const bool cross = (first[e] == never) & (a > th);
+          first[e] = cross ? tt : first[e];
+          v[e] = cross ? a : v[e];
+        }
+      } else {
+        for (int64_t e = 0; e < n; ++e) {
+          acc[e] += h[e];
+          h[e] = 0.f;
+        }
+      }
+    }
+    if (po) {
+      for (int64_t f = 0; f < std::min(fc, g.F - f0); ++f)
+        for (int64_t pos = 0; pos < HW; ++pos) po[(t * g.F + f0 + f) * HW + pos] = acc[pos * fc + f];
+    }
+  }
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& times_in,
                                                              const at::Tensor& weight, int64_t T,
                                                              std::optional<double> threshold,
@@ -37,20 +99,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
                   "convolution assumes non-decreasing potentials), got ", wp[e], " at flat index ", e);
   }
   auto times = at::empty({g.B, g.F, g.H, g.W}, times_in.options());
-  auto values = at::zeros({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat));
+  auto values = at::empty({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat));  // all written
   auto potentials = return_potentials
                         ? at::empty({g.B, T, g.F, g.H, g.W}, values.options())
                         : at::empty({0}, values.options());
   if (g.B == 0) return {times, values, potentials};
   const auto tin = times_in.contiguous();
-  // Weight columns with the output feature innermost: wt[c][i][j][f].
-  const auto wt = w.permute({1, 2, 3, 0}).contiguous();
+  // Weight columns with the output feature innermost, zero-padded to a multiple
+  // of 16 features so the vector loops have no remainder: wt[c][i][j][Fp].
+  constexpr int64_t kLanes = 16;
+  auto round_up = [](int64_t a, int64_t m) { return (a + m - 1) / m * m; };
+  const int64_t Fp = round_up(g.F, kLanes);
+  auto wt = at::zeros({g.C, g.kh, g.kw, Fp}, w.options());
+  wt.narrow(3, 0, g.F).copy_(w.permute({1, 2, 3, 0}));
   const int64_t HW = g.H * g.W;
   TORCH_CHECK(g.C * g.Hp * g.Wp < (int64_t(1) << 31), "times_in: too many input neurons per sample");
   // Split the features so that small batches still use every thread.
   const int64_t threads = at::get_num_threads();
-  const int64_t chunks = std::min<int64_t>(g.F, std::max<int64_t>(1, (threads + g.B - 1) / g.B));
-  const int64_t fc_max = (g.F + chunks - 1) / chunks;
+  const int64_t chunks = std::min<int64_t>(Fp / kLanes, std::max<int64_t>(1, (threads + g.B - 1) / g.B));
+  const int64_t fc_max = round_up((Fp + chunks - 1) / chunks, kLanes);
   const bool has_th = threshold.has_value();
   const float th = has_th ? static_cast<float>(*threshold) : 0.f;
 
@@ -71,9 +138,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
       for (int64_t task = task0; task < task1; ++task) {
         const int64_t b = task / chunks;
         const int64_t f0 = (task % chunks) * fc_max;
-        const int64_t f1 = std::min(g.F, f0 + fc_max);
+        const int64_t f1 = std::min(Fp, f0 + fc_max);
         if (f0 >= f1) continue;
-        const int64_t fc = f1 - f0, n = HW * fc;
+        const int64_t fc = f1 - f0;
         const tau_t* tb = ti + b * g.C * g.Hp * g.Wp;
         if (bucketed_b != b) {  // counting sort of the sample's input spikes by time
           std::fill(bucket_start.begin(), bucket_start.end(), 0);
@@ -88,68 +155,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
             if (tb[e] < T) spikes[fill[step(e)]++] = static_cast<int32_t>(e);
           bucketed_b = b;
         }
-        std::fill(h.begin(), h.begin() + n, 0.f);  // re-zeroed as it is consumed
-        std::fill(acc.begin(), acc.begin() + n, 0.f);
-        std::fill(v.begin(), v.begin() + n, 0.f);
-        std::fill(first.begin(), first.begin() + n, static_cast<int32_t>(T));
-        float* __restrict__ hp0 = h.data();
-        float* __restrict__ ap = acc.data();
-        float* __restrict__ vp = v.data();
-        int32_t* __restrict__ fp = first.data();
-        const int32_t never = static_cast<int32_t>(T);
-        for (int64_t t = 0; t < T; ++t) {
-          const int32_t e0 = bucket_start[t], e1 = bucket_start[t + 1];
-          if (e0 < e1) {
-            // h[t] = sum of the weights of the inputs that fire at t, in (c, i, j) order.
-            for (int32_t e = e0; e < e1; ++e) {
-              const int64_t in = spikes[e];
-              const int64_t c = in / (g.Hp * g.Wp), yp = (in / g.Wp) % g.Hp, xp = in % g.Wp;
-              const int64_t i_lo = std::max<int64_t>(0, yp - g.H + 1), i_hi = std::min<int64_t>(g.kh - 1, yp);
-              const int64_t j_lo = std::max<int64_t>(0, xp - g.W + 1), j_hi = std::min<int64_t>(g.kw - 1, xp);
-              for (int64_t i = i_lo; i <= i_hi; ++i) {
-                for (int64_t j = j_lo; j <= j_hi; ++j) {
-                  float* __restrict__ hp = hp0 + ((yp - i) * g.W + (xp - j)) * fc;
-                  const float* __restrict__ wr = wc + ((c * g.kh + i) * g.kw + j) * g.F + f0;
-                  for (int64_t f = 0; f < fc; ++f) hp[f] += wr[f];
-                }
-              }
-            }
-            // P[t] = P[t-1] + h[t]; the first t with P[t] > threshold is the spike.
-            // (A time step without input spikes adds 0 and changes nothing.)
-            const int32_t tt = static_cast<int32_t>(t);
+        integrate_sample(g, T, spikes.data(), bucket_start.data(), wc, Fp, f0, fc, has_th, th, h.data(),
+                         acc.data(), v.data(), first.data(), po ? po + b * T * g.F * HW : nullptr);
+        for (int64_t f = 0; f < std::min(fc, g.F - f0); ++f) {  // (padding features are dropped)
+          tau_t* tf = to + (b * g.F + f0 + f) * HW;
+          float* vf = vo + (b * g.F + f0 + f) * HW;
+          for (int64_t pos = 0; pos < HW; ++pos) {
+            const int64_t e = pos * fc + f;
             if (has_th) {
-              for (int64_t e = 0; e < n; ++e) {
-                const float a = ap[e] + hp0[e];
-                hp0[e] = 0.f;
-                ap[e] = a;
-                const bool cross = (fp[e] == never) & (a > th);
-                fp[e] = cross ? tt : fp[e];
-                vp[e] = cross ? a : vp[e];
-              }
+              tf[pos] = static_cast<tau_t>(first[e]);
+              vf[pos] = v[e];
             } else {
-              for (int64_t e = 0; e < n; ++e) {
-                ap[e] += hp0[e];
-                hp0[e] = 0.f;
-              }
+              const bool fires = acc[e] > 0.f;
+              tf[pos] = static_cast<tau_t>(fires ? T - 1 : T);
+              vf[pos] = fires ? acc[e] : 0.f;
             }
-          }
-          if (po) {
-            for (int64_t e = 0; e < n; ++e) {
-              const int64_t pos = e / fc, f = f0 + e % fc;
-              po[(((b * T + t) * g.F + f) * HW) + pos] = ap[e];
-            }
-          }
-        }
-        for (int64_t e = 0; e < n; ++e) {
-          const int64_t pos = e / fc, f = f0 + e % fc;
-          const int64_t o = (b * g.F + f) * HW + pos;
-          if (has_th) {
-            to[o] = static_cast<tau_t>(first[e]);
-            vo[o] = v[e];
-          } else {
-            const bool fires = acc[e] > 0.f;
-            to[o] = static_cast<tau_t>(fires ? T - 1 : T);
-            vo[o] = fires ? acc[e] : 0.f;
           }
         }
       }

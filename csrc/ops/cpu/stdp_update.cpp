@@ -1,6 +1,6 @@
 // CPU kernel for fastspike::stdp_update.
 #include "fastspike/checks.h"
-#include "fastspike/stdp.h"
+#include "fastspike/math.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -65,22 +65,38 @@ void stdp_update_cpu(at::Tensor& weight, const at::Tensor& times_in, const at::T
     }
   });
 
-  StdpParams p{g.B, g.C, g.Hp, g.Wp, g.F, g.kh, g.kw, g.H, g.W, s.per_feature_lr, stabilize,
-               static_cast<float>(lb), static_cast<float>(ub)};
-  StdpEvents ev{ev_sample.data(), ev_pos.data(), ev_tpost.data(), ev_count.data()};
   float* wt = weight.mutable_data_ptr<float>();
   const float* lrp = rates.const_data_ptr<float>();
   const int64_t per_f = g.C * g.kh * g.kw;
+  const float lbf = static_cast<float>(lb), ubf = static_cast<float>(ub);
   FASTSPIKE_DISPATCH_TIMES(tin.scalar_type(), "stdp_update", [&] {
     const tau_t* ti = tin.const_data_ptr<tau_t>();
     at::parallel_for(0, g.F, 1, [&](int64_t f0, int64_t f1) {
       ScopedFlushDenormal ftz;
       for (int64_t f = f0; f < f1; ++f) {
-        if (ev_count[f] == 0) continue;
-        for (int64_t e = 0; e < per_f; ++e) {
-          const int64_t c = e / (g.kh * g.kw), i = (e / g.kw) % g.kh, j = e % g.kw;
-          float& w = wt[f * per_f + e];
-          w = stdp_replay<tau_t>(w, f, c, i, j, p, ev, ti, lrp);
+        float* wf = wt + f * per_f;
+        // Events in sample order; the weight elements are independent, so replaying
+        // event by event equals stdp_replay's element-by-element replay (the CUDA
+        // kernel's order), with the same per-synapse arithmetic (math::stdp_step).
+        for (int32_t e = 0; e < ev_count[f]; ++e) {
+          const int64_t slot = f * g.B + e;
+          const int32_t pos = ev_pos[slot];
+          if (pos < 0) {
+            for (int64_t q = 0; q < per_f; ++q) wf[q] = math::clamp_weight(wf[q], lbf, ubf);
+            continue;
+          }
+          const int64_t b = ev_sample[slot], y = pos / g.W, x = pos % g.W;
+          const int t_post = ev_tpost[slot];
+          const float* r = s.per_feature_lr ? lrp + (b * g.F + f) * 2 : lrp + b * 2;
+          const float a_plus = r[0], a_minus = r[1];
+          float* w = wf;
+          for (int64_t c = 0; c < g.C; ++c) {
+            for (int64_t i = 0; i < g.kh; ++i) {
+              const tau_t* row = ti + ((b * g.C + c) * g.Hp + (y + i)) * g.Wp + x;
+              for (int64_t j = 0; j < g.kw; ++j, ++w)
+                *w = math::stdp_step(*w, row[j] <= t_post, a_plus, a_minus, stabilize, lbf, ubf);
+            }
+          }
         }
       }
     });

@@ -1,0 +1,711 @@
+"""Pure-PyTorch reference of every fastspike operation and of the Mozafari 2018 network.
+
+This module is the yardstick: the tests compare the compiled kernels against it and the
+benchmark times it as "today's simulator". It follows ``ALGORITHMS.md`` sections 0-9 and works
+the way the classic simulators do:
+
+* one sample at a time, with no batch dimension;
+* spike *waves*: float32 ``[T, C, H, W]`` tensors holding ``S[t] = 1`` from the first spike on
+  (cumulative), rather than first-spike maps;
+* the integrate-and-fire convolution is a single ``F.conv2d`` that treats time as the batch;
+* k-winners-take-all and STDP are Python loops over the winners.
+
+Every step is written plainly, so that the code can be read against the specification. It is
+written from the specification only and shares no code with any other simulator.
+
+Shapes: ``T`` time steps, ``C`` input channels, ``F`` output features, ``(H, W)`` spatial size,
+``(Hp, Wp)`` the size after explicit padding. First-spike maps ("times") are uint8 with ``T``
+meaning "never", so ``T <= 255``.
+
+The only dependencies are ``torch``, ``math`` and ``typing``; nothing here calls the compiled
+operators, so this module can be imported on its own as ``fastspike.reference``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "KHERADPISHEH_DOG",
+    "MOZAFARI_DOG",
+    "Decision",
+    "ReferenceMozafari2018",
+    "conv_potentials",
+    "dog_bank",
+    "dog_kernel",
+    "encode_image",
+    "filter_image",
+    "fire",
+    "first_spike",
+    "get_k_winners",
+    "local_normalization",
+    "pad",
+    "pointwise_inhibition",
+    "pool",
+    "rank_order_times",
+    "stdp",
+    "times_to_wave",
+    "wave_to_times",
+]
+
+Winner = tuple[int, int, int]  # (feature, row, col)
+
+
+def _f32(x: float) -> float:
+    """Round a Python float to the nearest float32 value (returned as a Python float)."""
+    return torch.tensor(x, dtype=torch.float32).item()
+
+
+# =============================================================================================
+# Input encoding (ALGORITHMS.md 2)
+# =============================================================================================
+
+#: Mozafari et al. DoG bank, as ``(size, sigma1, sigma2)``: ON/OFF pairs at three scales.
+MOZAFARI_DOG: list[tuple[int, float, float]] = [
+    (3, 3 / 9, 6 / 9),
+    (3, 6 / 9, 3 / 9),
+    (7, 7 / 9, 14 / 9),
+    (7, 14 / 9, 7 / 9),
+    (13, 13 / 9, 26 / 9),
+    (13, 26 / 9, 13 / 9),
+]
+
+#: Kheradpisheh et al. DoG bank: one ON-centre and one OFF-centre 7x7 kernel.
+KHERADPISHEH_DOG: list[tuple[int, float, float]] = [(7, 1.0, 2.0), (7, 2.0, 1.0)]
+
+
+def dog_kernel(size: int, sigma1: float, sigma2: float) -> Tensor:
+    """Difference-of-Gaussians kernel (ALGORITHMS.md 2.1).
+
+    ``D = (g_sigma1 - g_sigma2) / (2 pi)`` with ``g_sigma = exp(-rho^2 / (2 sigma^2)) / sigma^2`` on
+    the integer grid ``[-size//2, size//2]^2``; then the window mean is subtracted and the result
+    divided by its maximum. ``sigma1 < sigma2`` gives an ON-centre kernel, ``sigma1 > sigma2`` an
+    OFF-centre one.
+
+    Args:
+        size: odd window size.
+        sigma1, sigma2: the two Gaussian widths.
+
+    Returns:
+        ``[size, size]`` float32 (computed in float64).
+    """
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"size: expected an odd positive window size, got {size}")
+    half = size // 2
+    grid = torch.arange(-half, half + 1, dtype=torch.float64)
+    y, x = torch.meshgrid(grid, grid, indexing="ij")
+    rho2 = x * x + y * y
+    g1 = torch.exp(-rho2 / (2.0 * sigma1 * sigma1)) / (sigma1 * sigma1)
+    g2 = torch.exp(-rho2 / (2.0 * sigma2 * sigma2)) / (sigma2 * sigma2)
+    dog = (g1 - g2) / (2.0 * math.pi)
+    dog = dog - dog.mean()
+    dog = dog / dog.max()
+    return dog.to(torch.float32)
+
+
+def dog_bank(specs: list[tuple[int, float, float]]) -> Tensor:
+    """Stack DoG kernels into a conv2d weight.
+
+    Args:
+        specs: ``n`` triples ``(size, sigma1, sigma2)``.
+
+    Returns:
+        ``[n, 1, S, S]`` float32, ``S`` the largest size; smaller kernels are centred and
+        zero-padded.
+    """
+    S = max(size for size, _, _ in specs)
+    bank = torch.zeros(len(specs), 1, S, S, dtype=torch.float32)
+    for n, (size, sigma1, sigma2) in enumerate(specs):
+        off = (S - size) // 2
+        bank[n, 0, off : off + size, off : off + size] = dog_kernel(size, sigma1, sigma2)
+    return bank
+
+
+def filter_image(image: Tensor, bank: Tensor, padding: int, threshold: float = 50.0) -> Tensor:
+    """Correlate an 8-bit image with a DoG bank and drop weak responses (ALGORITHMS.md 2.2).
+
+    The pixel value is ``fl(fl(k / 255) * 255)`` (ToTensor, then x255). The correlation is done in
+    float64 with zero padding and the result is rounded to float32; then every value *strictly
+    below* ``threshold`` becomes 0 (so exactly ``threshold`` survives and negatives vanish).
+
+    Args:
+        image: ``[H, W]`` or ``[1, H, W]`` uint8.
+        bank: ``[n, 1, S, S]`` float32 kernels (see :func:`dog_bank`).
+        padding: zero padding on each side (6 for Mozafari, 3 for Kheradpisheh).
+        threshold: responses below this become 0.
+
+    Returns:
+        ``[n, H + 2p - S + 1, W + 2p - S + 1]`` float32 (``[n, 28, 28]`` for MNIST).
+    """
+    if image.dim() == 3:
+        if image.shape[0] != 1:
+            raise ValueError(f"image: expected [H, W] or [1, H, W], got {tuple(image.shape)}")
+        image = image[0]
+    if image.dim() != 2:
+        raise ValueError(f"image: expected [H, W] or [1, H, W], got {tuple(image.shape)}")
+    pixels = (image.to(torch.float32) / 255) * 255
+    bank = bank.to(image.device)
+    response = F.conv2d(pixels.to(torch.float64)[None, None], bank.to(torch.float64), padding=padding)
+    response = response[0].to(torch.float32)
+    return torch.where(response < threshold, torch.zeros_like(response), response)
+
+
+def local_normalization(x: Tensor, radius: int = 8, eps: float = 1e-12) -> Tensor:
+    """Divide every value by its local mean (ALGORITHMS.md 2.3), channel by channel.
+
+    ``mean = box_sum_{(2R+1)^2}(x) / (2R+1)^2 + eps`` with zero padding, so the divisor is always
+    ``(2R+1)^2`` even at the borders. Box sum and division are done in float64.
+
+    Args:
+        x: ``[C, H, W]`` float32.
+        radius: ``R``.
+        eps: added to the mean.
+
+    Returns:
+        ``[C, H, W]`` float32.
+    """
+    side = 2 * radius + 1
+    x64 = x.to(torch.float64)
+    box = torch.ones(1, 1, side, side, dtype=torch.float64, device=x.device)
+    box_sum = F.conv2d(x64[:, None], box, padding=radius)[:, 0]  # each channel on its own
+    mean = box_sum / (side * side) + eps
+    return (x64 / mean).to(torch.float32)
+
+
+def rank_order_times(x: Tensor, T: int = 15, mode: str = "clean", tie_consistent: bool = False) -> Tensor:
+    """Intensity-to-latency (rank-order) coding (ALGORITHMS.md 2.4).
+
+    All values are ranked together, strongest first; ties keep (c, y, x) order (a stable
+    descending sort). With ``n`` non-zero values and ``b = n // T``, the value at rank ``q`` fires
+    at ``tau = q // b`` if ``q < T*b``: every time step gets exactly ``b`` values, the weakest
+    ``n mod T`` non-zero values and all zeros never fire.
+
+    Args:
+        x: ``[C, H, W]`` non-negative intensities.
+        T: number of time steps (at most 255).
+        mode: ``"clean"``: no non-zero value gives all-never and ``0 < n < T`` uses ``b = 1``;
+            ``"compat"``: raise ``ValueError`` when ``n < T`` (the reference crashes there).
+        tie_consistent: every member of a group of equal values gets the ``tau`` of the group's
+            first rank (so a group never straddles a bin boundary).
+
+    Returns:
+        ``[C, H, W]`` uint8 first-spike times, ``T`` = never.
+    """
+    if mode not in ("clean", "compat"):
+        raise ValueError(f"mode: expected 'clean' or 'compat', got {mode!r}")
+    if not 1 <= T <= 255:
+        raise ValueError(f"T: expected 1 <= T <= 255 for uint8 times, got {T}")
+    flat = x.reshape(-1)
+    times = torch.full_like(flat, T, dtype=torch.uint8)
+    n = int((flat != 0).sum())
+    if n < T and mode == "compat":
+        raise ValueError(f"rank_order_times: only {n} non-zero values for T = {T} time steps "
+                         "(the reference fails here); use mode='clean'")
+    if n == 0:
+        return times.reshape(x.shape)
+    b = max(n // T, 1)
+    spiking = min(T * b, n)  # number of ranks that get a time
+
+    sorted_values, order = torch.sort(flat, descending=True, stable=True)
+    rank = torch.arange(flat.numel(), device=x.device)
+    if tie_consistent:
+        # Replace every rank by the first rank of its group of equal values.
+        group_start = torch.ones_like(sorted_values, dtype=torch.bool)
+        group_start[1:] = sorted_values[1:] != sorted_values[:-1]
+        rank = torch.where(group_start, rank, torch.zeros_like(rank)).cummax(0).values
+    fires = (rank < spiking) & (sorted_values != 0)
+    tau_sorted = torch.where(fires, rank // b, torch.full_like(rank, T))
+    times[order] = tau_sorted.to(torch.uint8)
+    return times.reshape(x.shape)
+
+
+_BANK_CACHE: dict[tuple, Tensor] = {}
+
+
+def encode_image(
+    image: Tensor,
+    specs: list[tuple[int, float, float]] = MOZAFARI_DOG,
+    padding: int = 6,
+    threshold: float = 50.0,
+    norm_radius: int = 8,
+    T: int = 15,
+    mode: str = "clean",
+) -> Tensor:
+    """Full input encoding: DoG filtering, local normalisation, rank-order coding.
+
+    Args:
+        image: ``[28, 28]`` (or ``[1, 28, 28]``) uint8.
+        specs, padding, threshold: the DoG bank and filtering (see :func:`filter_image`).
+        norm_radius: local normalisation radius.
+        T, mode: see :func:`rank_order_times`.
+
+    Returns:
+        ``[C, 28, 28]`` uint8 first-spike times (``C = len(specs)``; ``T`` = never).
+    """
+    key = (tuple(tuple(spec) for spec in specs), str(image.device))
+    bank = _BANK_CACHE.get(key)
+    if bank is None:  # built once per filter set, as a simulator's input transform would
+        bank = _BANK_CACHE[key] = dog_bank(specs).to(image.device)
+    filtered = filter_image(image, bank, padding, threshold)
+    normalised = local_normalization(filtered, norm_radius)
+    return rank_order_times(normalised, T, mode)
+
+
+def times_to_wave(times: Tensor, T: int) -> Tensor:
+    """First-spike times ``[...]`` -> cumulative float32 wave ``[T, ...]`` with ``S[t] = (t >= tau)``."""
+    steps = torch.arange(T, device=times.device).reshape(T, *([1] * times.dim()))
+    return (steps >= times.long()).to(torch.float32)
+
+
+def wave_to_times(wave: Tensor) -> Tensor:
+    """Wave ``[T, ...]`` -> uint8 times ``[...]``: ``tau = T - sum_t (S[t] != 0)``.
+
+    Lossless when the wave is cumulative.
+    """
+    T = wave.shape[0]
+    return (T - (wave != 0).sum(0)).to(torch.uint8)
+
+
+# =============================================================================================
+# Operators on waves (ALGORITHMS.md 1, 3-7)
+# =============================================================================================
+
+
+def pad(wave: Tensor, p: int) -> Tensor:
+    """Zero-pad the last two dims by ``p`` on every side: padded cells never spike.
+
+    ``[T, C, H, W]`` -> ``[T, C, H + 2p, W + 2p]``.
+    """
+    return F.pad(wave, (p, p, p, p))
+
+
+def conv_potentials(wave: Tensor, weight: Tensor) -> Tensor:
+    """Integrate-and-fire potentials ``P[t] = W (*) S[t]`` (ALGORITHMS.md 1).
+
+    Stride 1, no bias, no implicit padding; the T time steps go through one ``conv2d`` as its
+    batch.
+
+    Args:
+        wave: ``[T, C, Hp, Wp]`` float32 (already padded).
+        weight: ``[F, C, kh, kw]`` float32.
+
+    Returns:
+        ``[T, F, Hp - kh + 1, Wp - kw + 1]`` float32.
+    """
+    return F.conv2d(wave, weight)
+
+
+def fire(potentials: Tensor, threshold: float | None) -> tuple[Tensor, Tensor]:
+    """Threshold potentials (ALGORITHMS.md 3).
+
+    With a threshold: ``P~[t] = P[t]`` where ``P[t] > threshold`` (strict), else 0. With
+    ``threshold=None``: every step but the last is zeroed and ``P~[T-1] = P[T-1]``, so a neuron
+    spikes only at ``T-1`` and only if ``P[T-1] > 0`` (that wave is not cumulative).
+
+    Args:
+        potentials: ``[T, ...]`` float32.
+        threshold: ``>= 0``, or ``None``.
+
+    Returns:
+        ``(spikes, thresholded)``: float32 0/1 spikes ``[T, ...]`` and ``P~`` ``[T, ...]``.
+    """
+    if threshold is None:
+        thresholded = torch.zeros_like(potentials)
+        thresholded[-1] = potentials[-1]
+    else:
+        thresholded = torch.where(potentials > threshold, potentials, torch.zeros_like(potentials))
+    spikes = (thresholded > 0).to(torch.float32)
+    return spikes, thresholded
+
+
+def first_spike(spikes: Tensor, thresholded: Tensor, compat: bool = False) -> tuple[Tensor, Tensor]:
+    """First spike time and the potential there (ALGORITHMS.md 4).
+
+    ``tau = T - sum_t S[t]`` and ``V = P~[tau]``.
+
+    Args:
+        spikes: ``[T, ...]`` spike wave.
+        thresholded: ``[T, ...]`` thresholded potentials ``P~``.
+        compat: gather at ``min(tau, T-1)``, so a neuron that never fires gets ``P~[T-1]`` (the
+            reference); otherwise it gets 0.
+
+    Returns:
+        ``(times, values)``: uint8 ``[...]`` (``T`` = never) and float32 ``[...]``.
+    """
+    T = spikes.shape[0]
+    tau = T - (spikes != 0).sum(0)
+    values = thresholded.gather(0, tau.clamp(max=T - 1).unsqueeze(0)).squeeze(0)
+    if not compat:
+        values = torch.where(tau < T, values, torch.zeros_like(values))
+    return tau.to(torch.uint8), values
+
+
+def pointwise_inhibition(thresholded: Tensor) -> Tensor:
+    """Keep one feature per position: the earliest, then the strongest (ALGORITHMS.md 5).
+
+    At each ``(y, x)``: ``t* = T - sum_t [max_f P~[t, f] > 0]`` (the earliest spike of any
+    feature); the winner is the first ``f`` with the largest ``P~[t*, f]``; every other feature is
+    zeroed at all time steps. A position where nothing fires is all zeros.
+
+    Args:
+        thresholded: ``[T, F, H, W]`` thresholded potentials.
+
+    Returns:
+        ``[T, F, H, W]``: the winners' traces, zeros elsewhere.
+    """
+    T, nf = thresholded.shape[:2]
+    any_fired = thresholded.max(dim=1).values > 0  # [T, H, W]
+    t_star = T - any_fired.sum(0)  # [H, W]
+    at_t_star = thresholded.gather(0, t_star.clamp(max=T - 1).expand(1, nf, *t_star.shape))[0]  # [F, H, W]
+    feature = torch.arange(nf, device=thresholded.device).reshape(nf, 1, 1)
+    is_max = at_t_star == at_t_star.max(dim=0, keepdim=True).values
+    winner = torch.where(is_max, feature, nf).min(dim=0).values  # first maximal feature
+    keep = (feature == winner) & (t_star < T)
+    return thresholded * keep.to(thresholded.dtype)
+
+
+def _inhibit(alive: Tensor, f: int, y: int, x: int, radius: int) -> None:
+    """Remove feature ``f`` and, for ``radius > 0``, the clipped window around ``(y, x)``."""
+    H, W = alive.shape[1:]
+    alive[f] = False
+    if radius > 0:
+        rows = slice(max(0, y - radius), min(H, y + radius + 1))
+        cols = slice(max(0, x - radius), min(W, x + radius + 1))
+        alive[:, rows, cols] = False
+
+
+def _unravel(q: int, H: int, W: int) -> Winner:
+    return q // (H * W), (q // W) % H, q % W
+
+
+def get_k_winners(thresholded: Tensor, k: int, radius: int = 0, compat: bool = False) -> list[Winner]:
+    """k-winners-take-all with lateral inhibition (ALGORITHMS.md 6).
+
+    Candidates are the neurons that fire. Up to ``k`` times: take the best remaining candidate,
+    record it, remove its whole feature and, if ``radius > 0``, every feature in rows
+    ``[y-r, y+r]`` and columns ``[x-r, x+r]`` (clipped). Stops early when no candidate is left.
+
+    * clean: best = earliest ``tau``, then largest ``V = P~[tau]``, then lowest flat index
+      ``f*H*W + y*W + x``; exact, no float rounding involved.
+    * compat: the reference's float32 score. ``v = T * max(spikes * V)``; every spiking step
+      contributes ``V + v``; the steps are summed one after the other in float32; best = largest
+      score, then lowest flat index; a zero best score stops the loop.
+
+    Args:
+        thresholded: ``[T, F, H, W]`` thresholded potentials (usually after pointwise inhibition).
+        k: maximum number of winners.
+        radius: lateral inhibition radius (0 = none).
+        compat: rank by the reference's float32 score instead of the exact key.
+
+    Returns:
+        Up to ``k`` ``(feature, row, col)`` tuples, best first.
+    """
+    T, nf, H, W = thresholded.shape
+    spikes = thresholded.sign()
+    tau = T - spikes.sum(0).long()  # [F, H, W]
+    V = thresholded.gather(0, tau.clamp(max=T - 1).unsqueeze(0)).squeeze(0)
+    winners: list[Winner] = []
+
+    if compat:
+        per_step = spikes * V  # V, from the first spike on
+        v = per_step.max() * T
+        per_step = per_step + spikes * v
+        total = torch.zeros_like(V)
+        for t in range(T):  # sequential float32 sum over time
+            total = total + per_step[t]
+        alive = torch.ones_like(total, dtype=torch.bool)
+        for _ in range(k):
+            score = torch.where(alive, total, torch.zeros_like(total))
+            best = score.max()
+            if best.item() == 0:
+                break
+            q = int((score.reshape(-1) == best).nonzero()[0])  # first maximal index
+            f, y, x = _unravel(q, H, W)
+            winners.append((f, y, x))
+            _inhibit(alive, f, y, x, radius)
+        return winners
+
+    alive = tau < T
+    for _ in range(k):
+        if not bool(alive.any()):
+            break
+        earliest = tau[alive].min()
+        candidates = alive & (tau == earliest)
+        strongest = V[candidates].max()
+        candidates &= V == strongest
+        q = int(candidates.reshape(-1).nonzero()[0])  # lowest flat index
+        f, y, x = _unravel(q, H, W)
+        winners.append((f, y, x))
+        _inhibit(alive, f, y, x, radius)
+    return winners
+
+
+def stdp(
+    weight: Tensor,
+    input_wave: Tensor,
+    output_wave: Tensor,
+    winners: list[Winner],
+    lr: Tensor,
+    stabilize: bool = True,
+    lb: float = 0.0,
+    ub: float = 1.0,
+    clamp_all: bool = True,
+) -> None:
+    """One sample's STDP update, in place (ALGORITHMS.md 7.1).
+
+    For a winner ``(f, y, x)`` and every synapse ``(c, i, j)`` of feature ``f``: LTP if the input
+    ``(c, y+i, x+j)`` spiked at least as many steps as the output ``(f, y, x)`` (i.e.
+    ``t_pre <= t_post``), else LTD. The rate is ``a+`` or ``a-``, times ``(W - lb)(ub - W)`` with
+    the stabiliser. All deltas are computed from the weights as they were before the call and
+    then added (a feature listed twice gets the last listed winner's delta); then the weights are
+    clamped to ``[lb, ub]``.
+
+    Args:
+        weight: ``[F, C, kh, kw]`` float32, updated in place.
+        input_wave: ``[T, C, Hp, Wp]`` the layer's padded input wave.
+        output_wave: ``[T, F, Hp - kh + 1, Wp - kw + 1]`` the layer's output spikes.
+        winners: ``(f, y, x)`` tuples, usually from :func:`get_k_winners`.
+        lr: ``[F, 2]`` per-feature or ``[2]`` shared ``(a_plus, a_minus)``; a negative ``a_plus``
+            gives anti-STDP.
+        stabilize: multiply the rate by ``(W - lb)(ub - W)``.
+        lb, ub: weight bounds.
+        clamp_all: clamp the whole tensor, even with no winners (the reference); otherwise
+            clamp only the updated features.
+    """
+    nf, _, kh, kw = weight.shape
+    lr = lr.to(device=weight.device, dtype=torch.float32)
+    if lr.dim() == 1:
+        lr = lr.expand(nf, 2)
+    pre_count = input_wave.sum(0)  # [C, Hp, Wp]: T - t_pre
+    post_count = output_wave.sum(0)  # [F, H, W]:  T - t_post
+
+    delta: dict[int, Tensor] = {}
+    for f, y, x in winners:
+        ltp = pre_count[:, y : y + kh, x : x + kw] >= post_count[f, y, x]  # [C, kh, kw]
+        rate = torch.where(ltp, lr[f, 0], lr[f, 1])
+        if stabilize:
+            rate = rate * ((weight[f] - lb) * (ub - weight[f]))
+        delta[f] = rate
+    for f, d in delta.items():
+        weight[f] += d
+
+    if clamp_all:
+        weight.clamp_(lb, ub)
+    else:
+        for f in delta:
+            weight[f].clamp_(lb, ub)
+
+
+def pool(wave: Tensor, kernel: int, stride: int, padding: int = 0) -> Tensor:
+    """Max-pool a wave (``[T, C, H, W]``), floor mode: a pooled cell fires when any input does."""
+    return F.max_pool2d(wave, kernel, stride, padding)
+
+
+# =============================================================================================
+# Mozafari et al. 2018 network (ALGORITHMS.md 9, 7.2, 7.3)
+# =============================================================================================
+
+
+class Decision(NamedTuple):
+    """What the decision layer saw and chose for one sample."""
+
+    decision: int  #: class ``f // 20``, or -1 for silence
+    winner: Winner | None  #: the winning S3 neuron ``(f, y, x)``, or None
+    input_wave: Tensor  #: ``[T, 250, 8, 8]`` padded S3 input wave
+    output_spikes: Tensor  #: ``[T, 200, 4, 4]`` S3 spikes (only at ``T-1``)
+
+
+class ReferenceMozafari2018:
+    """The Mozafari et al. 2018 MNIST network, one sample at a time on float32 waves.
+
+    ============  ============================================  ==============
+    stage         operation                                     output
+    ============  ============================================  ==============
+    input         encoded wave (:func:`encode_image`)           6 x 28 x 28
+    S1            pad 2, conv 6->30 5x5, threshold 15           30 x 28 x 28
+    C1            max-pool 2/2, pad 1                           30 x 16 x 16
+    S2            conv 30->250 3x3, threshold 10                250 x 14 x 14
+    C2            max-pool 3/3, pad 2                           250 x 8 x 8
+    S3            conv 250->200 5x5, no threshold               200 x 4 x 4
+    decision      1 winner over ``P[T-1]``; class = f // 20     int
+    ============  ============================================  ==============
+
+    Layers 1 and 2 learn by STDP with k-WTA (k, r) = (5, 3) and (8, 1) and the doubling rate
+    schedule; layer 3 learns by reward-modulated STDP with adaptive rates.
+
+    Args:
+        T: number of time steps.
+        compat: reproduce the reference's quirks (float32 k-WTA score, gather at ``T-1`` for
+            silent neurons, whole-tensor clamp on every STDP call). In clean mode the weights are
+            clamped to their bounds once, here, and STDP clamps only what it updates.
+        seed: seed of the generator the initial weights ``N(0.8, 0.05)`` are drawn from (w1,
+            then w2, then w3); ``None`` draws a non-deterministic seed.
+    """
+
+    THRESHOLDS = (15.0, 10.0, None)
+    KWTA = ((5, 3), (8, 1))  # (k, radius) for S1 and S2
+    BOUNDS = ((0.0, 1.0), (0.0, 1.0), (0.2, 0.8))
+    FEATURES_PER_CLASS = 20
+    # STDP schedule (7.2), in float32.
+    A_PLUS = _f32(0.004)
+    A_MINUS = _f32(-0.003)
+    A_PLUS_MAX = _f32(0.15)
+    SCHEDULE_PERIOD = 500
+    # R-STDP (7.3), in float32.
+    REWARD = (_f32(0.004), _f32(-0.003))
+    PUNISH = (_f32(-0.004), _f32(0.0005))
+    ADAPT_CHUNK = 1000
+
+    def __init__(self, T: int = 15, compat: bool = False, seed: int | None = 0) -> None:
+        self.T = T
+        self.compat = compat
+        gen = torch.Generator()
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(seed)
+        self.w1 = torch.empty(30, 6, 5, 5).normal_(0.8, 0.05, generator=gen)
+        self.w2 = torch.empty(250, 30, 3, 3).normal_(0.8, 0.05, generator=gen)
+        self.w3 = torch.empty(200, 250, 5, 5).normal_(0.8, 0.05, generator=gen)
+        if not compat:
+            for w, (lb, ub) in zip(self.weights, self.BOUNDS):
+                w.clamp_(lb, ub)
+        # Per-layer STDP schedules: samples seen and current (a_plus, a_minus).
+        self._samples = [0, 0]
+        self._rates = [(self.A_PLUS, self.A_MINUS), (self.A_PLUS, self.A_MINUS)]
+        # R-STDP rates and the current chunk's counts.
+        self.reward_rates = self.REWARD
+        self.punish_rates = self.PUNISH
+        self._chunk_calls = 0
+        self._chunk_hits = 0
+        self._chunk_misses = 0
+
+    # ----------------------------------------------------------------------------- state
+    @property
+    def weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        return self.w1, self.w2, self.w3
+
+    @property
+    def lr1(self) -> tuple[float, float]:
+        """Current layer-1 ``(a_plus, a_minus)``."""
+        return self._rates[0]
+
+    @property
+    def lr2(self) -> tuple[float, float]:
+        """Current layer-2 ``(a_plus, a_minus)``."""
+        return self._rates[1]
+
+    def to(self, device: torch.device | str) -> ReferenceMozafari2018:
+        """Move the weights to ``device``; inputs must live there too."""
+        self.w1, self.w2, self.w3 = (w.to(device) for w in self.weights)
+        return self
+
+    @classmethod
+    def stdp_rates(cls, i: int) -> tuple[float, float]:
+        """Closed-form schedule rates for the 0-based training sample ``i`` of a layer (7.2).
+
+        ``a_plus = min(0.004 * 2^((i+1) // 500), 0.15)`` and ``a_minus = -0.75 * a_plus``, in float32.
+        """
+        doublings = min((i + 1) // cls.SCHEDULE_PERIOD, 64)
+        a_plus = min(cls.A_PLUS * 2.0**doublings, cls.A_PLUS_MAX)
+        return a_plus, _f32(-0.75 * a_plus)
+
+    def _next_rates(self, layer: int) -> tuple[float, float]:
+        """Advance layer ``layer``'s sample counter; on every 500th sample double ``a_plus``."""
+        self._samples[layer] += 1
+        if self._samples[layer] % self.SCHEDULE_PERIOD == 0:
+            a_plus = min(_f32(2.0 * self._rates[layer][0]), self.A_PLUS_MAX)
+            self._rates[layer] = (a_plus, _f32(-0.75 * a_plus))
+        return self._rates[layer]
+
+    # ----------------------------------------------------------------------------- forward
+    def forward_s1(self, wave: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """S1 on a ``[T, 6, 28, 28]`` wave.
+
+        Returns (padded input ``[T, 6, 32, 32]``, spikes, thresholded ``[T, 30, 28, 28]``).
+        """
+        s1_in = pad(wave, 2)
+        spikes, thresholded = fire(conv_potentials(s1_in, self.w1), self.THRESHOLDS[0])
+        return s1_in, spikes, thresholded
+
+    def forward_s2(self, wave: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Plain S1, C1, S2: -> (S2 input ``[T, 30, 16, 16]``, spikes, thresholded ``[T, 250, 14, 14]``)."""
+        _, s1_spikes, _ = self.forward_s1(wave)
+        s2_in = pad(pool(s1_spikes, 2, 2), 1)
+        spikes, thresholded = fire(conv_potentials(s2_in, self.w2), self.THRESHOLDS[1])
+        return s2_in, spikes, thresholded
+
+    def forward_s3(self, wave: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Plain S1..S3: -> (S3 input ``[T, 250, 8, 8]``, spikes, thresholded ``[T, 200, 4, 4]``)."""
+        _, s2_spikes, _ = self.forward_s2(wave)
+        s3_in = pad(pool(s2_spikes, 3, 3), 2)
+        spikes, thresholded = fire(conv_potentials(s3_in, self.w3), self.THRESHOLDS[2])
+        return s3_in, spikes, thresholded
+
+    # ----------------------------------------------------------------------------- training
+    def _stdp_layer(self, layer: int, weight: Tensor, s_in: Tensor, thresholded: Tensor) -> list[Winner]:
+        inhibited = pointwise_inhibition(thresholded)
+        spikes = inhibited.sign()
+        k, radius = self.KWTA[layer]
+        winners = get_k_winners(inhibited, k, radius, self.compat)
+        a_plus, a_minus = self._next_rates(layer)
+        lr = torch.tensor([a_plus, a_minus], dtype=torch.float32, device=weight.device)
+        lb, ub = self.BOUNDS[layer]
+        stdp(weight, s_in, spikes, winners, lr, stabilize=True, lb=lb, ub=ub, clamp_all=self.compat)
+        return winners
+
+    def stdp1(self, wave: Tensor) -> list[Winner]:
+        """Train S1 on one ``[T, 6, 28, 28]`` wave; returns the k-WTA winners."""
+        s1_in, _, thresholded = self.forward_s1(wave)
+        return self._stdp_layer(0, self.w1, s1_in, thresholded)
+
+    def stdp2(self, wave: Tensor) -> list[Winner]:
+        """Train S2 on one ``[T, 6, 28, 28]`` wave (S1 without inhibition); returns the winners."""
+        s2_in, _, thresholded = self.forward_s2(wave)
+        return self._stdp_layer(1, self.w2, s2_in, thresholded)
+
+    def decide(self, wave: Tensor) -> Decision:
+        """Run the whole network on one ``[T, 6, 28, 28]`` wave and pick the decision neuron."""
+        s3_in, spikes, thresholded = self.forward_s3(wave)
+        winners = get_k_winners(thresholded, 1, 0, self.compat)
+        if not winners:
+            return Decision(-1, None, s3_in, spikes)
+        return Decision(winners[0][0] // self.FEATURES_PER_CLASS, winners[0], s3_in, spikes)
+
+    def predict(self, wave: Tensor) -> int:
+        """Class of one ``[T, 6, 28, 28]`` wave, or -1 when no decision neuron fires."""
+        return self.decide(wave).decision
+
+    def rstdp(self, wave: Tensor, label: int) -> int:
+        """One R-STDP step on S3 (7.3); returns the decision (-1 = silence).
+
+        Right: STDP with the reward rates; wrong: with the punishment (anti-STDP) rates; silent:
+        nothing. After every 1000 calls the rates are rescaled from their initial values by the
+        chunk's miss fraction (reward) and hit fraction (punishment).
+        """
+        d = self.decide(wave)
+        if d.winner is not None:
+            hit = d.decision == int(label)
+            if hit:
+                self._chunk_hits += 1
+                rates = self.reward_rates
+            else:
+                self._chunk_misses += 1
+                rates = self.punish_rates
+            lr = torch.tensor(rates, dtype=torch.float32, device=self.w3.device)
+            lb, ub = self.BOUNDS[2]
+            stdp(self.w3, d.input_wave, d.output_spikes, [d.winner], lr,
+                 stabilize=False, lb=lb, ub=ub, clamp_all=self.compat)
+        self._chunk_calls += 1
+        if self._chunk_calls == self.ADAPT_CHUNK:
+            hits = self._chunk_hits / self.ADAPT_CHUNK
+            misses = self._chunk_misses / self.ADAPT_CHUNK
+            self.reward_rates = (_f32(self.REWARD[0] * misses), _f32(self.REWARD[1] * misses))
+            self.punish_rates = (_f32(self.PUNISH[0] * hits), _f32(self.PUNISH[1] * hits))
+            self._chunk_calls = self._chunk_hits = self._chunk_misses = 0
+        return d.decision
