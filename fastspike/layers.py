@@ -128,13 +128,20 @@ class SpikingConv(nn.Module):
                 f"threshold={self.threshold}, k={self.k}, radius={self.radius}, "
                 f"bounds=({self.lb}, {self.ub}), stabilize={self.stabilize}, compat={self.compat}")
 
-    def forward(self, times_in: Tensor, T: int) -> tuple[Tensor, Tensor]:
-        """Padded input times ``[B, C, Hp, Wp]`` -> output ``(times, values)`` ``[B, F, H, W]``."""
+    def forward(self, times_in: Tensor, T: int, border: int = 0) -> tuple[Tensor, Tensor]:
+        """Padded input times ``[B, C, Hp, Wp]`` -> output ``(times, values)`` ``[B, F, H, W]``.
+
+        ``border``: how many outer rows/columns of ``times_in`` are padding (never
+        fire); the dense CPU path of a decision layer then skips them.
+        """
         if self.threshold is None and times_in.device.type == "cpu":
             # Decision layer on CPU: only P[T-1] matters, and a dense (oneDNN)
             # convolution of "fired at all" beats the event-driven kernel here.
             # (On CUDA the exact-fp32 kernel is used: cuDNN may round via TF32.)
-            p = F.conv2d((times_in < T).to(self.weight.dtype), self.weight)
+            fired = times_in < T
+            if border:
+                fired = fired[..., border:-border, border:-border]
+            p = F.conv2d(fired.to(self.weight.dtype), self.weight, padding=border)
             fires = p > 0
             times = torch.where(fires, T - 1, T).to(times_in.dtype)
             return times, torch.where(fires, p, torch.zeros_like(p))

@@ -74,7 +74,7 @@ class Mozafari2018(nn.Module):
 
         Returns ``(classes [B] int64 (-1 = silence), winners [B, 1, 3], times [B, 200, 4, 4])``.
         """
-        times, values = self.conv3(x3, self.T)
+        times, values = self.conv3(x3, self.T, border=self.pad2.padding)
         winners = self.conv3.winners(times, values, self.T, pointwise=False)
         f = winners[:, 0, 0].long()
         classes = torch.where(f >= 0, torch.div(f, self.conv3.out_channels // self.n_classes,

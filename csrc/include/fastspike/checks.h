@@ -5,6 +5,7 @@
 #include "fastspike/common.h"
 
 #include <optional>
+#include <vector>
 
 namespace fastspike {
 
@@ -35,6 +36,45 @@ inline void check_times_values(const at::Tensor& times, const at::Tensor& values
               values.sizes());
   check_same_device(times, "times", values, "values");
   check_T(T, times.scalar_type());
+}
+
+// First-spike times dtype for T steps (T itself means never).
+inline at::ScalarType times_dtype_for(int64_t T) { return T <= kMaxTUint8 ? at::kByte : at::kShort; }
+
+// [B, T, ...] -> [B, ...]
+inline std::vector<int64_t> drop_time_dim(const at::Tensor& p) {
+  std::vector<int64_t> s(p.sizes().begin(), p.sizes().end());
+  s.erase(s.begin() + 1);
+  return s;
+}
+
+// spikes [B, T, ...] (+ optional potentials of the same shape); returns T.
+inline int64_t check_wave(const at::Tensor& spikes, const std::optional<at::Tensor>& potentials) {
+  TORCH_CHECK(spikes.defined() && spikes.dim() >= 2,
+              "spikes: expected shape [B, T, ...] (at least 2-D), got ",
+              spikes.defined() ? spikes.sizes() : at::IntArrayRef{});
+  const int64_t T = spikes.size(1);
+  TORCH_CHECK(T >= 1, "spikes: expected at least 1 time step (dim 1), got T = ", T);
+  TORCH_CHECK(T <= kMaxTInt16, "spikes: at most ", kMaxTInt16, " time steps, got ", T);
+  if (potentials.has_value() && potentials->defined()) {
+    check_potentials(*potentials, "potentials");
+    TORCH_CHECK(potentials->sizes() == spikes.sizes(),
+                "potentials: expected the same shape as spikes ", spikes.sizes(), ", got ",
+                potentials->sizes());
+    check_same_device(spikes, "spikes", *potentials, "potentials");
+  }
+  return T;
+}
+
+inline void check_kwta(const at::Tensor& times, const at::Tensor& values, int64_t T, int64_t k,
+                       int64_t radius, int64_t max_neurons) {
+  check_times_values(times, values, T);
+  TORCH_CHECK(k >= 1, "k: expected at least 1 winner, got ", k);
+  TORCH_CHECK(radius >= 0, "radius: expected a lateral-inhibition radius >= 0, got ", radius);
+  TORCH_CHECK(T <= kMaxTUint8, "T: k-WTA supports at most ", kMaxTUint8, " time steps, got ", T);
+  const int64_t n = times.size(1) * times.size(2) * times.size(3);
+  TORCH_CHECK(n < max_neurons, "times: k-WTA supports fewer than ", max_neurons,
+              " neurons per sample, got ", n);
 }
 
 struct ConvGeometry {

@@ -32,7 +32,8 @@ FASTSPIKE_CPU_CLONES
 void integrate_sample(const ConvGeometry& g, int64_t T, const int32_t* spikes,
                       const int32_t* bucket_start, const float* wc, int64_t w_stride, int64_t f0, int64_t fc,
                       bool has_th, float th, float* __restrict__ h, float* __restrict__ acc,
-                      float* __restrict__ v, int32_t* __restrict__ first, float* po) {
+                      float* __restrict__ v, int32_t* __restrict__ first, int32_t* __restrict__ mark,
+                      int32_t* __restrict__ touched, float* po) {
   const int64_t HW = g.H * g.W, n = HW * fc;
   const int32_t never = static_cast<int32_t>(T);
   for (int64_t e = 0; e < n; ++e) {
@@ -41,10 +42,14 @@ void integrate_sample(const ConvGeometry& g, int64_t T, const int32_t* spikes,
     v[e] = 0.f;
     first[e] = never;
   }
+  for (int64_t pos = 0; pos < HW; ++pos) mark[pos] = -1;
   for (int64_t t = 0; t < T; ++t) {
     const int32_t e0 = bucket_start[t], e1 = bucket_start[t + 1];
     if (e0 < e1) {
-      // h[t] = sum of the weights of the inputs that fire at t, in (c, i, j) order.
+      // h[t] = sum of the weights of the inputs that fire at t, in (c, i, j) order;
+      // the output positions reached are listed once each in `touched`.
+      const int32_t tt = static_cast<int32_t>(t);
+      int64_t n_touched = 0;
       for (int32_t e = e0; e < e1; ++e) {
         const int64_t in = spikes[e];
         const int64_t c = in / (g.Hp * g.Wp), yp = (in / g.Wp) % g.Hp, xp = in % g.Wp;
@@ -52,28 +57,40 @@ void integrate_sample(const ConvGeometry& g, int64_t T, const int32_t* spikes,
         const int64_t j_lo = std::max<int64_t>(0, xp - g.W + 1), j_hi = std::min<int64_t>(g.kw - 1, xp);
         for (int64_t i = i_lo; i <= i_hi; ++i) {
           for (int64_t j = j_lo; j <= j_hi; ++j) {
-            float* __restrict__ hp = h + ((yp - i) * g.W + (xp - j)) * fc;
+            const int64_t pos = (yp - i) * g.W + (xp - j);
+            if (mark[pos] != tt) {
+              mark[pos] = tt;
+              touched[n_touched++] = static_cast<int32_t>(pos);
+            }
+            float* __restrict__ hp = h + pos * fc;
             const float* __restrict__ wr = wc + ((c * g.kh + i) * g.kw + j) * w_stride + f0;
             for (int64_t f = 0; f < fc; ++f) hp[f] += wr[f];
           }
         }
       }
-      // P[t] = P[t-1] + h[t]; the first t with P[t] > threshold is the spike.
-      // (A time step without input spikes adds 0 and changes nothing.)
-      if (has_th) {
-        const int32_t tt = static_cast<int32_t>(t);
-        for (int64_t e = 0; e < n; ++e) {
-          const float a = acc[e] + h[e];
-          h[e] = 0.f;
-          acc[e] = a;
-          const bool cross = (first[e] == never) & (a > th);
-          first[e] = cross ? tt : first[e];
-          v[e] = cross ? a : v[e];
-        }
-      } else {
-        for (int64_t e = 0; e < n; ++e) {
-          acc[e] += h[e];
-          h[e] = 0.f;
+      // P[t] = P[t-1] + h[t] where h[t] != 0; the first t with P[t] > threshold is
+      // the spike. (Untouched positions, and steps without input spikes, add 0
+      // and change nothing.)
+      for (int64_t k = 0; k < n_touched; ++k) {
+        const int64_t base = static_cast<int64_t>(touched[k]) * fc;
+        float* __restrict__ hp = h + base;
+        float* __restrict__ ap = acc + base;
+        if (has_th) {
+          float* __restrict__ vp = v + base;
+          int32_t* __restrict__ fp = first + base;
+          for (int64_t f = 0; f < fc; ++f) {
+            const float a = ap[f] + hp[f];
+            hp[f] = 0.f;
+            ap[f] = a;
+            const bool cross = (fp[f] == never) & (a > th);
+            fp[f] = cross ? tt : fp[f];
+            vp[f] = cross ? a : vp[f];
+          }
+        } else {
+          for (int64_t f = 0; f < fc; ++f) {
+            ap[f] += hp[f];
+            hp[f] = 0.f;
+          }
         }
       }
     }
@@ -131,7 +148,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
       ScopedFlushDenormal ftz;
       const int64_t n_max = HW * fc_max;
       std::vector<float> h(n_max), acc(n_max), v(n_max);
-      std::vector<int32_t> first(n_max);
+      std::vector<int32_t> first(n_max), mark(HW), touched(HW);
       // Input spikes of one sample bucketed by time, (c, yp, xp) ascending in each bucket.
       std::vector<int32_t> bucket_start(T + 1), spikes(g.C * g.Hp * g.Wp);
       int64_t bucketed_b = -1;
@@ -156,7 +173,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
           bucketed_b = b;
         }
         integrate_sample(g, T, spikes.data(), bucket_start.data(), wc, Fp, f0, fc, has_th, th, h.data(),
-                         acc.data(), v.data(), first.data(), po ? po + b * T * g.F * HW : nullptr);
+                         acc.data(), v.data(), first.data(), mark.data(), touched.data(),
+                         po ? po + b * T * g.F * HW : nullptr);
         for (int64_t f = 0; f < std::min(fc, g.F - f0); ++f) {  // (padding features are dropped)
           tau_t* tf = to + (b * g.F + f0 + f) * HW;
           float* vf = vo + (b * g.F + f0 + f) * HW;

@@ -10,14 +10,6 @@
 namespace fastspike {
 namespace {
 
-at::ScalarType times_dtype_for(int64_t T) { return T <= kMaxTUint8 ? at::kByte : at::kShort; }
-
-std::vector<int64_t> drop_time_dim(const at::Tensor& p) {
-  std::vector<int64_t> s(p.sizes().begin(), p.sizes().end());
-  s.erase(s.begin() + 1);
-  return s;
-}
-
 std::tuple<at::Tensor, at::Tensor> first_spike_cpu(const at::Tensor& potentials,
                                                    std::optional<double> threshold) {
   check_potentials(potentials, "potentials");
@@ -65,20 +57,8 @@ std::tuple<at::Tensor, at::Tensor> first_spike_cpu(const at::Tensor& potentials,
 
 std::tuple<at::Tensor, at::Tensor> first_spike_from_wave_cpu(
     const at::Tensor& spikes, const std::optional<at::Tensor>& potentials, bool compat) {
-  TORCH_CHECK(spikes.defined() && spikes.dim() >= 2,
-              "spikes: expected shape [B, T, ...] (at least 2-D), got ",
-              spikes.defined() ? spikes.sizes() : at::IntArrayRef{});
-  const int64_t T = spikes.size(1);
-  TORCH_CHECK(T >= 1, "spikes: expected at least 1 time step (dim 1), got T = ", T);
-  TORCH_CHECK(T <= kMaxTInt16, "spikes: at most ", kMaxTInt16, " time steps, got ", T);
+  const int64_t T = check_wave(spikes, potentials);
   const bool has_p = potentials.has_value() && potentials->defined();
-  if (has_p) {
-    check_potentials(*potentials, "potentials");
-    TORCH_CHECK(potentials->sizes() == spikes.sizes(),
-                "potentials: expected the same shape as spikes ", spikes.sizes(), ", got ",
-                potentials->sizes());
-    check_same_device(spikes, "spikes", *potentials, "potentials");
-  }
   const auto s = (spikes.scalar_type() == at::kBool ? spikes.to(at::kByte) : spikes).contiguous();
   const int64_t B = s.size(0);
   const auto out_shape = drop_time_dim(s);

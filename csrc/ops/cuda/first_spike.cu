@@ -17,14 +17,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-at::ScalarType times_dtype_for(int64_t T) { return T <= kMaxTUint8 ? at::kByte : at::kShort; }
-
-std::vector<int64_t> drop_time_dim(const at::Tensor& p) {
-  std::vector<int64_t> s(p.sizes().begin(), p.sizes().end());
-  s.erase(s.begin() + 1);
-  return s;
-}
-
 // "S[t] != 0" as the CPU loop evaluates it (no denormal flushing there), made
 // independent of -ftz=true: a subnormal float / bfloat16 is a spike, -0 is not.
 template <typename T>
@@ -147,20 +139,8 @@ std::tuple<at::Tensor, at::Tensor> first_spike_cuda(const at::Tensor& potentials
 
 std::tuple<at::Tensor, at::Tensor> first_spike_from_wave_cuda(
     const at::Tensor& spikes, const std::optional<at::Tensor>& potentials, bool compat) {
-  TORCH_CHECK(spikes.defined() && spikes.dim() >= 2,
-              "spikes: expected shape [B, T, ...] (at least 2-D), got ",
-              spikes.defined() ? spikes.sizes() : at::IntArrayRef{});
-  const int64_t T = spikes.size(1);
-  TORCH_CHECK(T >= 1, "spikes: expected at least 1 time step (dim 1), got T = ", T);
-  TORCH_CHECK(T <= kMaxTInt16, "spikes: at most ", kMaxTInt16, " time steps, got ", T);
+  const int64_t T = check_wave(spikes, potentials);
   const bool has_p = potentials.has_value() && potentials->defined();
-  if (has_p) {
-    check_potentials(*potentials, "potentials");
-    TORCH_CHECK(potentials->sizes() == spikes.sizes(),
-                "potentials: expected the same shape as spikes ", spikes.sizes(), ", got ",
-                potentials->sizes());
-    check_same_device(spikes, "spikes", *potentials, "potentials");
-  }
   cuda::check_cuda(spikes, "spikes");
   c10::cuda::CUDAGuard guard(spikes.device());
   const auto stream = c10::cuda::getCurrentCUDAStream();

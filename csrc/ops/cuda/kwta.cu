@@ -128,13 +128,8 @@ __global__ void kwta_kernel(const tau_t* __restrict__ times, const float* __rest
 
 at::Tensor kwta_cuda(const at::Tensor& times, const at::Tensor& values, int64_t T, int64_t k,
                      int64_t radius, bool compat) {
-  check_times_values(times, values, T);
-  TORCH_CHECK(k >= 1, "k: expected at least 1 winner, got ", k);
-  TORCH_CHECK(radius >= 0, "radius: expected a lateral-inhibition radius >= 0, got ", radius);
-  TORCH_CHECK(T <= kMaxTUint8, "T: k-WTA supports at most ", kMaxTUint8, " time steps, got ", T);
+  check_kwta(times, values, T, k, radius, math::kMaxKwtaNeurons);
   const int64_t B = times.size(0), F = times.size(1), H = times.size(2), W = times.size(3);
-  TORCH_CHECK(F * H * W < math::kMaxKwtaNeurons, "times: k-WTA supports fewer than ",
-              math::kMaxKwtaNeurons, " neurons per sample, got ", F * H * W);
   cuda::check_cuda(times, "times");
   c10::cuda::CUDAGuard guard(times.device());
   const auto stream = c10::cuda::getCurrentCUDAStream();
