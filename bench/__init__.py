@@ -1,0 +1,1 @@
+"""fastspike benchmarks: ``python -m bench`` (see bench/run.py)."""

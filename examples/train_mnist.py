@@ -1,0 +1,42 @@
+"""Train the Mozafari 2018 network on MNIST, evaluate it, save it, load it back.
+
+    python examples/train_mnist.py --root ../shared/data --out runs/example [--preset quick]
+
+Add --tiny for a one-minute demonstration on a few thousand images.
+"""
+
+import argparse
+import os
+
+import torch
+
+from fastspike.data import load_dataset
+from fastspike.encoding import Encoder
+from fastspike.train import evaluate, load_model, train_mnist
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--root", default="data", help="folder with MNIST/raw/*.gz (downloaded if missing)")
+    p.add_argument("--out", default=os.path.join("runs", "example"))
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--tiny", action="store_true", help="6000/6000/3000 samples, 2 R-STDP epochs")
+    args = p.parse_args()
+
+    extra = dict(samples=(6000, 6000, 3000), epochs1=1, epochs2=1, epochs3=2, test_samples=2000) if args.tiny else {}
+    model, history = train_mnist(args.root, preset=args.preset, checkpoint_dir=args.out, **extra)
+    for h in history:
+        print(f"epoch {h['epoch']:3d}: test correct {h['test']['correct']:.4f} wrong {h['test']['wrong']:.4f} "
+              f"silent {h['test']['silent']:.4f} ({h['seconds']:.1f} s)")
+
+    # The best weights are saved in OUT/best.pt; load them and evaluate once more.
+    model = load_model(os.path.join(args.out, "best.pt"))
+    _, test = load_dataset("mnist", args.root)
+    times = Encoder()(test.images)
+    with torch.no_grad():
+        result = evaluate(model, model.layer_input(3, times), test.labels)
+    print(f"reloaded {args.out}/best.pt: test accuracy {result['correct']:.4f} (silent {result['silent']:.4f})")
+
+
+if __name__ == "__main__":
+    main()
