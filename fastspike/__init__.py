@@ -17,10 +17,17 @@ from fastspike.ops import (  # noqa: E402
     stdp_update,
 )
 
+from fastspike.models import Mozafari2018  # noqa: E402
+from fastspike.train import evaluate, load_model, train_mnist  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
     "WITH_CUDA",
+    "Mozafari2018",
+    "evaluate",
+    "load_model",
+    "train_mnist",
     "conv_fire",
     "fire",
     "first_spike",

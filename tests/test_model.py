@@ -21,6 +21,13 @@ from fastspike.train import (
 )
 
 
+def test_public_api():
+    import fastspike
+
+    assert fastspike.train_mnist is train_mnist and fastspike.load_model is load_model
+    assert fastspike.Mozafari2018 is Mozafari2018
+
+
 def test_stdp_schedule_closed_form_matches_reference():
     i = torch.arange(4000)
     r = stdp_rates(i)
