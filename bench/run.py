@@ -44,11 +44,12 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def _peak_rss_mb() -> float:
+def _rss_mb(field: str = "VmHWM") -> float:
+    """The process's peak (VmHWM) or current (VmRSS) resident memory in MB."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -77,13 +78,18 @@ class Timer:
                 setup()
             _sync(self.device)
             _reset_peak_rss()
+            base = _rss_mb("VmRSS")
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
+                base_cuda = torch.cuda.memory_allocated(self.device)
             fn()
             _sync(self.device)
-            mem[name] = {"peak_rss_mb": round(_peak_rss_mb(), 1)}
+            # memory the call itself needed above what the process already held
+            mem[name] = {"peak_rss_mb": round(_rss_mb("VmHWM"), 1),
+                         "peak_rss_delta_mb": round(max(0.0, _rss_mb("VmHWM") - base), 1)}
             if self.device.type == "cuda":
-                mem[name]["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+                mem[name]["peak_cuda_delta_mb"] = round(
+                    (torch.cuda.max_memory_allocated(self.device) - base_cuda) / 2**20, 1)
         for _ in range(self.repeats):
             for name, (fn, _) in contenders.items():
                 if setup:
@@ -268,6 +274,22 @@ def bench_operators(timer: Timer, device, batches, images_l1, w1, w2) -> list[di
     return rows
 
 
+# --------------------------------------------------------------------------- memory vs T
+def bench_memory_vs_T(timer: Timer, images, device, net0, n: int) -> list[dict]:
+    """Peak memory of batched inference at T = 15 and 30: the fast path keeps first-spike
+    maps ([B, C, H, W] uint8) and never builds [B, T, C, H, W] potentials, so it must not grow with T."""
+    rows = []
+    for t in (15, 30):
+        m = Mozafari2018(T=t, seed=0)
+        for conv, w in zip(m.spiking_layers, net0.weights):
+            conv.weight.copy_(w)
+        m = m.to(device)
+        x = Encoder(T=t)(images[:n]).to(device)
+        res = timer.run({"fastspike_batched": (lambda: m(x), n)})["fastspike_batched"]
+        rows.append({"T": t, "batch": n, **res})
+    return rows
+
+
 # --------------------------------------------------------------------------- report
 def _fmt(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
@@ -285,13 +307,18 @@ def markdown(result: dict) -> str:
         cell = lambda x: f"{_fmt(x['samples_per_s'])} ({_fmt(x['samples'] / x['max_s'])}-{_fmt(x['samples'] / x['min_s'])})"  # noqa: E731
         lines.append(f"| {r['phase']} | {r['state']} | {cell(ref_)} | {cell(b1)} | {cell(bb)} | "
                      f"{b1['samples_per_s'] / ref_['samples_per_s']:.1f}x | {bb['samples_per_s'] / ref_['samples_per_s']:.1f}x |")
-    lines += ["", "Peak host RSS (MB) per contender and phase: " + "; ".join(
-        f"{r['phase']} ({r['state']}): ref {r['reference']['peak_rss_mb']:.0f} / B=1 {r['fastspike_b1']['peak_rss_mb']:.0f}"
-        f" / batched {r['fastspike_batched']['peak_rss_mb']:.0f}" for r in result["phases"])]
-    if any("peak_cuda_mb" in r["reference"] for r in result["phases"]):
-        lines += ["", "Peak CUDA memory (MB): " + "; ".join(
-            f"{r['phase']} ({r['state']}): ref {r['reference']['peak_cuda_mb']:.0f} / batched "
-            f"{r['fastspike_batched']['peak_cuda_mb']:.0f}" for r in result["phases"])]
+    lines += ["", "Peak host memory of one call above what the process already held (MB; reference / "
+              "B=1 / batched): " + "; ".join(
+                  f"{r['phase']} ({r['state']}) {r['reference']['peak_rss_delta_mb']:.0f} / "
+                  f"{r['fastspike_b1']['peak_rss_delta_mb']:.0f} / {r['fastspike_batched']['peak_rss_delta_mb']:.0f}"
+                  for r in result["phases"])]
+    if any("peak_cuda_delta_mb" in r["reference"] for r in result["phases"]):
+        lines += ["", "Peak CUDA memory of one call (MB; reference / batched): " + "; ".join(
+            f"{r['phase']} ({r['state']}) {r['reference']['peak_cuda_delta_mb']:.0f} / "
+            f"{r['fastspike_batched']['peak_cuda_delta_mb']:.0f}" for r in result["phases"])]
+    lines += ["", "Batched inference, peak host memory of one call above the process's (MB): " + ", ".join(
+        f"T={r['T']}: {r['peak_rss_delta_mb']:.0f}" + (f" (CUDA {r['peak_cuda_delta_mb']:.0f})" if "peak_cuda_delta_mb" in r else "")
+        + f" for {r['batch']} images" for r in result.get("memory_vs_T", []))]
     lines += ["", "| operator | batch | reference samples/s | fastspike samples/s | ratio |", "|---|---|---|---|---|"]
     for r in result["operators"]:
         lines.append(f"| {r['operator']} | {r['batch']} | {_fmt(r['reference']['samples_per_s'])} | "
@@ -344,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     waves = [ref.times_to_wave(enc_train[i], T) for i in range(enc_train.shape[0])]
     print(f"bench: training reference weights ({trained[0]}/{trained[1]}/{trained[2]} samples)...", flush=True)
     trained_net = _trained_reference(waves, labels, *trained)
+    del waves, enc_train  # (the reference's training waves: ~280 KB per sample)
     sub = {f"w{i + 1}": _subnormal_fraction(w) for i, w in enumerate(trained_net.weights)}
     print(f"bench: subnormal weights after training: {sub}", flush=True)
 
@@ -352,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: end-to-end phases, {state} weights, {n} samples...", flush=True)
         phases += bench_phases(timer, images, labels, device, n, args.batch, state, net)
     print("bench: operators...", flush=True)
+    print("bench: inference memory against T...", flush=True)
+    mem_rows = bench_memory_vs_T(timer, images, device, trained_net, min(n, 256))
     ops_rows = bench_operators(timer, device, batches, images[: max(batches)], trained_net.w1,
                                trained_net.w2)
 
@@ -366,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "quick": args.quick, "repeats": repeats, "samples": n, "batch": args.batch,
         "trained_samples": list(trained), "trained_subnormal_fraction": sub,
-        "phases": phases, "operators": ops_rows, "wall_s": time.perf_counter() - t_start,
+        "phases": phases, "operators": ops_rows, "memory_vs_T": mem_rows, "wall_s": time.perf_counter() - t_start,
     }
     os.makedirs(args.out, exist_ok=True)
     stem = args.name or f"{_dt.date.today().isoformat()}-{device.type}{'-quick' if args.quick else ''}"
