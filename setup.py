@@ -14,6 +14,7 @@ builds cannot drift.
 
 import glob
 import os
+import sys
 import shutil
 
 from setuptools import setup
@@ -66,11 +67,18 @@ def _extension():
     cpp = _sources("csrc/*.cpp") + _sources("csrc/ops/*.cpp") + _sources("csrc/ops/cpu/*.cpp")
     define = [("FASTSPIKE_TORCH_VERSION", f'"{torch.__version__}"')]
     cxx = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
+    # at::parallel_for is inline and runs on OpenMP only where the extension itself
+    # is compiled with it: without -fopenmp every CPU kernel ran on one thread.
+    # (libgomp.so.1 resolves to the copy torch has already loaded.)
+    link = []
+    if sys.platform.startswith("linux"):
+        cxx.append("-fopenmp")
+        link.append("-fopenmp")
     include = [os.path.join(ROOT, "csrc", "include")]
     if not _use_cuda():
         return CppExtension(
             "fastspike._C", cpp, include_dirs=include, define_macros=define,
-            extra_compile_args={"cxx": cxx}, py_limited_api=False,
+            extra_compile_args={"cxx": cxx}, extra_link_args=link, py_limited_api=False,
         )
     if not os.environ.get("TORCH_CUDA_ARCH_LIST"):
         os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0+PTX"
@@ -79,7 +87,7 @@ def _extension():
     return CUDAExtension(
         "fastspike._C", cpp + _sources("csrc/ops/cuda/*.cu"), include_dirs=include,
         define_macros=define + [("FASTSPIKE_WITH_CUDA", "1")],
-        extra_compile_args={"cxx": cxx, "nvcc": nvcc},
+        extra_compile_args={"cxx": cxx, "nvcc": nvcc}, extra_link_args=link,
     )
 
 

@@ -86,3 +86,58 @@ def test_conv_fire_empty_batch_and_silence():
     assert t.shape == (0, 4, 3, 3) and v.shape == (0, 4, 3, 3)
     t, v, _ = fastspike.conv_fire(torch.full((1, 2, 5, 5), 15, dtype=torch.uint8), w, 15, 0.0)
     assert bool((t == 15).all()) and bool((v == 0).all())
+
+
+def _as_long_run(times_in, T):
+    """The same spikes with T = 300 (int16): conv_fire then takes the CPU's
+    event-scatter path instead of the T <= 255 gather path."""
+    return torch.where(times_in >= T, 300, times_in.long()).to(torch.int16)
+
+
+@pytest.mark.parametrize("B,C,H,W,F,K,threshold,p_never", [
+    (3, 30, 16, 16, 250, 3, 10.0, 0.4),   # S2 shape: several feature blocks, programs
+    (1, 30, 16, 16, 250, 3, 10.0, 0.0),   # B = 1 (features split over threads), every input fires
+    (4, 6, 32, 32, 30, 5, 15.0, 0.8),     # S1 shape: one block, straight from the masks
+    (2, 7, 13, 11, 70, 4, 3.0, 0.5),      # odd sizes, 3 blocks, even kernel
+    (2, 2, 14, 14, 40, 9, 6.0, 0.3),      # kernel wider than 8
+    (2, 250, 8, 8, 200, 5, None, 0.6),    # decision layer: 6250 inputs per position
+    (2, 5, 9, 9, 33, 3, 2.0, 1.0),        # silence
+])
+def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, threshold, p_never):
+    # float (non-dyadic) weights: only the same fp32 additions in the same order agree bit for bit
+    g = torch.Generator().manual_seed(C * 100 + F)
+    T = 15
+    times_in = random_times((B, C, H, W), T, g, p_never=p_never)
+    weight = (0.8 + 0.05 * torch.randn(F, C, K, K, generator=g)).clamp(0, 1)
+    if threshold is not None:
+        # final potentials around 1.3 theta: some neurons fire, at various steps
+        weight = weight * (1.3 * threshold / (weight.sum((1, 2, 3), keepdim=True) * max(1 - p_never, 0.1)))
+    t, v, _ = fastspike.conv_fire(times_in, weight, T, threshold)
+    t2, v2, _ = fastspike.conv_fire(_as_long_run(times_in, T), weight, 300, threshold)
+    if threshold is None:
+        assert torch.equal(t == T - 1, t2 == 299)
+    else:
+        assert torch.equal(t.long(), torch.where(t2 == 300, T, t2.long()))
+        assert bool((t < T).any()) or p_never == 1.0
+    assert torch.equal(v, v2)
+    # and the potentials path agrees with the plain one
+    t3, v3, p3 = fastspike.conv_fire(times_in, weight, T, threshold, return_potentials=True)
+    assert torch.equal(t, t3) and torch.equal(v, v3)
+    assert torch.equal(p3[:, -1], fastspike.conv_fire(_as_long_run(times_in, T), weight, 300, threshold,
+                                                      return_potentials=True)[2][:, T - 1])
+
+
+def test_conv_fire_gather_path_on_real_mnist(mnist):
+    from fastspike.models import Mozafari2018
+    from fastspike.encoding import Encoder
+
+    m = Mozafari2018(seed=0)
+    times = Encoder(T=m.T)(mnist[1].images[:8])
+    for layer, conv in ((1, m.conv1), (2, m.conv2), (3, m.conv3)):
+        x = m.layer_input(layer, times)
+        t, v, _ = fastspike.conv_fire(x, conv.weight, m.T, conv.threshold)
+        t2, v2, _ = fastspike.conv_fire(_as_long_run(x, m.T), conv.weight, 300, conv.threshold)
+        assert torch.equal(v, v2), layer
+        if conv.threshold is not None:
+            assert torch.equal(t.long(), torch.where(t2 == 300, m.T, t2.long()))
+            assert bool((t < m.T).any())

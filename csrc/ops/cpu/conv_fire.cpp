@@ -17,7 +17,13 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace fastspike {
 namespace {
@@ -29,7 +35,7 @@ namespace {
 // Outputs, laid out [H*W, fc]: first (T = never), v (P at the first spike),
 // acc (P[T-1]); po, when given, receives P[t] as [T, F, H*W].
 FASTSPIKE_CPU_CLONES
-void integrate_sample(const ConvGeometry& g, int64_t T, const int32_t* spikes,
+void integrate_sample_scatter(const ConvGeometry& g, int64_t T, const int32_t* spikes,
                       const int32_t* bucket_start, const float* wc, int64_t w_stride, int64_t f0, int64_t fc,
                       bool has_th, float th, float* __restrict__ h, float* __restrict__ acc,
                       float* __restrict__ v, int32_t* __restrict__ first, int32_t* __restrict__ mark,
@@ -101,6 +107,81 @@ void integrate_sample(const ConvGeometry& g, int64_t T, const int32_t* spikes,
   }
 }
 
+// ---------------------------------------------------------------------------
+// Gather path (T <= 255), one output position at a time. The receptive field's
+// input times, one byte each in (c, i, j) order, are compared with every step t
+// to give bit masks; for each step that has inputs, the weight rows of the set
+// bits (ascending bit = ascending (c, i, j)) are summed into h in vector
+// registers, then P += h and the first crossing is recorded. Per neuron these are
+// exactly the fp32 additions, in the same order, of the scatter path above and
+// of the CUDA kernel; but nothing is read or written outside L1 except the
+// weight rows, where the scatter path read-modify-writes an [H*W, F] map in L2.
+namespace gather {
+
+constexpr int64_t kBlock = 32;  // features per block
+constexpr int64_t kTile = 8;    // output positions per program tile
+
+struct Task {
+  const ConvGeometry* g;
+  int64_t T, K, nw, Fp, f0, f1;
+  const uint8_t* u;   // the sample's input times as bytes, [C, Hp, Wp] + 8 bytes slack, >= T = never
+  const float* wt;    // [Fp / 32][K + 1][32] weight rows by feature block; row K is zero
+  bool has_th;
+  float th;
+  uint8_t* rf;        // [nw * 64 + 8] scratch, padded with 0xFF
+  uint64_t* masks;    // [(T + 1) * nw] scratch
+  std::vector<int32_t>* prog;   // scratch: the positions' programs
+  std::vector<int32_t>* offs;   // [kTile * K] scratch
+  std::vector<int32_t>* pairs;  // scratch
+  std::vector<int32_t>* present;  // scratch
+  int64_t* prog_start;          // [tiles]
+  float* hbuf;                  // [(kTile * T + 1) * 32] scratch
+  int32_t* first;     // [H*W, f1 - f0] outputs
+  float* v;
+  float* acc;
+  float* po;          // [T, F, H*W] of this sample, or nullptr
+};
+
+namespace generic {
+#define FASTSPIKE_GATHER_ISA 0
+#include "conv_fire_gather.inc"
+#undef FASTSPIKE_GATHER_ISA
+}  // namespace generic
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FASTSPIKE_GATHER_X86 1
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,bmi")
+namespace avx512 {
+#define FASTSPIKE_GATHER_ISA 512
+#include "conv_fire_gather.inc"
+#undef FASTSPIKE_GATHER_ISA
+}  // namespace avx512
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,bmi")
+namespace avx2 {
+#define FASTSPIKE_GATHER_ISA 256
+#include "conv_fire_gather.inc"
+#undef FASTSPIKE_GATHER_ISA
+}  // namespace avx2
+#pragma GCC pop_options
+#endif
+
+using RunFn = void (*)(const Task&);
+RunFn select_run() {
+#ifdef FASTSPIKE_GATHER_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return &avx512::run;
+  if (__builtin_cpu_supports("avx2")) return &avx2::run;
+#endif
+  return &generic::run;
+}
+
+}  // namespace gather
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& times_in,
                                                              const at::Tensor& weight, int64_t T,
                                                              std::optional<double> threshold,
@@ -122,13 +203,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
                         : at::empty({0}, values.options());
   if (g.B == 0) return {times, values, potentials};
   const auto tin = times_in.contiguous();
-  // Weight columns with the output feature innermost, zero-padded to a multiple
-  // of 16 features so the vector loops have no remainder: wt[c][i][j][Fp].
-  constexpr int64_t kLanes = 16;
+  // Bytes are enough for the times when T <= 255: the gather path.
+  const bool use_gather = T <= 255;
+  static const gather::RunFn run_gather = gather::select_run();
+  const int64_t K = g.C * g.kh * g.kw, nw = (K + 63) / 64;
+  // Weight rows with the output feature innermost, zero-padded to a multiple of
+  // the block width so the vector loops have no remainder. Scatter path:
+  // wt[k][Fp], blocks of 16. Gather path: blocks of 32 features, each block's
+  // rows contiguous (it is read from L1 for every position) plus a zero row:
+  // wt[Fp / 32][K + 1][32].
+  const int64_t kLanes = use_gather ? gather::kBlock : 16;
   auto round_up = [](int64_t a, int64_t m) { return (a + m - 1) / m * m; };
   const int64_t Fp = round_up(g.F, kLanes);
-  auto wt = at::zeros({g.C, g.kh, g.kw, Fp}, w.options());
-  wt.narrow(3, 0, g.F).copy_(w.permute({1, 2, 3, 0}));
+  at::Tensor wt;
+  const auto w_rows = w.permute({1, 2, 3, 0}).reshape({K, g.F});  // [k][f]
+  if (use_gather) {
+    auto padded = at::zeros({K, Fp}, w.options());
+    padded.narrow(1, 0, g.F).copy_(w_rows);
+    wt = at::zeros({Fp / kLanes, K + 1, kLanes}, w.options());
+    wt.narrow(1, 0, K).copy_(padded.view({K, Fp / kLanes, kLanes}).permute({1, 0, 2}));
+  } else {
+    wt = at::zeros({K, Fp}, w.options());
+    wt.narrow(1, 0, g.F).copy_(w_rows);
+  }
   const int64_t HW = g.H * g.W;
   TORCH_CHECK(g.C * g.Hp * g.Wp < (int64_t(1) << 31), "times_in: too many input neurons per sample");
   // Split the features so that small batches still use every thread.
@@ -147,46 +244,74 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
     at::parallel_for(0, g.B * chunks, 1, [&](int64_t task0, int64_t task1) {
       ScopedFlushDenormal ftz;
       const int64_t n_max = HW * fc_max;
-      std::vector<float> h(n_max), acc(n_max), v(n_max);
-      std::vector<int32_t> first(n_max), mark(HW), touched(HW);
-      // Input spikes of one sample bucketed by time, (c, yp, xp) ascending in each bucket.
-      std::vector<int32_t> bucket_start(T + 1), spikes(g.C * g.Hp * g.Wp);
-      int64_t bucketed_b = -1;
+      std::vector<float> h(use_gather ? 0 : n_max), acc(n_max), v(n_max);
+      std::vector<int32_t> first(n_max), mark(use_gather ? 0 : HW), touched(use_gather ? 0 : HW);
+      // scatter path: input spikes of one sample bucketed by time, (c, yp, xp) ascending in each bucket
+      std::vector<int32_t> bucket_start(T + 1), spikes(use_gather ? 0 : g.C * g.Hp * g.Wp);
+      // gather path: receptive-field bytes, step masks, steps with inputs, byte copy of int16 input
+      std::vector<uint8_t> rf(use_gather ? nw * 64 + 8 : 0, 0xFF);
+      std::vector<uint64_t> masks(use_gather ? (T + 1) * nw : 0);
+      std::vector<int32_t> prog, pairs, present, offs(use_gather ? gather::kTile * K : 0);
+      std::vector<int64_t> prog_start(use_gather ? (HW + gather::kTile - 1) / gather::kTile : 0);
+      std::vector<float> hbuf(use_gather ? (gather::kTile * T + 1) * gather::kBlock : 0);
+      std::vector<uint8_t> bytes(use_gather ? g.C * g.Hp * g.Wp + 8 : 0);
+      int64_t prepared_b = -1;
       for (int64_t task = task0; task < task1; ++task) {
         const int64_t b = task / chunks;
         const int64_t f0 = (task % chunks) * fc_max;
         const int64_t f1 = std::min(Fp, f0 + fc_max);
         if (f0 >= f1) continue;
         const int64_t fc = f1 - f0;
-        const tau_t* tb = ti + b * g.C * g.Hp * g.Wp;
-        if (bucketed_b != b) {  // counting sort of the sample's input spikes by time
-          std::fill(bucket_start.begin(), bucket_start.end(), 0);
-          const int64_t n_in = g.C * g.Hp * g.Wp;
-          // (negative int16 times count as 0, "already fired", as on CUDA)
-          auto step = [&](int64_t e) { return std::max<int64_t>(0, static_cast<int64_t>(tb[e])); };
-          for (int64_t e = 0; e < n_in; ++e)
-            if (tb[e] < T) ++bucket_start[step(e) + 1];
-          for (int64_t t = 0; t < T; ++t) bucket_start[t + 1] += bucket_start[t];
-          std::vector<int32_t> fill(bucket_start.begin(), bucket_start.end() - 1);
-          for (int64_t e = 0; e < n_in; ++e)
-            if (tb[e] < T) spikes[fill[step(e)]++] = static_cast<int32_t>(e);
-          bucketed_b = b;
+        const int64_t n_in = g.C * g.Hp * g.Wp;
+        const tau_t* tb = ti + b * n_in;
+        if (use_gather) {
+          if (prepared_b != b) {  // bytes, with slack for 8-byte row loads
+            if constexpr (std::is_same_v<tau_t, uint8_t>) {
+              std::memcpy(bytes.data(), tb, n_in);  // values >= T never match a step
+            } else {  // (negative int16 times count as 0, "already fired", as on CUDA)
+              for (int64_t e = 0; e < n_in; ++e)
+                bytes[e] = static_cast<uint8_t>(std::clamp<int64_t>(tb[e], 0, T));
+            }
+            prepared_b = b;
+          }
+          gather::Task k{&g, T, K, nw, Fp, f0, f1, bytes.data(), wc, has_th, th, rf.data(), masks.data(),
+                         &prog, &offs, &pairs, &present, prog_start.data(), hbuf.data(), first.data(), v.data(), acc.data(),
+                         po ? po + b * T * g.F * HW : nullptr};
+          run_gather(k);
+        } else {
+          if (prepared_b != b) {  // counting sort of the sample's input spikes by time
+            std::fill(bucket_start.begin(), bucket_start.end(), 0);
+            auto step = [&](int64_t e) { return std::max<int64_t>(0, static_cast<int64_t>(tb[e])); };
+            for (int64_t e = 0; e < n_in; ++e)
+              if (tb[e] < T) ++bucket_start[step(e) + 1];
+            for (int64_t t = 0; t < T; ++t) bucket_start[t + 1] += bucket_start[t];
+            std::vector<int32_t> fill(bucket_start.begin(), bucket_start.end() - 1);
+            for (int64_t e = 0; e < n_in; ++e)
+              if (tb[e] < T) spikes[fill[step(e)]++] = static_cast<int32_t>(e);
+            prepared_b = b;
+          }
+          integrate_sample_scatter(g, T, spikes.data(), bucket_start.data(), wc, Fp, f0, fc, has_th, th,
+                                   h.data(), acc.data(), v.data(), first.data(), mark.data(), touched.data(),
+                                   po ? po + b * T * g.F * HW : nullptr);
         }
-        integrate_sample(g, T, spikes.data(), bucket_start.data(), wc, Fp, f0, fc, has_th, th, h.data(),
-                         acc.data(), v.data(), first.data(), mark.data(), touched.data(),
-                         po ? po + b * T * g.F * HW : nullptr);
-        for (int64_t f = 0; f < std::min(fc, g.F - f0); ++f) {  // (padding features are dropped)
-          tau_t* tf = to + (b * g.F + f0 + f) * HW;
-          float* vf = vo + (b * g.F + f0 + f) * HW;
-          for (int64_t pos = 0; pos < HW; ++pos) {
-            const int64_t e = pos * fc + f;
-            if (has_th) {
-              tf[pos] = static_cast<tau_t>(first[e]);
-              vf[pos] = v[e];
-            } else {
-              const bool fires = acc[e] > 0.f;
-              tf[pos] = static_cast<tau_t>(fires ? T - 1 : T);
-              vf[pos] = fires ? acc[e] : 0.f;
+        // [H*W, fc] -> [F, H*W], 16 positions at a time (padding features are dropped)
+        const int64_t nf = std::min(fc, g.F - f0);
+        constexpr int64_t kPosTile = 16;
+        for (int64_t p0 = 0; p0 < HW; p0 += kPosTile) {
+          const int64_t p1 = std::min(HW, p0 + kPosTile);
+          for (int64_t f = 0; f < nf; ++f) {
+            tau_t* tf = to + (b * g.F + f0 + f) * HW;
+            float* vf = vo + (b * g.F + f0 + f) * HW;
+            for (int64_t pos = p0; pos < p1; ++pos) {
+              const int64_t e = pos * fc + f;
+              if (has_th) {
+                tf[pos] = static_cast<tau_t>(first[e]);
+                vf[pos] = v[e];
+              } else {
+                const bool fires = acc[e] > 0.f;
+                tf[pos] = static_cast<tau_t>(fires ? T - 1 : T);
+                vf[pos] = fires ? acc[e] : 0.f;
+              }
             }
           }
         }
