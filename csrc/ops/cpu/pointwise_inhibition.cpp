@@ -33,24 +33,38 @@ std::tuple<at::Tensor, at::Tensor> pointwise_inhibition_cpu(const at::Tensor& ti
         std::fill(best_t.begin(), best_t.end(), static_cast<int32_t>(T));
         // Features in ascending order with strict comparisons: a full tie keeps
         // the lowest feature index.
+        const int32_t Ti = static_cast<int32_t>(T);
+        const tau_t never = static_cast<tau_t>(T);
+        int32_t* __restrict__ bf = best_f.data();
+        int32_t* __restrict__ bt = best_t.data();
+        float* __restrict__ bv = best_v.data();
         for (int64_t f = 0; f < F; ++f) {
-          const tau_t* tf = ti + base + f * HW;
-          const float* vf = vi + base + f * HW;
+          const tau_t* __restrict__ tf = ti + base + f * HW;
+          const float* __restrict__ vf = vi + base + f * HW;
+          const int32_t fi = static_cast<int32_t>(f);
+          // branchless (the comparisons are unpredictable), so the loop vectorises
           for (int64_t pos = 0; pos < HW; ++pos) {
-            const int t = tf[pos];
-            if (t < T && math::pointwise_better(t, vf[pos], best_t[pos], best_v[pos])) {
-              best_f[pos] = static_cast<int32_t>(f);
-              best_t[pos] = t;
-              best_v[pos] = vf[pos];
-            }
+            const int32_t t = tf[pos];
+            const float v = vf[pos];
+            const int32_t ot = bt[pos];
+            const float ov = bv[pos];
+            const bool better = (t < Ti) & ((t < ot) | ((t == ot) & (v > ov)));  // math::pointwise_better
+            bf[pos] = better ? fi : bf[pos];
+            bt[pos] = better ? t : ot;
+            bv[pos] = better ? v : ov;
           }
         }
         for (int64_t f = 0; f < F; ++f) {
           const int64_t o = base + f * HW;
+          const int32_t fi = static_cast<int32_t>(f);
+          const tau_t* __restrict__ tf = ti + o;
+          const float* __restrict__ vf = vi + o;
+          tau_t* __restrict__ tof = to + o;
+          float* __restrict__ vof = vo + o;
           for (int64_t pos = 0; pos < HW; ++pos) {
-            const bool keep = best_f[pos] == f;
-            to[o + pos] = keep ? ti[o + pos] : static_cast<tau_t>(T);
-            vo[o + pos] = keep ? vi[o + pos] : 0.f;
+            const bool keep = bf[pos] == fi;
+            tof[pos] = keep ? tf[pos] : never;
+            vof[pos] = keep ? vf[pos] : 0.f;
           }
         }
       }
