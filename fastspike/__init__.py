@@ -13,6 +13,7 @@ from fastspike.ops import (  # noqa: E402
     first_spike_from_wave,
     kwta,
     pointwise_inhibition,
+    pool_times,
     spike_wave,
     stdp_update,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "kwta",
     "ops",
     "pointwise_inhibition",
+    "pool_times",
     "spike_wave",
     "stdp_update",
 ]

@@ -23,27 +23,16 @@ def pad_times(times: Tensor, padding: int, T: int) -> Tensor:
     return F.pad(times, (padding,) * 4, value=T) if padding else times
 
 
-def pool_times(times: Tensor, kernel: int, stride: int | None = None, padding: int = 0, T: int = 15) -> Tensor:
+def pool_times(times: Tensor, kernel: int, stride: int | None = None, padding: int = 0, T: int = 15,
+               out_padding: int = 0) -> Tensor:
     """Max-pooling of a spike wave = min-pooling of its first-spike times.
 
-    Padded cells count as never; output size ``floor((H + 2p - k) / s) + 1``.
+    Padded cells count as never; output size ``floor((H + 2p - k) / s) + 1``,
+    then ``out_padding`` rows/columns of never around it (the next layer's
+    padding, fused). Runs as the compiled ``fastspike::pool_times`` operator.
     """
     stride = kernel if stride is None else stride
-    if stride == kernel and padding == 0:
-        # Non-overlapping windows (the common case): elementwise minima of the
-        # kernel*kernel strided views, on the integer times themselves (floor
-        # mode drops the ragged border).
-        Ho, Wo = times.shape[-2] // kernel, times.shape[-1] // kernel
-        out = None
-        for di in range(kernel):
-            for dj in range(kernel):
-                part = times[..., di : di + Ho * kernel : kernel, dj : dj + Wo * kernel : kernel]
-                out = part.clone() if out is None else torch.minimum(out, part, out=out)
-        return out
-    # max-pool of (T - tau): padding (-inf) never wins because padding < kernel / 2
-    lead = (T - times.to(torch.float32))
-    pooled = F.max_pool2d(lead, kernel, stride, padding)
-    return (T - pooled).to(times.dtype)
+    return ops.pool_times(times, kernel, stride, padding, T, out_padding)
 
 
 class Pad(nn.Module):
@@ -59,17 +48,20 @@ class Pad(nn.Module):
 
 
 class Pool(nn.Module):
-    """Max-pooling on first-spike times (floor mode)."""
+    """Max-pooling on first-spike times (floor mode), optionally followed by
+    ``out_padding`` rows/columns of never (the next layer's padding)."""
 
-    def __init__(self, kernel: int, stride: int | None = None, padding: int = 0):
+    def __init__(self, kernel: int, stride: int | None = None, padding: int = 0, out_padding: int = 0):
         super().__init__()
         self.kernel, self.stride, self.padding = kernel, (kernel if stride is None else stride), padding
+        self.out_padding = out_padding
 
     def forward(self, times: Tensor, T: int) -> Tensor:
-        return pool_times(times, self.kernel, self.stride, self.padding, T)
+        return pool_times(times, self.kernel, self.stride, self.padding, T, self.out_padding)
 
     def extra_repr(self) -> str:
-        return f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+        return (f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}, "
+                f"out_padding={self.out_padding}")
 
 
 class SpikingConv(nn.Module):

@@ -19,6 +19,7 @@ __all__ = [
     "first_spike_from_wave",
     "kwta",
     "pointwise_inhibition",
+    "pool_times",
     "spike_wave",
     "stdp_update",
     "times_dtype",
@@ -210,6 +211,33 @@ def _conv_fire_fake(times_in, weight, T, threshold, return_potentials=False):
         times_in.new_empty(shape, dtype=torch.float32),
         times_in.new_empty(pot_shape, dtype=torch.float32),
     )
+
+
+# --------------------------------------------------------------------------- pooling
+def pool_times(times: Tensor, kernel: int, stride: int, padding: int, T: int, out_padding: int = 0) -> Tensor:
+    """Max-pooling of spike waves in first-spike form, then padding with never.
+
+    The minimum of ``tau`` over each ``kernel x kernel`` window (stride
+    ``stride``, floor mode; ``padding`` cells of never around the input,
+    ``padding <= kernel // 2``), then ``out_padding`` rows and columns of never
+    (``T``) around the result: the next layer's explicit padding, in the same pass.
+
+    Args:
+        times: ``[B, C, H, W]`` uint8/int16 first-spike times.
+
+    Returns:
+        ``[B, C, Ho + 2*out_padding, Wo + 2*out_padding]`` with
+        ``Ho = (H + 2*padding - kernel) // stride + 1`` (same for ``Wo``).
+    """
+    return _ops.pool_times(times, kernel, stride, padding, T, out_padding)
+
+
+@torch.library.register_fake("fastspike::pool_times")
+def _pool_times_fake(times, kernel, stride, padding, T, out_padding=0):
+    B, C, H, W = times.shape
+    Ho = (H + 2 * padding - kernel) // stride + 1 + 2 * out_padding
+    Wo = (W + 2 * padding - kernel) // stride + 1 + 2 * out_padding
+    return times.new_empty((B, C, Ho, Wo))
 
 
 # --------------------------------------------------------------------------- STDP

@@ -97,7 +97,13 @@ def _as_long_run(times_in, T):
 @pytest.mark.parametrize("B,C,H,W,F,K,threshold,p_never", [
     (3, 30, 16, 16, 250, 3, 10.0, 0.4),   # S2 shape: several feature blocks, programs
     (1, 30, 16, 16, 250, 3, 10.0, 0.0),   # B = 1 (features split over threads), every input fires
-    (4, 6, 32, 32, 30, 5, 15.0, 0.8),     # S1 shape: one block, straight from the masks
+    (4, 6, 32, 32, 30, 5, 15.0, 0.8),     # S1 shape: one block, output rows from row events
+    (3, 2, 32, 32, 32, 5, 10.0, 0.5),     # a full single block (Kheradpisheh S1)
+    (2, 4, 12, 12, 20, 4, 3.0, 0.5),      # row events, even kernel (no unrolled variant)
+    (2, 3, 10, 10, 8, 1, 0.5, 0.5),       # row events, 1x1 kernel
+    (1, 2, 9, 64, 10, 2, 1.0, 0.5),       # row events, 64 inputs per row (the widest)
+    (2, 3, 12, 12, 10, 3, None, 0.5),     # row events, no threshold
+    (2, 3, 20, 70, 16, 3, 2.0, 0.5),      # one block, rows too wide for row events: masks per position
     (2, 7, 13, 11, 70, 4, 3.0, 0.5),      # odd sizes, 3 blocks, even kernel
     (2, 2, 14, 14, 40, 9, 6.0, 0.3),      # kernel wider than 8
     (2, 250, 8, 8, 200, 5, None, 0.6),    # decision layer: 6250 inputs per position

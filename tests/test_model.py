@@ -95,6 +95,33 @@ def test_batched_forward_equals_per_sample(mnist):
     assert batched.dtype == torch.int64 and bool(((batched >= -1) & (batched < 10)).all())
 
 
+@pytest.mark.parametrize("trained", [False, True])
+def test_cropped_feature_maps_equal_full_computation(mnist, trained):
+    """layer_input(3) runs S1 and S2 only where C2 (floor mode) keeps their
+    outputs; the S3 input must equal the one computed from the full maps."""
+    import fastspike
+    from fastspike.layers import pad_times
+
+    m = Mozafari2018(seed=0)
+    if trained:  # sparser, selective features: train S1 and S2 briefly
+        times_tr = Encoder()(mnist[0].images[:256])
+        prog = _Progress()
+        _train_stdp_epoch(m, 1, m.layer_input(1, times_tr), prog, 32, False, "")
+        _train_stdp_epoch(m, 2, m.layer_input(2, times_tr), prog, 32, False, "")
+    times = Encoder()(mnist[1].images[:32])
+    T = m.T
+    x1 = pad_times(times, 2, T)
+    t1 = fastspike.conv_fire(x1, m.conv1.weight, T, 15.0)[0]
+    x2 = pad_times(fastspike.pool_times(t1, 2, 2, 0, T), 1, T)
+    assert torch.equal(m.layer_input(2, times), x2)
+    t2 = fastspike.conv_fire(x2, m.conv2.weight, T, 10.0)[0]
+    x3 = pad_times(fastspike.pool_times(t2, 3, 3, 0, T), 2, T)
+    assert x3.shape == (32, 250, 8, 8)
+    assert torch.equal(m.layer_input(3, times), x3)
+    assert torch.equal(m.next_input(2, x2), x3)
+    assert bool((x3 < T).any())
+
+
 def test_short_training_learns(mnist_root):
     model, history = train_mnist(mnist_root, samples=(6000, 6000, 3000), epochs1=1, epochs2=1, epochs3=2,
                                  test_samples=1000, batch_size=64, progress=False, download=False)

@@ -31,6 +31,8 @@ def cases(device):
         (ops.kwta.default, (tout, vout, T, 2, 1, True)),
         (ops.conv_fire.default, (tin, w, T, 1.0, True)),
         (ops.conv_fire.default, (tin, w, T, None, False)),
+        (ops.pool_times.default, (tin, 2, 2, 0, T, 1)),
+        (ops.pool_times.default, (tin, 3, 2, 1, T, 0)),
         (ops.stdp_update.default, (w.clone(), tin, tout, winners, lr, T, True, 0.0, 1.0, False)),
     ]
 

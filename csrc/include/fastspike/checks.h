@@ -5,6 +5,7 @@
 #include "fastspike/common.h"
 
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace fastspike {
@@ -75,6 +76,22 @@ inline void check_kwta(const at::Tensor& times, const at::Tensor& values, int64_
   const int64_t n = times.size(1) * times.size(2) * times.size(3);
   TORCH_CHECK(n < max_neurons, "times: k-WTA supports fewer than ", max_neurons,
               " neurons per sample, got ", n);
+}
+
+// pool_times: times [B, C, H, W]; returns the pooled size (Ho, Wo) before out_padding.
+inline std::pair<int64_t, int64_t> check_pool(const at::Tensor& times, int64_t kernel, int64_t stride,
+                                              int64_t padding, int64_t T, int64_t out_padding) {
+  check_times(times, "times", 4, "[B, C, H, W]");
+  check_T(T, times.scalar_type());
+  TORCH_CHECK(kernel >= 1, "kernel: expected a pooling window of at least 1, got ", kernel);
+  TORCH_CHECK(stride >= 1, "stride: expected at least 1, got ", stride);
+  TORCH_CHECK(padding >= 0 && 2 * padding <= kernel, "padding: expected 0 <= padding <= kernel / 2 (",
+              kernel / 2, "), got ", padding);
+  TORCH_CHECK(out_padding >= 0, "out_padding: expected >= 0, got ", out_padding);
+  const int64_t H = times.size(2), W = times.size(3);
+  TORCH_CHECK(H + 2 * padding >= kernel && W + 2 * padding >= kernel, "times: spatial size ", H, "x", W,
+              " (padding ", padding, ") is smaller than the ", kernel, "x", kernel, " pooling window");
+  return {(H + 2 * padding - kernel) / stride + 1, (W + 2 * padding - kernel) / stride + 1};
 }
 
 struct ConvGeometry {

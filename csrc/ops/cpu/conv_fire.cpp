@@ -140,6 +140,13 @@ struct Task {
   float* v;
   float* acc;
   float* po;          // [T, F, H*W] of this sample, or nullptr
+  // run_rows scratch (nullptr when the rows are wider than 64 inputs)
+  uint64_t* rowbits;  // [C * Hp * T]
+  float* row_h;       // [(W + 2 (kw - 1)) * 32]
+                      // row_acc, row_v, row_first: [W * 32] each
+  float* row_acc;
+  float* row_v;
+  int32_t* row_first;
 };
 
 namespace generic {
@@ -169,15 +176,20 @@ namespace avx2 {
 #endif
 
 using RunFn = void (*)(const Task&);
-RunFn select_run() {
+using WriteFn = void (*)(const int32_t*, const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*, int16_t*, float*);
+struct Impl {
+  RunFn run;
+  WriteFn write_outputs;
+};
+Impl select_impl() {
 #ifdef FASTSPIKE_GATHER_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    return &avx512::run;
-  if (__builtin_cpu_supports("avx2")) return &avx2::run;
+    return {&avx512::run, &avx512::write_outputs};
+  if (__builtin_cpu_supports("avx2")) return {&avx2::run, &avx2::write_outputs};
 #endif
-  return &generic::run;
+  return {&generic::run, &generic::write_outputs};
 }
 
 }  // namespace gather
@@ -205,7 +217,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   const auto tin = times_in.contiguous();
   // Bytes are enough for the times when T <= 255: the gather path.
   const bool use_gather = T <= 255;
-  static const gather::RunFn run_gather = gather::select_run();
+  static const gather::Impl impl = gather::select_impl();
   const int64_t K = g.C * g.kh * g.kw, nw = (K + 63) / 64;
   // Weight rows with the output feature innermost, zero-padded to a multiple of
   // the block width so the vector loops have no remainder. Scatter path:
@@ -255,6 +267,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
       std::vector<int64_t> prog_start(use_gather ? (HW + gather::kTile - 1) / gather::kTile : 0);
       std::vector<float> hbuf(use_gather ? (gather::kTile * T + 1) * gather::kBlock : 0);
       std::vector<uint8_t> bytes(use_gather ? g.C * g.Hp * g.Wp + 8 : 0);
+      const bool rows_ok = use_gather && g.Wp <= 64 && fc_max <= gather::kBlock;
+      std::vector<uint64_t> rowbits(rows_ok ? g.C * g.Hp * T : 0);
+      std::vector<float> rowf(rows_ok ? (3 * g.W + 2 * (g.kw - 1)) * gather::kBlock : 0);
+      std::vector<int32_t> rowi(rows_ok ? g.W * gather::kBlock : 0);
       int64_t prepared_b = -1;
       for (int64_t task = task0; task < task1; ++task) {
         const int64_t b = task / chunks;
@@ -276,8 +292,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
           }
           gather::Task k{&g, T, K, nw, Fp, f0, f1, bytes.data(), wc, has_th, th, rf.data(), masks.data(),
                          &prog, &offs, &pairs, &present, prog_start.data(), hbuf.data(), first.data(), v.data(), acc.data(),
-                         po ? po + b * T * g.F * HW : nullptr};
-          run_gather(k);
+                         po ? po + b * T * g.F * HW : nullptr,
+                         rows_ok ? rowbits.data() : nullptr, rowf.data(),
+                         rowf.data() + (g.W + 2 * (g.kw - 1)) * gather::kBlock,
+                         rowf.data() + (2 * g.W + 2 * (g.kw - 1)) * gather::kBlock, rowi.data()};
+          impl.run(k);
         } else {
           if (prepared_b != b) {  // counting sort of the sample's input spikes by time
             std::fill(bucket_start.begin(), bucket_start.end(), 0);
@@ -296,6 +315,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
         }
         // [H*W, fc] -> [F, H*W], 16 positions at a time (padding features are dropped)
         const int64_t nf = std::min(fc, g.F - f0);
+        if (has_th) {
+          tau_t* tf = to + (b * g.F + f0) * HW;
+          constexpr bool bytes_out = std::is_same_v<tau_t, uint8_t>;
+          uint8_t* t8 = bytes_out ? reinterpret_cast<uint8_t*>(tf) : nullptr;
+          int16_t* t16 = bytes_out ? nullptr : reinterpret_cast<int16_t*>(tf);
+          impl.write_outputs(first.data(), v.data(), HW, fc, nf, HW, t8, t16, vo + (b * g.F + f0) * HW);
+          continue;
+        }
         constexpr int64_t kPosTile = 16;
         for (int64_t p0 = 0; p0 < HW; p0 += kPosTile) {
           const int64_t p1 = std::min(HW, p0 + kPosTile);
@@ -304,14 +331,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
             float* vf = vo + (b * g.F + f0 + f) * HW;
             for (int64_t pos = p0; pos < p1; ++pos) {
               const int64_t e = pos * fc + f;
-              if (has_th) {
-                tf[pos] = static_cast<tau_t>(first[e]);
-                vf[pos] = v[e];
-              } else {
-                const bool fires = acc[e] > 0.f;
-                tf[pos] = static_cast<tau_t>(fires ? T - 1 : T);
-                vf[pos] = fires ? acc[e] : 0.f;
-              }
+              const bool fires = acc[e] > 0.f;
+              tf[pos] = static_cast<tau_t>(fires ? T - 1 : T);
+              vf[pos] = fires ? acc[e] : 0.f;
             }
           }
         }
