@@ -8,6 +8,7 @@ WITH_CUDA = bool(_C.with_cuda)
 from fastspike import ops  # noqa: E402
 from fastspike.ops import (  # noqa: E402
     conv_fire,
+    final_potential,
     fire,
     first_spike,
     first_spike_from_wave,
@@ -30,6 +31,7 @@ __all__ = [
     "load_model",
     "train_mnist",
     "conv_fire",
+    "final_potential",
     "fire",
     "first_spike",
     "first_spike_from_wave",

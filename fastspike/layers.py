@@ -120,25 +120,60 @@ class SpikingConv(nn.Module):
                 f"threshold={self.threshold}, k={self.k}, radius={self.radius}, "
                 f"bounds=({self.lb}, {self.ub}), stabilize={self.stabilize}, compat={self.compat}")
 
-    def forward(self, times_in: Tensor, T: int, border: int = 0) -> tuple[Tensor, Tensor]:
+    def forward(self, times_in: Tensor, T: int, border: int = 0,
+                values: bool = True) -> tuple[Tensor, Tensor | None]:
         """Padded input times ``[B, C, Hp, Wp]`` -> output ``(times, values)`` ``[B, F, H, W]``.
 
         ``border``: how many outer rows/columns of ``times_in`` are padding (never
-        fire); the dense CPU path of a decision layer then skips them.
+        fire); the CPU path of a decision layer then skips them.
+        ``values=False``: only the times are needed (inference through a
+        thresholded layer); ``values`` is then ``None``.
         """
         if self.threshold is None and times_in.device.type == "cpu":
-            # Decision layer on CPU: only P[T-1] matters, and a dense (oneDNN)
-            # convolution of "fired at all" beats the event-driven kernel here.
-            # (On CUDA the exact-fp32 kernel is used: cuDNN may round via TF32.)
-            fired = times_in < T
-            if border:
-                fired = fired[..., border:-border, border:-border]
-            p = F.conv2d(fired.to(self.weight.dtype), self.weight, padding=border)
+            p = self._decision_potential_cpu(times_in, T, border)
             fires = p > 0
             times = torch.where(fires, T - 1, T).to(times_in.dtype)
             return times, torch.where(fires, p, torch.zeros_like(p))
-        times, values, _ = ops.conv_fire(times_in, self.weight, T, self.threshold, validate=False)
-        return times, values
+        times, v, _ = ops.conv_fire(times_in, self.weight, T, self.threshold, validate=False,
+                                    return_values=values)
+        return times, v
+
+    # a sample goes to the exact event-driven kernel when at most this fraction
+    # of its inner inputs are events (fire, or when most fire, do not)
+    event_fraction = 0.08
+
+    def _decision_potential_cpu(self, times_in: Tensor, T: int, border: int) -> Tensor:
+        """``P[T-1]`` of a decision layer on CPU, per sample by the cheaper of:
+
+        - :func:`fastspike.ops.final_potential` (float64 sums of the inputs that
+          fire, or of the complement when most fire, rounded once: the exactly
+          rounded sum) when at most ``event_fraction`` of the sample's inner
+          inputs are events: e.g. freshly initialised networks, where ~99% fire;
+        - otherwise a dense oneDNN float32 convolution of "fired at all" over the
+          inner inputs (order of the additions unspecified: it may differ from
+          the exact sum in the last bits).
+        The choice depends only on the sample itself, never on the batch.
+        """
+        p, done = ops.final_potential(times_in, self.weight, T, border, weight_rows=self._weight_rows(),
+                                      max_event_fraction=self.event_fraction)
+        if not bool(done.all()):
+            rest = ~done
+            x = times_in[rest] < T
+            if border:
+                x = x[..., border:-border, border:-border]
+            p[rest] = F.conv2d(x.to(self.weight.dtype), self.weight, padding=border)
+        return p
+
+    def _weight_rows(self) -> Tensor:
+        """``weight.permute(1, 2, 3, 0)``, contiguous, kept until the weight changes
+        (its version counter: in-place updates, ``copy_``, :func:`ops.stdp_update`)."""
+        w = self.weight
+        key = (w._version, w.data_ptr(), w.device, w.shape)
+        cache = getattr(self, "_rows_cache", None)
+        if cache is None or cache[0] != key:
+            cache = (key, w.permute(1, 2, 3, 0).contiguous())
+            self._rows_cache = cache
+        return cache[1]
 
     def winners(self, times: Tensor, values: Tensor, T: int, pointwise: bool = True) -> Tensor:
         """Training-time competition: pointwise inhibition then k-WTA -> ``[B, k, 3]``."""

@@ -75,10 +75,10 @@ class Mozafari2018(nn.Module):
             if to_layer3:
                 rows = self._s1_rows_for_s3(x.shape[-2]), self._s1_rows_for_s3(x.shape[-1])
                 x = x[..., : rows[0], : rows[1]]
-            return self.pool1(self.conv1(x, T)[0], T)
+            return self.pool1(self.conv1(x, T, values=False)[0], T)
         if layer == 2:
             rows = self._s2_rows_for_s3(x.shape[-2]), self._s2_rows_for_s3(x.shape[-1])
-            return self.pool2(self.conv2(x[..., : rows[0], : rows[1]], T)[0], T)
+            return self.pool2(self.conv2(x[..., : rows[0], : rows[1]], T, values=False)[0], T)
         raise ValueError(f"layer: expected 1 or 2, got {layer}")
 
     def _s2_rows_for_s3(self, n_in: int) -> int:

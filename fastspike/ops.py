@@ -16,6 +16,7 @@ __all__ = [
     "conv_fire",
     "fire",
     "first_spike",
+    "final_potential",
     "first_spike_from_wave",
     "kwta",
     "pointwise_inhibition",
@@ -171,6 +172,7 @@ def conv_fire(
     threshold: float | None,
     return_potentials: bool = False,
     validate: bool | None = None,
+    return_values: bool = True,
 ):
     """Integrate-and-fire convolution on first-spike times, fused with fire.
 
@@ -186,29 +188,31 @@ def conv_fire(
         return_potentials: also return the full ``[B, T, F, H, W]`` potentials.
         validate: check ``weight >= 0`` on CUDA too (one host sync; CPU always checks).
             Defaults to True.
+        return_values: return the values; ``False`` (inference: only the times
+            go on) returns ``None`` instead and spares writing them.
 
     Returns:
         ``(times, values, potentials)``: ``[B, F, Hp-kh+1, Wp-kw+1]`` times (dtype of
-        ``times_in``), float32 values at the first spike (0 if never), and the
-        potentials or ``None``.
+        ``times_in``), float32 values at the first spike (0 if never) or ``None``,
+        and the potentials or ``None``.
     """
     if (validate is None or validate) and weight.device.type != "cpu" and weight.numel():
         if bool((weight < 0).any()):
             raise ValueError("weight: expected non-negative weights (the integrate-and-fire convolution "
                              "assumes non-decreasing potentials)")
-    times, values, pot = _ops.conv_fire(times_in, weight, T, threshold, return_potentials)
-    return times, values, (pot if return_potentials else None)
+    times, values, pot = _ops.conv_fire(times_in, weight, T, threshold, return_potentials, return_values)
+    return times, (values if return_values else None), (pot if return_potentials else None)
 
 
 @torch.library.register_fake("fastspike::conv_fire")
-def _conv_fire_fake(times_in, weight, T, threshold, return_potentials=False):
+def _conv_fire_fake(times_in, weight, T, threshold, return_potentials=False, return_values=True):
     B, _, Hp, Wp = times_in.shape
     F, _, kh, kw = weight.shape
     shape = (B, F, Hp - kh + 1, Wp - kw + 1)
     pot_shape = (B, T, *shape[1:]) if return_potentials else (0,)
     return (
         times_in.new_empty(shape),
-        times_in.new_empty(shape, dtype=torch.float32),
+        times_in.new_empty(shape if return_values else (0,), dtype=torch.float32),
         times_in.new_empty(pot_shape, dtype=torch.float32),
     )
 
@@ -238,6 +242,48 @@ def _pool_times_fake(times, kernel, stride, padding, T, out_padding=0):
     Ho = (H + 2 * padding - kernel) // stride + 1 + 2 * out_padding
     Wo = (W + 2 * padding - kernel) // stride + 1 + 2 * out_padding
     return times.new_empty((B, C, Ho, Wo))
+
+
+# --------------------------------------------------------------------------- decision potential
+def final_potential(times_in: Tensor, weight: Tensor, T: int, border: int = 0,
+                    weight_rows: Tensor | None = None, max_event_fraction: float = 1.0):
+    """``P[T-1]`` of an integrate-and-fire convolution, exactly rounded.
+
+    The sum of the weights of every input that fires at all (``tau < T``),
+    accumulated in float64 and rounded once to float32. Whenever float64 holds
+    the sums exactly (weights whose exponents span fewer than about 25 binades,
+    such as the decision layer's ``[0.2, 0.8]``), this is the correctly rounded
+    exact sum: it does not depend on the order of the additions, the batch or
+    the device. It is what a decision layer without threshold (``theta =
+    None``) needs: ``tau = T-1`` where ``P > 0``.
+
+    Args:
+        times_in: ``[B, C, Hp, Wp]`` padded first-spike times.
+        weight: ``[F, C, kh, kw]`` float32, non-negative.
+        border: how many outer rows/columns of ``times_in`` are padding (they
+            must never fire; the CPU kernel skips them).
+        weight_rows: ``weight.permute(1, 2, 3, 0).contiguous()``, if the caller
+            keeps it (the operator reads the weights in that layout).
+        max_event_fraction: the CPU kernel visits, per sample, the inputs that
+            fire or those that do not, whichever are fewer ("events"); a sample
+            with more events than this fraction of its inner inputs is left to
+            the caller (0 in the output, ``False`` in ``done``). 1.0: all.
+
+    Returns:
+        ``(P, done)``: ``P`` ``[B, F, Hp - kh + 1, Wp - kw + 1]`` float32 and
+        ``done`` ``[B]`` bool, the samples that were computed.
+    """
+    if weight_rows is None:
+        weight_rows = weight.permute(1, 2, 3, 0).contiguous()
+    return _ops.final_potential(times_in, weight_rows, T, border, max_event_fraction)
+
+
+@torch.library.register_fake("fastspike::final_potential")
+def _final_potential_fake(times_in, weight_rows, T, border=0, max_event_fraction=1.0):
+    B, _, Hp, Wp = times_in.shape
+    _, kh, kw, F = weight_rows.shape
+    return (times_in.new_empty((B, F, Hp - kh + 1, Wp - kw + 1), dtype=torch.float32),
+            times_in.new_empty((B,), dtype=torch.bool))
 
 
 # --------------------------------------------------------------------------- STDP
@@ -308,6 +354,9 @@ def stdp_update(
     if (validate is None or validate) and weight.device.type != "cpu":
         validate_winners(winners, times_out, T)
     _ops.stdp_update(weight, times_in, times_out, winners, lr, T, stabilize, lb, ub, clamp_all)
+    # the operator writes in place without autograd's bookkeeping: bump the
+    # version counter so that anything keyed on it (layer caches) sees the change
+    torch.autograd.graph.increment_version(weight)
 
 
 @torch.library.register_fake("fastspike::stdp_update")

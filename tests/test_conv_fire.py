@@ -108,6 +108,8 @@ def _as_long_run(times_in, T):
     (2, 2, 14, 14, 40, 9, 6.0, 0.3),      # kernel wider than 8
     (2, 250, 8, 8, 200, 5, None, 0.6),    # decision layer: 6250 inputs per position
     (2, 5, 9, 9, 33, 3, 2.0, 1.0),        # silence
+    (1, 4, 10, 10, 300, 3, 4.0, 0.3),     # 10 blocks: groups of 8 + 2 blocks (early-exit path)
+    (2, 4, 10, 10, 260, 3, 4.0, 0.0),     # 9 blocks, 4 padding features in the last
 ])
 def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, threshold, p_never):
     # float (non-dyadic) weights: only the same fp32 additions in the same order agree bit for bit
@@ -126,6 +128,9 @@ def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, thr
         assert torch.equal(t.long(), torch.where(t2 == 300, T, t2.long()))
         assert bool((t < T).any()) or p_never == 1.0
     assert torch.equal(v, v2)
+    # without values: the same times
+    t4, v4, _ = fastspike.conv_fire(times_in, weight, T, threshold, return_values=False)
+    assert v4 is None and torch.equal(t, t4)
     # and the potentials path agrees with the plain one
     t3, v3, p3 = fastspike.conv_fire(times_in, weight, T, threshold, return_potentials=True)
     assert torch.equal(t, t3) and torch.equal(v, v3)

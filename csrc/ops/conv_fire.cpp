@@ -10,11 +10,13 @@
 //             T-1 where P[T-1] > 0)
 // returns
 //   times      [B, F, H, W] dtype of times_in, H = Hp - kh + 1, W = Wp - kw + 1
-//   values     [B, F, H, W] float32, P at the first spike (0 when never)
+//   values     [B, F, H, W] float32, P at the first spike (0 when never), when
+//              return_values (default); else an empty tensor [0] (inference
+//              needs only the times)
 //   potentials [B, T, F, H, W] float32, unthresholded P, when return_potentials;
 //              else an empty tensor [0]
 TORCH_LIBRARY_FRAGMENT(fastspike, m) {
   m.def(
       "conv_fire(Tensor times_in, Tensor weight, int T, float? threshold, "
-      "bool return_potentials=False) -> (Tensor, Tensor, Tensor)");
+      "bool return_potentials=False, bool return_values=True) -> (Tensor, Tensor, Tensor)");
 }

@@ -4,6 +4,7 @@
 
 #include "fastspike/common.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -118,6 +119,36 @@ inline ConvGeometry check_conv(const at::Tensor& times_in, const at::Tensor& wei
               "weight: expected non-empty [C_out, C_in, kh, kw], got ", weight.sizes());
   TORCH_CHECK(g.Hp >= g.kh && g.Wp >= g.kw, "times_in: spatial size ", g.Hp, "x", g.Wp,
               " is smaller than the ", g.kh, "x", g.kw, " kernel");
+  g.H = g.Hp - g.kh + 1;
+  g.W = g.Wp - g.kw + 1;
+  return g;
+}
+
+// final_potential: times_in [B, C, Hp, Wp], weight_rows [C, kh, kw, F] float32
+inline ConvGeometry check_final_potential(const at::Tensor& times_in, const at::Tensor& weight_rows, int64_t T,
+                                          int64_t border, double max_event_fraction) {
+  TORCH_CHECK(max_event_fraction >= 0.0 && max_event_fraction <= 1.0,
+              "max_event_fraction: expected a fraction in [0, 1], got ", max_event_fraction);
+  check_times(times_in, "times_in", 4, "[B, C, H, W]");
+  check_float(weight_rows, "weight_rows", 4, "[C_in, kh, kw, C_out]");
+  check_same_device(times_in, "times_in", weight_rows, "weight_rows");
+  check_T(T, times_in.scalar_type());
+  ConvGeometry g;
+  g.B = times_in.size(0);
+  g.C = times_in.size(1);
+  g.Hp = times_in.size(2);
+  g.Wp = times_in.size(3);
+  g.kh = weight_rows.size(1);
+  g.kw = weight_rows.size(2);
+  g.F = weight_rows.size(3);
+  TORCH_CHECK(weight_rows.size(0) == g.C, "weight_rows: expected ", g.C,
+              " input channels (dim 0) to match times_in, got ", weight_rows.size(0));
+  TORCH_CHECK(g.F >= 1 && g.kh >= 1 && g.kw >= 1,
+              "weight_rows: expected non-empty [C_in, kh, kw, C_out], got ", weight_rows.sizes());
+  TORCH_CHECK(g.Hp >= g.kh && g.Wp >= g.kw, "times_in: spatial size ", g.Hp, "x", g.Wp,
+              " is smaller than the ", g.kh, "x", g.kw, " kernel");
+  TORCH_CHECK(border >= 0 && 2 * border < std::min(g.Hp, g.Wp),
+              "border: expected 0 <= border < min(H, W) / 2 (padding rows/columns of times_in), got ", border);
   g.H = g.Hp - g.kh + 1;
   g.W = g.Wp - g.kw + 1;
   return g;

@@ -197,7 +197,8 @@ Impl select_impl() {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& times_in,
                                                              const at::Tensor& weight, int64_t T,
                                                              std::optional<double> threshold,
-                                                             bool return_potentials) {
+                                                             bool return_potentials,
+                                                             bool return_values) {
   const auto g = check_conv(times_in, weight, T);
   check_threshold(threshold);
   const auto w = weight.contiguous();
@@ -209,7 +210,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
                   "convolution assumes non-decreasing potentials), got ", wp[e], " at flat index ", e);
   }
   auto times = at::empty({g.B, g.F, g.H, g.W}, times_in.options());
-  auto values = at::empty({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat));  // all written
+  auto values = return_values ? at::empty({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat))  // all written
+                              : at::empty({0}, times_in.options().dtype(at::kFloat));
   auto potentials = return_potentials
                         ? at::empty({g.B, T, g.F, g.H, g.W}, values.options())
                         : at::empty({0}, values.options());
@@ -251,7 +253,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
     const tau_t* ti = tin.const_data_ptr<tau_t>();
     const float* wc = wt.const_data_ptr<float>();
     tau_t* to = times.mutable_data_ptr<tau_t>();
-    float* vo = values.mutable_data_ptr<float>();
+    float* vo = return_values ? values.mutable_data_ptr<float>() : nullptr;
     float* po = return_potentials ? potentials.mutable_data_ptr<float>() : nullptr;
     at::parallel_for(0, g.B * chunks, 1, [&](int64_t task0, int64_t task1) {
       ScopedFlushDenormal ftz;
@@ -320,7 +322,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
           constexpr bool bytes_out = std::is_same_v<tau_t, uint8_t>;
           uint8_t* t8 = bytes_out ? reinterpret_cast<uint8_t*>(tf) : nullptr;
           int16_t* t16 = bytes_out ? nullptr : reinterpret_cast<int16_t*>(tf);
-          impl.write_outputs(first.data(), v.data(), HW, fc, nf, HW, t8, t16, vo + (b * g.F + f0) * HW);
+          impl.write_outputs(first.data(), v.data(), HW, fc, nf, HW, t8, t16,
+                             vo ? vo + (b * g.F + f0) * HW : nullptr);
           continue;
         }
         constexpr int64_t kPosTile = 16;
@@ -328,12 +331,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
           const int64_t p1 = std::min(HW, p0 + kPosTile);
           for (int64_t f = 0; f < nf; ++f) {
             tau_t* tf = to + (b * g.F + f0 + f) * HW;
-            float* vf = vo + (b * g.F + f0 + f) * HW;
+            float* vf = vo ? vo + (b * g.F + f0 + f) * HW : nullptr;
             for (int64_t pos = p0; pos < p1; ++pos) {
               const int64_t e = pos * fc + f;
               const bool fires = acc[e] > 0.f;
               tf[pos] = static_cast<tau_t>(fires ? T - 1 : T);
-              vf[pos] = fires ? acc[e] : 0.f;
+              if (vf) vf[pos] = fires ? acc[e] : 0.f;
             }
           }
         }

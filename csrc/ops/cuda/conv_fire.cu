@@ -141,7 +141,8 @@ __global__ void conv_fire_kernel(const tau_t* __restrict__ times_in,
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cuda(const at::Tensor& times_in,
                                                               const at::Tensor& weight, int64_t T,
                                                               std::optional<double> threshold,
-                                                              bool return_potentials) {
+                                                              bool return_potentials,
+                                                              bool return_values) {
   const auto g = check_conv(times_in, weight, T);
   check_threshold(threshold);
   cuda::check_cuda(times_in, "times_in");
@@ -172,6 +173,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cuda(const at::Tensor& 
         return_potentials ? potentials.mutable_data_ptr<float>() : nullptr, a);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
+  // (the kernel writes the values regardless; not returning them only saves the caller memory)
+  if (!return_values) values = at::empty({0}, values.options());
   return {times, values, potentials};
 }
 

@@ -1,0 +1,168 @@
+// CPU kernel for fastspike::final_potential (definition in ../final_potential.cpp).
+//
+// Event-driven, one sample per task, float64 accumulators [H*W][F] (L1/L2):
+// every input cell (c, yp, xp) of the inner (non-border) region that is an
+// event adds its weight row W[c, i, j, :] to the outputs (y, x) = (yp - i,
+// xp - j) it reaches. The events are the inputs that fire, or, when more than
+// half of the inner inputs fire, those that do not, subtracted from the
+// per-position total of the inner inputs' weights: at most half of the inner
+// inputs are visited. Both give the exact sum whenever float64 holds it
+// exactly (see the definition), so the choice never shows in the result.
+#include "fastspike/checks.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <atomic>
+#include <tuple>
+#include <vector>
+
+namespace fastspike {
+namespace {
+
+struct FinalGeometry {
+  ConvGeometry g;
+  int64_t border, Fd;
+};
+
+// acc[pos][f] += sign * row[f] for the outputs that input (c, yp, xp) reaches.
+FASTSPIKE_CPU_CLONES
+void add_events(const FinalGeometry& fg, const uint8_t* __restrict__ ev, const float* __restrict__ wr,
+                double sign, double* __restrict__ acc) {
+  const ConvGeometry& g = fg.g;
+  const int64_t b = fg.border, F = g.F, Fd = fg.Fd;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t yp = b; yp < g.Hp - b; ++yp)
+      for (int64_t xp = b; xp < g.Wp - b; ++xp) {
+        if (!ev[(c * g.Hp + yp) * g.Wp + xp]) continue;
+        const int64_t y_lo = std::max<int64_t>(0, yp - g.kh + 1), y_hi = std::min<int64_t>(g.H - 1, yp);
+        const int64_t x_lo = std::max<int64_t>(0, xp - g.kw + 1), x_hi = std::min<int64_t>(g.W - 1, xp);
+        for (int64_t y = y_lo; y <= y_hi; ++y)
+          for (int64_t x = x_lo; x <= x_hi; ++x) {
+            const float* __restrict__ row = wr + ((c * g.kh + (yp - y)) * g.kw + (xp - x)) * F;
+            double* __restrict__ a = acc + (y * g.W + x) * Fd;
+            if (sign > 0)
+              for (int64_t f = 0; f < F; ++f) a[f] += static_cast<double>(row[f]);
+            else
+              for (int64_t f = 0; f < F; ++f) a[f] -= static_cast<double>(row[f]);
+          }
+      }
+}
+
+// tap[i][j][f] = sum over c of W[c, i, j, f] (float64, exact as the sums are),
+// and the smallest weight (for the non-negativity check).
+FASTSPIKE_CPU_CLONES
+float tap_sums(const ConvGeometry& g, const float* __restrict__ wr, double* __restrict__ tap) {
+  const int64_t n = g.kh * g.kw * g.F;
+  float lo = 0.f;
+  for (int64_t e = 0; e < n; ++e) tap[e] = 0.0;
+  for (int64_t c = 0; c < g.C; ++c) {
+    const float* w = wr + c * n;
+    for (int64_t e = 0; e < n; ++e) {
+      tap[e] += static_cast<double>(w[e]);
+      lo = std::min(lo, w[e]);
+    }
+  }
+  return lo;
+}
+
+std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_in, const at::Tensor& weight_rows,
+                                                       int64_t T, int64_t border, double max_event_fraction) {
+  FinalGeometry fg{check_final_potential(times_in, weight_rows, T, border, max_event_fraction), border, 0};
+  const ConvGeometry& g = fg.g;
+  fg.Fd = (g.F + 7) / 8 * 8;
+  auto out = at::empty({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat));
+  auto done = at::empty({g.B}, times_in.options().dtype(at::kBool));
+  const auto wr_t = weight_rows.contiguous();
+  const float* wr = wr_t.const_data_ptr<float>();
+  const int64_t HW = g.H * g.W, n_plane = g.C * g.Hp * g.Wp;
+  // per-tap sums over the channels, then per output position the total over the inner inputs
+  std::vector<double> tap(g.kh * g.kw * g.F);
+  {
+    ScopedFlushDenormal ftz;  // as in the event adds: subnormal weights count as 0
+    const float lo = tap_sums(g, wr, tap.data());
+    TORCH_CHECK(lo >= 0.f, "weight_rows: expected non-negative weights, got ", lo);
+  }
+  std::vector<double> total(HW * fg.Fd, 0.0);
+  for (int64_t y = 0; y < g.H; ++y)
+    for (int64_t x = 0; x < g.W; ++x)
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const int64_t yp = y + i, xp = x + j;
+          if (yp < border || yp >= g.Hp - border || xp < border || xp >= g.Wp - border) continue;
+          const double* t = tap.data() + (i * g.kw + j) * g.F;
+          double* a = total.data() + (y * g.W + x) * fg.Fd;
+          for (int64_t f = 0; f < g.F; ++f) a[f] += t[f];
+        }
+  if (g.B == 0) return {out, done};
+  const auto tin = times_in.contiguous();
+  std::atomic<int64_t> bad_sample{-1};
+  FASTSPIKE_DISPATCH_TIMES(tin.scalar_type(), "final_potential", [&] {
+    const tau_t* ti = tin.const_data_ptr<tau_t>();
+    float* po = out.mutable_data_ptr<float>();
+    bool* dn = done.mutable_data_ptr<bool>();
+    at::parallel_for(0, g.B, 1, [&](int64_t b0, int64_t b1) {
+      ScopedFlushDenormal ftz;
+      std::vector<uint8_t> ev(n_plane);
+      std::vector<double> acc(HW * fg.Fd);
+      for (int64_t b = b0; b < b1; ++b) {
+        const tau_t* u = ti + b * n_plane;
+        int64_t n_fired = 0;
+        bool border_fires = false;
+        const int64_t n_inner = g.C * (g.Hp - 2 * border) * (g.Wp - 2 * border);
+        for (int64_t r = 0; r < g.C * g.Hp; ++r) {
+          const int64_t yp = r % g.Hp;
+          const tau_t* ur = u + r * g.Wp;
+          uint8_t* er = ev.data() + r * g.Wp;
+          uint8_t any = 0;
+          int64_t cnt = 0;
+          for (int64_t xp = 0; xp < g.Wp; ++xp) {
+            const uint8_t fires = ur[xp] < T;
+            er[xp] = fires;
+            cnt += fires;
+          }
+          if (yp < border || yp >= g.Hp - border) {
+            any = cnt > 0;
+          } else {
+            for (int64_t xp = 0; xp < border; ++xp) any |= er[xp] | er[g.Wp - 1 - xp];
+            n_fired += cnt;
+          }
+          border_fires |= any != 0;
+        }
+        if (border_fires) {
+          int64_t expected = -1;
+          bad_sample.compare_exchange_strong(expected, b);
+          continue;
+        }
+        const bool complement = 2 * n_fired > n_inner;
+        const int64_t n_events = complement ? n_inner - n_fired : n_fired;
+        float* ob = po + b * g.F * HW;
+        dn[b] = static_cast<double>(n_events) <= max_event_fraction * static_cast<double>(n_inner);
+        if (!dn[b]) {  // left to the caller
+          std::fill(ob, ob + g.F * HW, 0.f);
+          continue;
+        }
+        if (complement) {
+          for (int64_t e = 0; e < n_plane; ++e) ev[e] ^= 1;  // (border cells: not visited)
+          std::copy(total.begin(), total.end(), acc.begin());
+        } else {
+          std::fill(acc.begin(), acc.end(), 0.0);
+        }
+        add_events(fg, ev.data(), wr, complement ? -1.0 : 1.0, acc.data());
+        for (int64_t pos = 0; pos < HW; ++pos)
+          for (int64_t f = 0; f < g.F; ++f) ob[f * HW + pos] = static_cast<float>(acc[pos * fg.Fd + f]);
+      }
+    });
+  });
+  TORCH_CHECK(bad_sample.load() < 0, "times_in: sample ", bad_sample.load(), " fires in the ", border,
+              " border rows/columns declared as padding (border must only cover cells that never fire)");
+  return {out, done};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastspike, CPU, m) { m.impl("final_potential", &final_potential_cpu); }
+
+}  // namespace fastspike

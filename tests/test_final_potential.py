@@ -1,0 +1,140 @@
+"""fastspike.final_potential (the decision layer's P[T-1], float64 sums rounded
+once) against a float64 convolution, and the CPU decision layer built on it."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import random_times
+
+import fastspike
+from fastspike.layers import SpikingConv
+
+
+def exact_final_potential(times_in, weight, T):
+    """Reference: float64 convolution of "fired at all" (exact for these weights), rounded once."""
+    return F.conv2d((times_in < T).double(), weight.double()).float()
+
+
+def decision_weights(shape, g):
+    return (0.5 + 0.15 * torch.randn(shape, generator=g)).clamp(0.2, 0.8)
+
+
+def padded(times, border, T):
+    return F.pad(times, (border,) * 4, value=T) if border else times
+
+
+@pytest.mark.parametrize("B,C,H,W,F_,K,border,p_never", [
+    (4, 250, 4, 4, 200, 5, 2, 0.01),   # Mozafari S3, nearly every input fires (complement)
+    (4, 250, 4, 4, 200, 5, 2, 0.7),    # trained-like density (direct)
+    (3, 20, 6, 5, 33, 3, 1, 0.95),     # sparse, odd sizes
+    (3, 7, 6, 6, 10, 4, 0, 0.5),       # no border, even kernel
+    (2, 5, 3, 3, 8, 3, 2, 0.0),        # every inner input fires
+    (2, 5, 3, 3, 8, 3, 2, 1.0),        # silence
+])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
+def test_final_potential_is_the_rounded_exact_sum(B, C, H, W, F_, K, border, p_never, dtype):
+    g = torch.Generator().manual_seed(C + F_ + border)
+    T = 15
+    x = padded(random_times((B, C, H, W), T, g, p_never=p_never, dtype=dtype), border, T)
+    w = decision_weights((F_, C, K, K), g)
+    p, done = fastspike.final_potential(x, w, T, border)
+    assert bool(done.all())
+    assert torch.equal(p, exact_final_potential(x, w, T))
+    # the border only lets the kernel skip padding: the result is the same without it
+    assert torch.equal(fastspike.final_potential(x, w, T, 0)[0], p)
+    # batch independence: each sample alone gives the same bits
+    for b in range(B):
+        assert torch.equal(fastspike.final_potential(x[b:b + 1], w, T, border)[0][0], p[b])
+
+
+def test_final_potential_leaves_dense_samples_to_the_caller():
+    g = torch.Generator().manual_seed(5)
+    T = 15
+    dens = [0.0, 0.02, 0.5, 0.97, 1.0, 0.3]  # fraction of inner inputs that never fire
+    x = torch.cat([padded(random_times((1, 30, 5, 5), T, g, p_never=q), 2, T) for q in dens])
+    w = decision_weights((12, 30, 5, 5), g)
+    n_inner = 30 * 25
+    fired = (x < T).sum((1, 2, 3))
+    events = torch.minimum(fired, n_inner - fired)
+    p, done = fastspike.final_potential(x, w, T, 2, max_event_fraction=0.1)
+    assert torch.equal(done, events <= 0.1 * n_inner)
+    assert 0 < int(done.sum()) < len(dens)
+    exact = exact_final_potential(x, w, T)
+    assert torch.equal(p[done], exact[done])
+    assert bool((p[~done] == 0).all())
+
+
+def test_final_potential_on_real_mnist_decision_input(mnist):
+    from fastspike.encoding import Encoder
+    from fastspike.models import Mozafari2018
+
+    m = Mozafari2018(seed=0)
+    x3 = m.layer_input(3, Encoder(T=m.T)(mnist[1].images[:16]))
+    p, done = fastspike.final_potential(x3, m.conv3.weight, m.T, m.pool2.out_padding)
+    assert bool(done.all())
+    assert torch.equal(p, exact_final_potential(x3, m.conv3.weight, m.T))
+    # the canonical stepwise fp32 sum (conv_fire) agrees to its own rounding error
+    # (thousands of fp32 additions of values near 0.5: relative errors ~1e-5)
+    _, v, _ = fastspike.conv_fire(x3, m.conv3.weight, m.T, None)
+    torch.testing.assert_close(torch.where(v > 0, p, 0.0), v, rtol=1e-4, atol=1e-4)
+
+
+def test_decision_layer_cpu_mixes_paths_per_sample_only():
+    """SpikingConv (no threshold) on CPU: exact kernel for samples with few events,
+    dense oneDNN for the others; a sample's result never depends on its batch."""
+    g = torch.Generator().manual_seed(11)
+    T = 15
+    conv = SpikingConv(40, 20, 5, threshold=None, lb=0.2, ub=0.8, stabilize=False, generator=g)
+    dens = [0.01, 0.5, 0.0, 0.6, 0.99, 0.4]
+    x = torch.cat([padded(random_times((1, 40, 4, 4), T, g, p_never=q), 2, T) for q in dens])
+    t, v = conv(x, T, border=2)
+    exact = exact_final_potential(x, conv.weight, T)
+    _, done = fastspike.final_potential(x, conv.weight, T, 2, max_event_fraction=conv.event_fraction)
+    assert 0 < int(done.sum()) < len(dens)
+    assert torch.equal(v[done], exact[done])
+    torch.testing.assert_close(v, exact, rtol=1e-6, atol=1e-4)
+    assert torch.equal(t, torch.where(exact > 0, T - 1, T).to(x.dtype))
+    for b in range(len(dens)):
+        tb, vb = conv(x[b:b + 1], T, border=2)
+        assert torch.equal(vb[0], v[b]) and torch.equal(tb[0], t[b])
+    # the cached weight layout follows in-place updates
+    conv.weight.mul_(0.5)
+    torch.testing.assert_close(conv(x, T, border=2)[1], exact_final_potential(x, conv.weight, T),
+                               rtol=1e-6, atol=1e-4)
+
+
+def test_stdp_update_bumps_the_weight_version():
+    g = torch.Generator().manual_seed(2)
+    T = 15
+    x = random_times((2, 3, 6, 6), T, g)
+    w = decision_weights((4, 3, 3, 3), g)
+    t, v, _ = fastspike.conv_fire(x, w, T, 1.0)
+    winners = fastspike.kwta(t, v, T, 1, 0)
+    before = w._version
+    fastspike.stdp_update(w, x, t, winners, torch.tensor([[0.01, -0.01]] * 2), T)
+    assert w._version > before
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda x, w: fastspike.final_potential(x.float(), w, 15, 2), "times_in"),
+    (lambda x, w: fastspike.final_potential(x, w.double(), 15, 2), "weight"),
+    (lambda x, w: fastspike.final_potential(x, w, 15, 2, weight_rows=w[:, :2]), "weight_rows"),
+    (lambda x, w: fastspike.final_potential(x, -w, 15, 2), "non-negative"),
+    (lambda x, w: fastspike.final_potential(x, w, 15, 4), "border"),
+    (lambda x, w: fastspike.final_potential(x, w, 15, -1), "border"),
+    (lambda x, w: fastspike.final_potential(x, w, 15, 2, max_event_fraction=1.5), "max_event_fraction"),
+    (lambda x, w: fastspike.final_potential(x[..., :3, :3], w, 15, 0), "kernel"),
+    (lambda x, w: fastspike.final_potential(torch.zeros_like(x), w, 15, 2), "border"),  # border fires
+])
+def test_final_potential_errors(call, match):
+    g = torch.Generator().manual_seed(0)
+    x = padded(random_times((2, 3, 4, 4), 15, g), 2, 15)
+    w = decision_weights((5, 3, 5, 5), g)
+    with pytest.raises((RuntimeError, ValueError), match=match):
+        call(x, w)
+
+
+def test_final_potential_empty_batch():
+    w = torch.full((5, 3, 3, 3), 0.5)
+    p, done = fastspike.final_potential(torch.full((0, 3, 6, 6), 15, dtype=torch.uint8), w, 15, 1)
+    assert p.shape == (0, 5, 4, 4) and done.shape == (0,)
