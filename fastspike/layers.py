@@ -139,8 +139,10 @@ class SpikingConv(nn.Module):
         return times, v
 
     # a sample goes to the exact event-driven kernel when at most this fraction
-    # of its inner inputs are events (fire, or when most fire, do not)
-    event_fraction = 0.08
+    # of its inner inputs are events (fire, or when most fire, do not). Measured
+    # on the Mozafari S3 (2-core AVX-512 Xeon): ~0.4 us of one thread per event
+    # against ~400 us per sample for oneDNN's dense conv: break-even near 25%.
+    event_fraction = 0.25
 
     def _decision_potential_cpu(self, times_in: Tensor, T: int, border: int) -> Tensor:
         """``P[T-1]`` of a decision layer on CPU, per sample by the cheaper of:

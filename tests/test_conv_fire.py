@@ -94,32 +94,37 @@ def _as_long_run(times_in, T):
     return torch.where(times_in >= T, 300, times_in.long()).to(torch.int16)
 
 
-@pytest.mark.parametrize("B,C,H,W,F,K,threshold,p_never", [
-    (3, 30, 16, 16, 250, 3, 10.0, 0.4),   # S2 shape: several feature blocks, programs
-    (1, 30, 16, 16, 250, 3, 10.0, 0.0),   # B = 1 (features split over threads), every input fires
-    (4, 6, 32, 32, 30, 5, 15.0, 0.8),     # S1 shape: one block, output rows from row events
-    (3, 2, 32, 32, 32, 5, 10.0, 0.5),     # a full single block (Kheradpisheh S1)
-    (2, 4, 12, 12, 20, 4, 3.0, 0.5),      # row events, even kernel (no unrolled variant)
-    (2, 3, 10, 10, 8, 1, 0.5, 0.5),       # row events, 1x1 kernel
-    (1, 2, 9, 64, 10, 2, 1.0, 0.5),       # row events, 64 inputs per row (the widest)
-    (2, 3, 12, 12, 10, 3, None, 0.5),     # row events, no threshold
-    (2, 3, 20, 70, 16, 3, 2.0, 0.5),      # one block, rows too wide for row events: masks per position
-    (2, 7, 13, 11, 70, 4, 3.0, 0.5),      # odd sizes, 3 blocks, even kernel
-    (2, 2, 14, 14, 40, 9, 6.0, 0.3),      # kernel wider than 8
-    (2, 250, 8, 8, 200, 5, None, 0.6),    # decision layer: 6250 inputs per position
-    (2, 5, 9, 9, 33, 3, 2.0, 1.0),        # silence
-    (1, 4, 10, 10, 300, 3, 4.0, 0.3),     # 10 blocks: groups of 8 + 2 blocks (early-exit path)
-    (2, 4, 10, 10, 260, 3, 4.0, 0.0),     # 9 blocks, 4 padding features in the last
+@pytest.mark.parametrize("B,C,H,W,F,K,threshold,p_never,gain", [
+    (3, 30, 16, 16, 250, 3, 10.0, 0.4, 1.3),   # S2 shape: several feature blocks, programs
+    (1, 30, 16, 16, 250, 3, 10.0, 0.0, 1.3),   # B = 1 (features split over threads), every input fires
+    (4, 6, 32, 32, 30, 5, 15.0, 0.8, 1.3),     # S1 shape: one block, output rows from row events
+    (3, 2, 32, 32, 32, 5, 10.0, 0.5, 1.3),     # a full single block (Kheradpisheh S1)
+    (2, 4, 12, 12, 20, 4, 3.0, 0.5, 1.3),      # row events, even kernel (no unrolled variant)
+    (2, 3, 10, 10, 8, 1, 0.5, 0.5, 1.3),       # row events, 1x1 kernel
+    (1, 2, 9, 64, 10, 2, 1.0, 0.5, 1.3),       # row events, 64 inputs per row (the widest)
+    (2, 3, 12, 12, 10, 3, None, 0.5, 1.3),     # row events, no threshold
+    (2, 3, 20, 70, 16, 3, 2.0, 0.5, 1.3),      # one block, rows too wide for row events: masks per position
+    (2, 7, 13, 11, 70, 4, 3.0, 0.5, 1.3),      # odd sizes, 3 blocks, even kernel
+    (2, 2, 14, 14, 40, 9, 6.0, 0.3, 1.3),      # kernel wider than 8
+    (2, 250, 8, 8, 200, 5, None, 0.6, 1.3),    # decision layer: 6250 inputs per position
+    (2, 5, 9, 9, 33, 3, 2.0, 1.0, 1.3),        # silence
+    (1, 4, 10, 10, 300, 3, 4.0, 0.3, 1.3),     # 10 blocks: groups of 8 + 2 blocks (early-exit path)
+    (2, 4, 10, 10, 260, 3, 4.0, 0.0, 1.3),     # 9 blocks, 4 padding features in the last
+    (4, 6, 32, 32, 30, 5, 15.0, 0.8, 4.0),  # S1 shape, most positions done early (row early exit)
+    (3, 3, 12, 40, 9, 3, 2.0, 0.5, 3.0),    # row early exit, 9 real features of 32
+    (2, 2, 9, 64, 32, 2, 1.0, 0.3, 5.0),    # row early exit, 64-wide rows, a full block
+    (1, 30, 16, 16, 250, 3, 10.0, 0.4, 4.0),  # wide path, most positions done early
 ])
-def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, threshold, p_never):
+def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, threshold, p_never, gain):
     # float (non-dyadic) weights: only the same fp32 additions in the same order agree bit for bit
     g = torch.Generator().manual_seed(C * 100 + F)
     T = 15
     times_in = random_times((B, C, H, W), T, g, p_never=p_never)
     weight = (0.8 + 0.05 * torch.randn(F, C, K, K, generator=g)).clamp(0, 1)
     if threshold is not None:
-        # final potentials around 1.3 theta: some neurons fire, at various steps
-        weight = weight * (1.3 * threshold / (weight.sum((1, 2, 3), keepdim=True) * max(1 - p_never, 0.1)))
+        # final potentials around gain x theta: some neurons fire, at various steps
+        # (with a large gain, every feature of most positions fires early)
+        weight = weight * (gain * threshold / (weight.sum((1, 2, 3), keepdim=True) * max(1 - p_never, 0.1)))
     t, v, _ = fastspike.conv_fire(times_in, weight, T, threshold)
     t2, v2, _ = fastspike.conv_fire(_as_long_run(times_in, T), weight, 300, threshold)
     if threshold is None:
@@ -127,6 +132,8 @@ def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, thr
     else:
         assert torch.equal(t.long(), torch.where(t2 == 300, T, t2.long()))
         assert bool((t < T).any()) or p_never == 1.0
+        if gain > 2:  # the early exits are exercised: most positions have every feature fire
+            assert float((t < T).all(1).float().mean()) > 0.5
     assert torch.equal(v, v2)
     # without values: the same times
     t4, v4, _ = fastspike.conv_fire(times_in, weight, T, threshold, return_values=False)

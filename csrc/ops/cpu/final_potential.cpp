@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <tuple>
 #include <vector>
 
@@ -27,28 +28,71 @@ struct FinalGeometry {
   int64_t border, Fd;
 };
 
-// acc[pos][f] += sign * row[f] for the outputs that input (c, yp, xp) reaches.
+// acc[pos][f] += sign * row[f] for the outputs that each listed input
+// (flat index (c * Hp + yp) * Wp + xp) reaches.
 FASTSPIKE_CPU_CLONES
-void add_events(const FinalGeometry& fg, const uint8_t* __restrict__ ev, const float* __restrict__ wr,
-                double sign, double* __restrict__ acc) {
+void add_events(const FinalGeometry& fg, const int32_t* __restrict__ events, int64_t n_events,
+                const float* __restrict__ wr, bool subtract, double* __restrict__ acc) {
   const ConvGeometry& g = fg.g;
-  const int64_t b = fg.border, F = g.F, Fd = fg.Fd;
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t yp = b; yp < g.Hp - b; ++yp)
-      for (int64_t xp = b; xp < g.Wp - b; ++xp) {
-        if (!ev[(c * g.Hp + yp) * g.Wp + xp]) continue;
-        const int64_t y_lo = std::max<int64_t>(0, yp - g.kh + 1), y_hi = std::min<int64_t>(g.H - 1, yp);
-        const int64_t x_lo = std::max<int64_t>(0, xp - g.kw + 1), x_hi = std::min<int64_t>(g.W - 1, xp);
-        for (int64_t y = y_lo; y <= y_hi; ++y)
-          for (int64_t x = x_lo; x <= x_hi; ++x) {
-            const float* __restrict__ row = wr + ((c * g.kh + (yp - y)) * g.kw + (xp - x)) * F;
-            double* __restrict__ a = acc + (y * g.W + x) * Fd;
-            if (sign > 0)
-              for (int64_t f = 0; f < F; ++f) a[f] += static_cast<double>(row[f]);
-            else
-              for (int64_t f = 0; f < F; ++f) a[f] -= static_cast<double>(row[f]);
-          }
+  const int64_t F = g.F, Fd = fg.Fd;
+  for (int64_t q = 0; q < n_events; ++q) {
+    const int64_t e = events[q];
+    const int64_t xp = e % g.Wp, r = e / g.Wp, yp = r % g.Hp, c = r / g.Hp;
+    const int64_t y_lo = std::max<int64_t>(0, yp - g.kh + 1), y_hi = std::min<int64_t>(g.H - 1, yp);
+    const int64_t x_lo = std::max<int64_t>(0, xp - g.kw + 1), x_hi = std::min<int64_t>(g.W - 1, xp);
+    for (int64_t y = y_lo; y <= y_hi; ++y)
+      for (int64_t x = x_lo; x <= x_hi; ++x) {
+        const float* __restrict__ row = wr + ((c * g.kh + (yp - y)) * g.kw + (xp - x)) * F;
+        double* __restrict__ a = acc + (y * g.W + x) * Fd;
+        if (subtract)
+          for (int64_t f = 0; f < F; ++f) a[f] -= static_cast<double>(row[f]);
+        else
+          for (int64_t f = 0; f < F; ++f) a[f] += static_cast<double>(row[f]);
       }
+  }
+}
+
+// ev[e] = u[e] fires (tau < T; negative int16 times count as fired); returns the
+// number that fire, and sets *border_fires when one of them is a border cell.
+#define FASTSPIKE_FIRED_MAP(tau_t)                                                                          \
+  FASTSPIKE_CPU_CLONES int64_t fired_map(const tau_t* __restrict__ u, const uint8_t* __restrict__ border_cell, \
+                                         int64_t n, int64_t T, uint8_t* __restrict__ ev, bool* border_fires) { \
+    const tau_t t = static_cast<tau_t>(T);                                                                  \
+    int64_t cnt = 0;                                                                                        \
+    uint8_t bad = 0;                                                                                        \
+    for (int64_t e = 0; e < n; ++e) {                                                                       \
+      const uint8_t f = u[e] < t;                                                                           \
+      ev[e] = f;                                                                                            \
+      cnt += f;                                                                                             \
+      bad |= f & border_cell[e];                                                                            \
+    }                                                                                                       \
+    *border_fires = bad != 0;                                                                               \
+    return cnt;                                                                                             \
+  }
+FASTSPIKE_FIRED_MAP(uint8_t)
+FASTSPIKE_FIRED_MAP(int16_t)
+#undef FASTSPIKE_FIRED_MAP
+
+// The flat indices of the events: the cells that fire, or with `complement`
+// the inner cells that do not. ev and border_cell hold n_words * 8 bytes of 0/1
+// (slack: ev 0, border_cell 1). 8 cells per word; words without events cost a compare.
+int64_t list_events(const uint8_t* ev, const uint8_t* border_cell, int64_t n_words, bool complement,
+                    int32_t* events) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  int64_t n = 0;
+  for (int64_t w = 0; w < n_words; ++w) {
+    uint64_t x, bc;
+    std::memcpy(&x, ev + 8 * w, 8);
+    if (complement) {
+      std::memcpy(&bc, border_cell + 8 * w, 8);
+      x = (x | bc) ^ kOnes;
+    }
+    while (x) {  // one bit (bit 0 of its byte) per event
+      events[n++] = static_cast<int32_t>(8 * w + (__builtin_ctzll(x) >> 3));
+      x &= x - 1;
+    }
+  }
+  return n;
 }
 
 // tap[e] = sum over c of W[c, e] for e in [e0, e1) (e = (i, j, f); float64, exact
@@ -98,6 +142,15 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
           for (int64_t f = 0; f < g.F; ++f) a[f] += t[f];
         }
   if (g.B == 0) return {out, done};
+  // 1 on the border cells (padding that must never fire); slack to whole words
+  const int64_t n_words = (n_plane + 7) / 8;
+  std::vector<uint8_t> border_cell(n_words * 8, 1);
+  for (int64_t r = 0; r < g.C * g.Hp; ++r) {
+    const int64_t yp = r % g.Hp;
+    for (int64_t xp = 0; xp < g.Wp; ++xp)
+      border_cell[r * g.Wp + xp] = yp < border || yp >= g.Hp - border || xp < border || xp >= g.Wp - border;
+  }
+  const int64_t n_inner = g.C * (g.Hp - 2 * border) * (g.Wp - 2 * border);
   const auto tin = times_in.contiguous();
   std::atomic<int64_t> bad_sample{-1};
   FASTSPIKE_DISPATCH_TIMES(tin.scalar_type(), "final_potential", [&] {
@@ -106,32 +159,13 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
     bool* dn = done.mutable_data_ptr<bool>();
     at::parallel_for(0, g.B, 1, [&](int64_t b0, int64_t b1) {
       ScopedFlushDenormal ftz;
-      std::vector<uint8_t> ev(n_plane);
+      std::vector<uint8_t> ev(n_words * 8, 0);
+      std::vector<int32_t> events(n_plane);
       std::vector<double> acc(HW * fg.Fd);
       for (int64_t b = b0; b < b1; ++b) {
-        const tau_t* u = ti + b * n_plane;
-        int64_t n_fired = 0;
         bool border_fires = false;
-        const int64_t n_inner = g.C * (g.Hp - 2 * border) * (g.Wp - 2 * border);
-        for (int64_t r = 0; r < g.C * g.Hp; ++r) {
-          const int64_t yp = r % g.Hp;
-          const tau_t* ur = u + r * g.Wp;
-          uint8_t* er = ev.data() + r * g.Wp;
-          uint8_t any = 0;
-          int64_t cnt = 0;
-          for (int64_t xp = 0; xp < g.Wp; ++xp) {
-            const uint8_t fires = ur[xp] < T;
-            er[xp] = fires;
-            cnt += fires;
-          }
-          if (yp < border || yp >= g.Hp - border) {
-            any = cnt > 0;
-          } else {
-            for (int64_t xp = 0; xp < border; ++xp) any |= er[xp] | er[g.Wp - 1 - xp];
-            n_fired += cnt;
-          }
-          border_fires |= any != 0;
-        }
+        const int64_t n_fired = fired_map(ti + b * n_plane, border_cell.data(), n_plane, T, ev.data(),
+                                                 &border_fires);
         if (border_fires) {
           int64_t expected = -1;
           bad_sample.compare_exchange_strong(expected, b);
@@ -145,15 +179,15 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
           std::fill(ob, ob + g.F * HW, 0.f);
           continue;
         }
-        if (complement) {
-          for (int64_t e = 0; e < n_plane; ++e) ev[e] ^= 1;  // (border cells: not visited)
+        if (complement)
           std::copy(total.begin(), total.end(), acc.begin());
-        } else {
+        else
           std::fill(acc.begin(), acc.end(), 0.0);
-        }
-        add_events(fg, ev.data(), wr, complement ? -1.0 : 1.0, acc.data());
-        for (int64_t pos = 0; pos < HW; ++pos)
-          for (int64_t f = 0; f < g.F; ++f) ob[f * HW + pos] = static_cast<float>(acc[pos * fg.Fd + f]);
+        const int64_t n_listed = list_events(ev.data(), border_cell.data(), n_words, complement, events.data());
+        TORCH_INTERNAL_ASSERT(n_listed == n_events);
+        add_events(fg, events.data(), n_listed, wr, complement, acc.data());
+        for (int64_t f = 0; f < g.F; ++f)
+          for (int64_t pos = 0; pos < HW; ++pos) ob[f * HW + pos] = static_cast<float>(acc[pos * fg.Fd + f]);
       }
     });
   });
