@@ -169,13 +169,16 @@ class SpikingConv(nn.Module):
     def _weight_rows(self) -> Tensor:
         """``weight.permute(1, 2, 3, 0)``, contiguous, kept until the weight changes
         (its version counter: in-place updates, ``copy_``, :func:`ops.stdp_update`)."""
-        w = self.weight
-        key = (w._version, w.data_ptr(), w.device, w.shape)
+        key = self._rows_key()
         cache = getattr(self, "_rows_cache", None)
         if cache is None or cache[0] != key:
-            cache = (key, w.permute(1, 2, 3, 0).contiguous())
+            cache = (key, self.weight.permute(1, 2, 3, 0).contiguous())
             self._rows_cache = cache
         return cache[1]
+
+    def _rows_key(self) -> tuple:
+        w = self.weight
+        return (w._version, w.data_ptr(), w.device, w.shape)
 
     def winners(self, times: Tensor, values: Tensor, T: int, pointwise: bool = True) -> Tensor:
         """Training-time competition: pointwise inhibition then k-WTA -> ``[B, k, 3]``."""
@@ -186,6 +189,18 @@ class SpikingConv(nn.Module):
     @torch.no_grad()
     def stdp(self, times_in: Tensor, times_out: Tensor, winners: Tensor, lr: Tensor, T: int) -> None:
         """Apply the batched (R-)STDP update in sample order; ``lr`` is ``[B, 2]`` or ``[B, F, 2]``."""
+        cache = getattr(self, "_rows_cache", None)
+        # without the whole-tensor clamp only the winners' features change: a
+        # cached weight layout that was current is patched, not rebuilt (R-STDP
+        # with batch_size=1 would otherwise rebuild ~5 MB after every sample)
+        patch = cache is not None and cache[0] == self._rows_key() and not self.compat
         ops.stdp_update(self.weight, times_in, times_out, winners, lr.to(self.weight.device, torch.float32), T,
                         stabilize=self.stabilize, lb=self.lb, ub=self.ub, clamp_all=self.compat,
                         validate=False)
+        if patch:
+            f = winners[..., 0].reshape(-1)
+            f = f[f >= 0].unique().to(self.weight.device)
+            rows = cache[1]
+            if f.numel():
+                rows[..., f] = self.weight[f].permute(1, 2, 3, 0)
+            self._rows_cache = (self._rows_key(), rows)

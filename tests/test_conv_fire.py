@@ -114,6 +114,10 @@ def _as_long_run(times_in, T):
     (3, 3, 12, 40, 9, 3, 2.0, 0.5, 3.0),    # row early exit, 9 real features of 32
     (2, 2, 9, 64, 32, 2, 1.0, 0.3, 5.0),    # row early exit, 64-wide rows, a full block
     (1, 30, 16, 16, 250, 3, 10.0, 0.4, 4.0),  # wide path, most positions done early
+    (2, 5, 9, 9, 100, 2, 2.0, 0.4, 1.3),    # wide path, 2-wide kernel (4-byte segments)
+    (2, 7, 6, 6, 64, 1, 1.0, 0.5, 3.0),     # wide path, 1x1 kernel
+    (1, 3, 11, 11, 96, 4, 3.0, 0.4, 3.0),   # wide path, 4-wide kernel (segments without padding)
+    (2, 6, 10, 10, 64, 5, 4.0, 0.5, 1.3),   # wide path, 5-wide kernel (packed receptive field)
 ])
 def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, threshold, p_never, gain):
     # float (non-dyadic) weights: only the same fp32 additions in the same order agree bit for bit

@@ -103,6 +103,32 @@ def test_decision_layer_cpu_mixes_paths_per_sample_only():
                                rtol=1e-6, atol=1e-4)
 
 
+@pytest.mark.parametrize("compat,B", [(False, 1), (False, 3), (True, 1)])
+def test_decision_layer_weight_layout_patched_after_stdp(compat, B):
+    """SpikingConv.stdp patches the cached [C, kh, kw, F] layout for the winners'
+    features (only they change without the whole-tensor clamp); it must equal a
+    rebuild from the weight, and the potentials after the update must be exact."""
+    g = torch.Generator().manual_seed(5 + B)
+    T = 15
+    conv = SpikingConv(40, 20, 5, threshold=None, k=1, lb=0.2, ub=0.8, stabilize=True, compat=compat,
+                       generator=g)
+    for step in range(4):
+        x = torch.cat([padded(random_times((1, 40, 4, 4), T, g, p_never=0.02), 2, T) for _ in range(B)])
+        t, v = conv(x, T, border=2)
+        assert torch.equal(v, exact_final_potential(x, conv.weight, T))
+        winners = conv.winners(t, v, T, pointwise=False)
+        assert bool((winners[:, 0, 0] >= 0).all())
+        lr = torch.tensor([[0.05, -0.04]] * B) * (1 if step % 2 else -1)
+        before = conv.weight.clone()
+        conv.stdp(x, t, winners, lr, T)
+        changed = (conv.weight != before).flatten(1).any(1).nonzero().flatten()
+        assert changed.numel() > 0
+        if not compat:  # what the patch relies on: only the winners' features change
+            assert set(changed.tolist()) <= set(winners[:, :, 0].flatten().tolist())
+        rows = conv._weight_rows()
+        assert torch.equal(rows, conv.weight.permute(1, 2, 3, 0).contiguous())
+
+
 def test_stdp_update_bumps_the_weight_version():
     g = torch.Generator().manual_seed(2)
     T = 15

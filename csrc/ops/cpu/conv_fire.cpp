@@ -147,6 +147,11 @@ struct Task {
   float* row_acc;
   float* row_v;
   int32_t* row_first;
+  // run_wide: the receptive field in segments of `seg` bytes per (c, i) input row
+  // (seg = 4 when kw <= 4, bytes j >= kw never fire; else seg = kw, packed), so
+  // input k' = (c * kh + i) * seg + j; Kw = C * kh * seg inputs in nww mask words
+  int64_t seg, Kw, nww;
+  const float* wrow;  // [Kw][Fp] weight rows, features innermost (an event's blocks are contiguous)
 };
 
 namespace generic {
@@ -221,6 +226,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   const bool use_gather = T <= 255;
   static const gather::Impl impl = gather::select_impl();
   const int64_t K = g.C * g.kh * g.kw, nw = (K + 63) / 64;
+  const int64_t seg = g.kw <= 4 ? 4 : g.kw, Kw = g.C * g.kh * seg, nww = (Kw + 63) / 64;
   // Weight rows with the output feature innermost, zero-padded to a multiple of
   // the block width so the vector loops have no remainder. Scatter path:
   // wt[k][Fp], blocks of 16. Gather path: blocks of 32 features, each block's
@@ -229,13 +235,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   const int64_t kLanes = use_gather ? gather::kBlock : 16;
   auto round_up = [](int64_t a, int64_t m) { return (a + m - 1) / m * m; };
   const int64_t Fp = round_up(g.F, kLanes);
-  at::Tensor wt;
+  at::Tensor wt, wrow;
   const auto w_rows = w.permute({1, 2, 3, 0}).reshape({K, g.F});  // [k][f]
   if (use_gather) {
     auto padded = at::zeros({K, Fp}, w.options());
     padded.narrow(1, 0, g.F).copy_(w_rows);
     wt = at::zeros({Fp / kLanes, K + 1, kLanes}, w.options());
     wt.narrow(1, 0, K).copy_(padded.view({K, Fp / kLanes, kLanes}).permute({1, 0, 2}));
+    if (seg == g.kw) {
+      wrow = padded;
+    } else {  // rows k' = (c * kh + i) * seg + j, zero for j >= kw (never read)
+      wrow = at::zeros({g.C * g.kh, seg, Fp}, w.options());
+      wrow.narrow(1, 0, g.kw).copy_(padded.view({g.C * g.kh, g.kw, Fp}));
+    }
   } else {
     wt = at::zeros({K, Fp}, w.options());
     wt.narrow(1, 0, g.F).copy_(w_rows);
@@ -252,6 +264,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   FASTSPIKE_DISPATCH_TIMES(tin.scalar_type(), "conv_fire", [&] {
     const tau_t* ti = tin.const_data_ptr<tau_t>();
     const float* wc = wt.const_data_ptr<float>();
+    const float* wr = use_gather ? wrow.const_data_ptr<float>() : nullptr;
     tau_t* to = times.mutable_data_ptr<tau_t>();
     float* vo = return_values ? values.mutable_data_ptr<float>() : nullptr;
     float* po = return_potentials ? potentials.mutable_data_ptr<float>() : nullptr;
@@ -263,8 +276,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
       // scatter path: input spikes of one sample bucketed by time, (c, yp, xp) ascending in each bucket
       std::vector<int32_t> bucket_start(T + 1), spikes(use_gather ? 0 : g.C * g.Hp * g.Wp);
       // gather path: receptive-field bytes, step masks, steps with inputs, byte copy of int16 input
-      std::vector<uint8_t> rf(use_gather ? nw * 64 + 8 : 0, 0xFF);
-      std::vector<uint64_t> masks(use_gather ? (T + 1) * nw : 0);
+      std::vector<uint8_t> rf(use_gather ? std::max(nw, nww) * 64 + 8 : 0, 0xFF);
+      std::vector<uint64_t> masks(use_gather ? (T + 1) * std::max(nw, nww) : 0);
       std::vector<int32_t> prog, pairs, present, offs(use_gather ? gather::kTile * K : 0);
       std::vector<int64_t> prog_start(use_gather ? (HW + gather::kTile - 1) / gather::kTile : 0);
       std::vector<float> hbuf(use_gather ? (gather::kTile * T + 1) * gather::kBlock : 0);
@@ -297,7 +310,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
                          po ? po + b * T * g.F * HW : nullptr,
                          rows_ok ? rowbits.data() : nullptr, rowf.data(),
                          rowf.data() + (g.W + 2 * (g.kw - 1)) * gather::kBlock,
-                         rowf.data() + (2 * g.W + 2 * (g.kw - 1)) * gather::kBlock, rowi.data()};
+                         rowf.data() + (2 * g.W + 2 * (g.kw - 1)) * gather::kBlock, rowi.data(),
+                         seg, Kw, nww, wr};
           impl.run(k);
         } else {
           if (prepared_b != b) {  // counting sort of the sample's input spikes by time
