@@ -30,8 +30,9 @@ def test_encoder_matches_reference_on_real_mnist(mnist, specs, padding):
     for i in range(images.shape[0]):
         expect = ref.encode_image(images[i], specs=list(specs), padding=padding)
         assert torch.equal(batched[i], expect), f"image {i}"
-    # batch-size independence
+    # batch-size independence, and the CPU chunking (300 = 18 chunks of 16 + 12) changes nothing
     assert torch.equal(Encoder(specs=specs, padding=padding)(images[:7]), batched[:7])
+    assert torch.equal(Encoder(specs=specs, padding=padding, cpu_chunk=1000)(images), batched)
 
 
 def test_rank_order_bins_and_edges():
