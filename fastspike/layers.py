@@ -131,9 +131,10 @@ class SpikingConv(nn.Module):
         """
         if self.threshold is None and times_in.device.type == "cpu":
             p = self._decision_potential_cpu(times_in, T, border)
-            fires = p > 0
-            times = torch.where(fires, T - 1, T).to(times_in.dtype)
-            return times, torch.where(fires, p, torch.zeros_like(p))
+            # fires at T - 1 iff P[T-1] > 0 (else never: T); the value is P, which is
+            # >= 0 (final_potential rejects negative weights), so 0 where silent
+            times = (p <= 0).to(times_in.dtype).add_(T - 1)
+            return times, p
         times, v, _ = ops.conv_fire(times_in, self.weight, T, self.threshold, validate=False,
                                     return_values=values)
         return times, v

@@ -39,6 +39,19 @@ at::Tensor kwta_cpu(const at::Tensor& times, const at::Tensor& values, int64_t T
             if (tb[q] < T && vb[q] > vmax) vmax = vb[q];
           v_shift = math::mul_rn(vmax, static_cast<float>(T));
         }
+        if (k == 1) {  // the first winner is the largest key: one pass, no candidate list
+          uint64_t best = 0;
+          for (int64_t q = 0; q < N; ++q)
+            best = std::max(best, math::kwta_key(compat, tb[q], static_cast<int>(T), vb[q], v_shift, q));
+          if (best) {
+            const int64_t q = math::index_from_key(best);
+            int32_t* o = out + b * 3;
+            o[0] = static_cast<int32_t>(q / HW);
+            o[1] = static_cast<int32_t>((q % HW) / W);
+            o[2] = static_cast<int32_t>(q % W);
+          }
+          continue;
+        }
         keys.clear();
         for (int64_t q = 0; q < N; ++q) {
           if (tb[q] >= T) continue;
