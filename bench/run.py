@@ -7,15 +7,19 @@ figure is the median (with min and max) of the repeats; on CUDA every timing is
 synchronised. End-to-end phases run on real MNIST in the fixed training order,
 both with freshly initialised weights and with trained weights (the reference's
 own layer-1/2 schedule run over real samples, which drives many weights to
-subnormal floats). Peak host memory (RSS) is measured per contender by
-resetting the kernel's high-water mark; on CUDA, peak device memory too.
+subnormal floats). Peak host memory (RSS) is measured per contender during its
+warm-up call: the allocator's free memory is first handed back to the OS
+(glibc malloc_trim), then the kernel's high-water mark is reset, and the figure
+is the peak above the RSS before the call; on CUDA, peak device memory too.
 Writes a JSON file and a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime as _dt
+import gc
 import json
 import os
 import platform
@@ -36,6 +40,17 @@ T = 15
 
 
 # --------------------------------------------------------------------------- measurement
+def _release_free_memory() -> None:
+    """Hand the allocator's free memory back to the OS (glibc ``malloc_trim``), so that
+    a call's peak RSS above the current RSS counts the memory it needs, instead of
+    being served from blocks that earlier calls freed (which reads as ~0 MB)."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the deltas are then lower bounds
+        pass
+
+
 def _reset_peak_rss() -> None:
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -77,8 +92,9 @@ class Timer:
             if setup:
                 setup()
             _sync(self.device)
-            _reset_peak_rss()
+            _release_free_memory()
             base = _rss_mb("VmRSS")
+            _reset_peak_rss()
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
                 base_cuda = torch.cuda.memory_allocated(self.device)

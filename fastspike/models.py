@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fastspike.layers import Pad, Pool, SpikingConv
@@ -55,7 +56,14 @@ class Mozafari2018(nn.Module):
         """
         if layer not in (1, 2, 3):
             raise ValueError(f"layer: expected 1, 2 or 3, got {layer}")
-        x = self.pad0(times, self.T)
+        if layer == 3:
+            # pad and crop to the S1 input rows that reach S3 in one op (a
+            # negative pad crops): next_input(1)'s crop is then a no-op, not a copy
+            p, (H, W) = self.pad0.padding, times.shape[-2:]
+            rh, rw = self._s1_rows_for_s3(H + 2 * p), self._s1_rows_for_s3(W + 2 * p)
+            x = F.pad(times, (p, rw - p - W, p, rh - p - H), value=self.T)
+        else:
+            x = self.pad0(times, self.T)
         for lower in range(1, layer):
             x = self.next_input(lower, x, to_layer3=layer == 3)
         return x
