@@ -17,6 +17,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -268,7 +269,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
     tau_t* to = times.mutable_data_ptr<tau_t>();
     float* vo = return_values ? values.mutable_data_ptr<float>() : nullptr;
     float* po = return_potentials ? potentials.mutable_data_ptr<float>() : nullptr;
-    at::parallel_for(0, g.B * chunks, 1, [&](int64_t task0, int64_t task1) {
+    // tasks (sample, feature chunk) are handed out one at a time: samples differ
+    // in cost (spike counts), and a static split left one thread idle at the end
+    const int64_t n_tasks = g.B * chunks;
+    std::atomic<int64_t> next_task{0};
+    const int64_t workers = std::min<int64_t>(threads, n_tasks);
+    at::parallel_for(0, workers, 1, [&](int64_t worker0, int64_t worker1) {
       ScopedFlushDenormal ftz;
       const int64_t n_max = HW * fc_max;
       std::vector<float> h(use_gather ? 0 : n_max), acc(n_max), v(n_max);
@@ -287,7 +293,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
       std::vector<float> rowf(rows_ok ? (3 * g.W + 2 * (g.kw - 1)) * gather::kBlock : 0);
       std::vector<int32_t> rowi(rows_ok ? g.W * gather::kBlock : 0);
       int64_t prepared_b = -1;
-      for (int64_t task = task0; task < task1; ++task) {
+      for (int64_t task = worker0 < worker1 ? next_task.fetch_add(1) : n_tasks; task < n_tasks;
+           task = next_task.fetch_add(1)) {
         const int64_t b = task / chunks;
         const int64_t f0 = (task % chunks) * fc_max;
         const int64_t f1 = std::min(Fp, f0 + fc_max);

@@ -157,12 +157,15 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
     const tau_t* ti = tin.const_data_ptr<tau_t>();
     float* po = out.mutable_data_ptr<float>();
     bool* dn = done.mutable_data_ptr<bool>();
-    at::parallel_for(0, g.B, 1, [&](int64_t b0, int64_t b1) {
+    // samples handed out one at a time (their event counts differ widely)
+    std::atomic<int64_t> next_b{0};
+    const int64_t workers = std::min<int64_t>(at::get_num_threads(), g.B);
+    at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
       ScopedFlushDenormal ftz;
       std::vector<uint8_t> ev(n_words * 8, 0);
       std::vector<int32_t> events(n_plane);
       std::vector<double> acc(HW * fg.Fd);
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = w0 < w1 ? next_b.fetch_add(1) : g.B; b < g.B; b = next_b.fetch_add(1)) {
         bool border_fires = false;
         const int64_t n_fired = fired_map(ti + b * n_plane, border_cell.data(), n_plane, T, ev.data(),
                                                  &border_fires);
