@@ -163,3 +163,29 @@ def test_conv_fire_gather_path_on_real_mnist(mnist):
         if conv.threshold is not None:
             assert torch.equal(t.long(), torch.where(t2 == 300, m.T, t2.long()))
             assert bool((t < m.T).any())
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_conv_fire_and_final_potential_independent_of_thread_count(mnist, threads):
+    """Tasks are handed out dynamically to the threads: results must not depend on
+    how many there are or which thread ran which sample."""
+    from fastspike.encoding import Encoder
+    from fastspike.models import Mozafari2018
+
+    m = Mozafari2018(seed=0)
+    times = Encoder(T=m.T)(mnist[1].images[:24])
+    x2 = m.layer_input(2, times)
+    x3 = m.layer_input(3, times)
+    base = [fastspike.conv_fire(x2, m.conv2.weight, m.T, 10.0), fastspike.conv_fire(x2[:1], m.conv2.weight, m.T, 10.0),
+            fastspike.final_potential(x3, m.conv3.weight, m.T, 2)]
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        other = [fastspike.conv_fire(x2, m.conv2.weight, m.T, 10.0),
+                 fastspike.conv_fire(x2[:1], m.conv2.weight, m.T, 10.0),
+                 fastspike.final_potential(x3, m.conv3.weight, m.T, 2)]
+    finally:
+        torch.set_num_threads(old)
+    for a, b in zip(base, other):
+        for u, v in zip(a, b):
+            assert (u is None and v is None) or torch.equal(u, v)
