@@ -9,6 +9,7 @@ from fastspike import ops  # noqa: E402
 from fastspike.ops import (  # noqa: E402
     conv_fire,
     final_potential,
+    final_potential_tap_sums,
     fire,
     first_spike,
     first_spike_from_wave,
@@ -32,6 +33,7 @@ __all__ = [
     "train_mnist",
     "conv_fire",
     "final_potential",
+    "final_potential_tap_sums",
     "fire",
     "first_spike",
     "first_spike_from_wave",

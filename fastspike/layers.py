@@ -157,8 +157,9 @@ class SpikingConv(nn.Module):
           the exact sum in the last bits).
         The choice depends only on the sample itself, never on the batch.
         """
-        p, done = ops.final_potential(times_in, self.weight, T, border, weight_rows=self._weight_rows(),
-                                      max_event_fraction=self.event_fraction)
+        rows, taps = self._weight_rows()
+        p, done = ops.final_potential(times_in, self.weight, T, border, weight_rows=rows,
+                                      max_event_fraction=self.event_fraction, tap_sums=taps)
         if not bool(done.all()):
             rest = ~done
             x = times_in[rest] < T
@@ -167,15 +168,17 @@ class SpikingConv(nn.Module):
             p[rest] = F.conv2d(x.to(self.weight.dtype), self.weight, padding=border)
         return p
 
-    def _weight_rows(self) -> Tensor:
-        """``weight.permute(1, 2, 3, 0)``, contiguous, kept until the weight changes
-        (its version counter: in-place updates, ``copy_``, :func:`ops.stdp_update`)."""
+    def _weight_rows(self) -> tuple[Tensor, Tensor]:
+        """``(weight.permute(1, 2, 3, 0)`` contiguous, :func:`ops.final_potential_tap_sums`
+        ``(weight))``, kept until the weight changes (its version counter: in-place
+        updates, ``copy_``, :func:`ops.stdp_update`)."""
         key = self._rows_key()
         cache = getattr(self, "_rows_cache", None)
         if cache is None or cache[0] != key:
-            cache = (key, self.weight.permute(1, 2, 3, 0).contiguous())
+            w = self.weight.detach()
+            cache = (key, w.permute(1, 2, 3, 0).contiguous(), ops.final_potential_tap_sums(w))
             self._rows_cache = cache
-        return cache[1]
+        return cache[1], cache[2]
 
     def _rows_key(self) -> tuple:
         w = self.weight
@@ -201,7 +204,9 @@ class SpikingConv(nn.Module):
         if patch:
             f = winners[..., 0].reshape(-1)
             f = f[f >= 0].unique().to(self.weight.device)
-            rows = cache[1]
+            _, rows, taps = cache
             if f.numel():
-                rows[..., f] = self.weight[f].permute(1, 2, 3, 0)
-            self._rows_cache = (self._rows_key(), rows)
+                w = self.weight[f]
+                rows[..., f] = w.permute(1, 2, 3, 0)
+                taps[..., f] = ops.final_potential_tap_sums(w)
+            self._rows_cache = (self._rows_key(), rows, taps)

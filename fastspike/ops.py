@@ -17,6 +17,7 @@ __all__ = [
     "fire",
     "first_spike",
     "final_potential",
+    "final_potential_tap_sums",
     "first_spike_from_wave",
     "kwta",
     "pointwise_inhibition",
@@ -246,7 +247,8 @@ def _pool_times_fake(times, kernel, stride, padding, T, out_padding=0):
 
 # --------------------------------------------------------------------------- decision potential
 def final_potential(times_in: Tensor, weight: Tensor, T: int, border: int = 0,
-                    weight_rows: Tensor | None = None, max_event_fraction: float = 1.0):
+                    weight_rows: Tensor | None = None, max_event_fraction: float = 1.0,
+                    tap_sums: Tensor | None = None):
     """``P[T-1]`` of an integrate-and-fire convolution, exactly rounded.
 
     The sum of the weights of every input that fires at all (``tau < T``),
@@ -268,6 +270,11 @@ def final_potential(times_in: Tensor, weight: Tensor, T: int, border: int = 0,
             fire or those that do not, whichever are fewer ("events"); a sample
             with more events than this fraction of its inner inputs is left to
             the caller (0 in the output, ``False`` in ``done``). 1.0: all.
+        tap_sums: :func:`final_potential_tap_sums` of these weights, if the
+            caller keeps it while they do not change. The CPU kernel otherwise
+            reads every weight on every call for these sums (the decision
+            layer's 5 MB: ~0.2 ms, most of a batch-of-one call). When it is
+            given, the weights are not re-checked for negative values.
 
     Returns:
         ``(P, done)``: ``P`` ``[B, F, Hp - kh + 1, Wp - kw + 1]`` float32 and
@@ -275,11 +282,24 @@ def final_potential(times_in: Tensor, weight: Tensor, T: int, border: int = 0,
     """
     if weight_rows is None:
         weight_rows = weight.permute(1, 2, 3, 0).contiguous()
-    return _ops.final_potential(times_in, weight_rows, T, border, max_event_fraction)
+    return _ops.final_potential(times_in, weight_rows, T, border, max_event_fraction, tap_sums)
+
+
+def final_potential_tap_sums(weight: Tensor) -> Tensor:
+    """``[kh, kw, F]`` float64: the weights summed over the input channels, with
+    subnormal weights counted as 0 as in the CPU kernels (exact whenever the sums
+    are, see :func:`final_potential`), for ``final_potential(..., tap_sums=)``.
+    Raises ``ValueError`` on negative weights."""
+    if weight.dim() != 4 or weight.dtype != torch.float32:
+        raise ValueError(f"weight: expected [F, C, kh, kw] float32, got {weight.dtype} {tuple(weight.shape)}")
+    if bool((weight < 0).any()):
+        raise ValueError("weight: expected non-negative weights")
+    w = torch.where(weight.abs() < torch.finfo(torch.float32).tiny, 0.0, weight.double())
+    return w.sum(1).permute(1, 2, 0).contiguous()
 
 
 @torch.library.register_fake("fastspike::final_potential")
-def _final_potential_fake(times_in, weight_rows, T, border=0, max_event_fraction=1.0):
+def _final_potential_fake(times_in, weight_rows, T, border=0, max_event_fraction=1.0, tap_sums=None):
     B, _, Hp, Wp = times_in.shape
     _, kh, kw, F = weight_rows.shape
     return (times_in.new_empty((B, F, Hp - kh + 1, Wp - kw + 1), dtype=torch.float32),

@@ -125,8 +125,9 @@ def test_decision_layer_weight_layout_patched_after_stdp(compat, B):
         assert changed.numel() > 0
         if not compat:  # what the patch relies on: only the winners' features change
             assert set(changed.tolist()) <= set(winners[:, :, 0].flatten().tolist())
-        rows = conv._weight_rows()
+        rows, taps = conv._weight_rows()
         assert torch.equal(rows, conv.weight.permute(1, 2, 3, 0).contiguous())
+        assert torch.equal(taps, fastspike.final_potential_tap_sums(conv.weight))
 
 
 def test_stdp_update_bumps_the_weight_version():
@@ -164,3 +165,45 @@ def test_final_potential_empty_batch():
     w = torch.full((5, 3, 3, 3), 0.5)
     p, done = fastspike.final_potential(torch.full((0, 3, 6, 6), 15, dtype=torch.uint8), w, 15, 1)
     assert p.shape == (0, 5, 4, 4) and done.shape == (0,)
+
+
+def test_final_potential_with_tap_sums_equals_without(mnist):
+    """Caller-kept per-tap sums give the same result as the kernel's own (they are the
+    same exact float64 sums), on random and real inputs, direct and complement."""
+    g = torch.Generator().manual_seed(21)
+    T = 15
+    w = decision_weights((20, 40, 5, 5), g)
+    x = torch.cat([padded(random_times((1, 40, 4, 4), T, g, p_never=q), 2, T) for q in (0.01, 0.5, 0.97)])
+    taps = fastspike.final_potential_tap_sums(w)
+    assert taps.shape == (5, 5, 20) and taps.dtype == torch.float64
+    for frac in (1.0, 0.1):
+        a = fastspike.final_potential(x, w, T, 2, max_event_fraction=frac)
+        b = fastspike.final_potential(x, w, T, 2, max_event_fraction=frac, tap_sums=taps)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    from fastspike.encoding import Encoder
+    from fastspike.models import Mozafari2018
+
+    m = Mozafari2018(seed=0)
+    x3 = m.layer_input(3, Encoder(T=m.T)(mnist[1].images[:16]))
+    w3 = m.conv3.weight
+    a = fastspike.final_potential(x3, w3, m.T, 2)
+    b = fastspike.final_potential(x3, w3, m.T, 2, tap_sums=fastspike.final_potential_tap_sums(w3))
+    assert torch.equal(a[0], b[0]) and bool(a[1].all())
+    assert torch.equal(a[0], exact_final_potential(x3, w3, m.T))
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda t: t.float(), "tap_sums: expected float64"),
+    (lambda t: t[:, :, :5], "tap_sums: expected shape"),
+    (lambda t: t.reshape(-1), "tap_sums: expected shape"),
+])
+def test_final_potential_bad_tap_sums(bad, match):
+    g = torch.Generator().manual_seed(3)
+    w = decision_weights((8, 4, 3, 3), g)
+    x = padded(random_times((2, 4, 5, 5), 15, g), 1, 15)
+    with pytest.raises(RuntimeError, match=match):
+        fastspike.final_potential(x, w, 15, 1, tap_sums=bad(fastspike.final_potential_tap_sums(w)))
+    with pytest.raises(ValueError, match="non-negative"):
+        fastspike.final_potential_tap_sums(-w)
+    with pytest.raises(ValueError, match="weight: expected"):
+        fastspike.final_potential_tap_sums(w.double())

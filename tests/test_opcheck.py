@@ -35,6 +35,8 @@ def cases(device):
         (ops.final_potential.default, (tin, w.permute(1, 2, 3, 0).contiguous(), T, 0, 1.0)),
         (ops.final_potential.default, (torch.nn.functional.pad(tin, (1, 1, 1, 1), value=T),
                                        w.permute(1, 2, 3, 0).contiguous(), T, 1, 0.3)),
+        (ops.final_potential.default, (tin, w.permute(1, 2, 3, 0).contiguous(), T, 0, 1.0,
+                                       fastspike.final_potential_tap_sums(w))),
         (ops.pool_times.default, (tin, 2, 2, 0, T, 1)),
         (ops.pool_times.default, (tin, 3, 2, 1, T, 0)),
         (ops.stdp_update.default, (w.clone(), tin, tout, winners, lr, T, True, 0.0, 1.0, False)),

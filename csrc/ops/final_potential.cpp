@@ -25,12 +25,16 @@
 //                that fire, or those that do not, whichever are fewer) are at
 //                most this fraction of its inner inputs (the caller computes the
 //                others densely); 1.0 = every sample
+//   tap_sums     optional [kh, kw, F] float64: weight_rows summed over the input
+//                channels (subnormal weights as 0), for a caller that keeps them
+//                while the weights do not change; the CPU kernel otherwise reads
+//                all of weight_rows for them on every call. Other devices ignore it.
 // returns (P [B, F, Hp - kh + 1, Wp - kw + 1] float32 (0 where not computed),
 //          done [B] bool)
 TORCH_LIBRARY_FRAGMENT(fastspike, m) {
   m.def(
-      "final_potential(Tensor times_in, Tensor weight_rows, int T, int border=0, float max_event_fraction=1.0) "
-      "-> (Tensor, Tensor)");
+      "final_potential(Tensor times_in, Tensor weight_rows, int T, int border=0, float max_event_fraction=1.0, "
+      "Tensor? tap_sums=None) -> (Tensor, Tensor)");
 }
 
 namespace fastspike {
@@ -39,8 +43,10 @@ namespace {
 // Every other backend: the same definition through a float64 convolution of
 // "fired at all" (padded cells never fire and add 0), every sample computed.
 std::tuple<at::Tensor, at::Tensor> final_potential_generic(const at::Tensor& times_in, const at::Tensor& weight_rows,
-                                                           int64_t T, int64_t border, double max_event_fraction) {
-  check_final_potential(times_in, weight_rows, T, border, max_event_fraction);
+                                                           int64_t T, int64_t border, double max_event_fraction,
+                                                           const std::optional<at::Tensor>& tap_sums) {
+  const auto g = check_final_potential(times_in, weight_rows, T, border, max_event_fraction);
+  check_tap_sums(tap_sums, g, weight_rows);
   auto fired = at::lt(times_in, T).to(at::kDouble);
   auto w = weight_rows.permute({3, 0, 1, 2}).to(at::kDouble);
   return {at::conv2d(fired, w).to(at::kFloat), at::ones({times_in.size(0)}, times_in.options().dtype(at::kBool))};

@@ -154,6 +154,20 @@ inline ConvGeometry check_final_potential(const at::Tensor& times_in, const at::
   return g;
 }
 
+// final_potential's optional per-tap channel sums: [kh, kw, F] float64, contiguous,
+// on weight_rows' device.
+inline void check_tap_sums(const std::optional<at::Tensor>& tap_sums, const ConvGeometry& g,
+                           const at::Tensor& weight_rows) {
+  if (!tap_sums.has_value()) return;
+  const at::Tensor& t = *tap_sums;
+  TORCH_CHECK(t.scalar_type() == at::kDouble, "tap_sums: expected float64, got ", t.scalar_type());
+  TORCH_CHECK(t.dim() == 3 && t.size(0) == g.kh && t.size(1) == g.kw && t.size(2) == g.F,
+              "tap_sums: expected shape [", g.kh, ", ", g.kw, ", ", g.F, "] (weight_rows summed over dim 0), got ",
+              t.sizes());
+  TORCH_CHECK(t.device() == weight_rows.device(), "tap_sums: expected device ", weight_rows.device(), ", got ",
+              t.device());
+}
+
 inline void check_bounds(double lb, double ub) {
   TORCH_CHECK(lb <= ub, "lb, ub: expected lb <= ub, got lb = ", lb, " > ub = ", ub);
 }

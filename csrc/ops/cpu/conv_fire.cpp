@@ -236,36 +236,43 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   const int64_t kLanes = use_gather ? gather::kBlock : 16;
   auto round_up = [](int64_t a, int64_t m) { return (a + m - 1) / m * m; };
   const int64_t Fp = round_up(g.F, kLanes);
-  at::Tensor wt, wrow;
-  const auto w_rows = w.permute({1, 2, 3, 0}).reshape({K, g.F});  // [k][f]
-  if (use_gather) {
-    auto padded = at::zeros({K, Fp}, w.options());
-    padded.narrow(1, 0, g.F).copy_(w_rows);
-    wt = at::zeros({Fp / kLanes, K + 1, kLanes}, w.options());
-    wt.narrow(1, 0, K).copy_(padded.view({K, Fp / kLanes, kLanes}).permute({1, 0, 2}));
-    if (seg == g.kw) {
-      wrow = padded;
-    } else {  // rows k' = (c * kh + i) * seg + j, zero for j >= kw (never read)
-      wrow = at::zeros({g.C * g.kh, seg, Fp}, w.options());
-      wrow.narrow(1, 0, g.kw).copy_(padded.view({g.C * g.kh, g.kw, Fp}));
-    }
-  } else {
-    wt = at::zeros({K, Fp}, w.options());
-    wt.narrow(1, 0, g.F).copy_(w_rows);
-  }
   const int64_t HW = g.H * g.W;
   TORCH_CHECK(g.C * g.Hp * g.Wp < (int64_t(1) << 31), "times_in: too many input neurons per sample");
   // Split the features so that small batches still use every thread.
   const int64_t threads = at::get_num_threads();
   const int64_t chunks = std::min<int64_t>(Fp / kLanes, std::max<int64_t>(1, (threads + g.B - 1) / g.B));
   const int64_t fc_max = round_up((Fp + chunks - 1) / chunks, kLanes);
+  // Which gather layouts the tasks read (see gather::run): several blocks with a
+  // threshold and no potentials out -> wrow (run_wide); otherwise wt. Only those
+  // are built (a batch-of-one call otherwise spends most of its time on them).
+  const int64_t fc_last = Fp - (chunks - 1) * fc_max;  // <= 0: the last chunk is empty
+  const bool wide_ok = threshold.has_value() && !return_potentials;
+  const bool need_wide = use_gather && wide_ok && (fc_max > kLanes || fc_last > kLanes);
+  const bool need_blocked = !use_gather || !wide_ok || fc_max <= kLanes || (fc_last > 0 && fc_last <= kLanes);
+  at::Tensor wt, wrow;
+  const auto w_rows = w.permute({1, 2, 3, 0}).reshape({K, g.F});  // [k][f]
+  if (use_gather) {
+    if (need_blocked) {
+      auto padded = at::zeros({K, Fp}, w.options());
+      padded.narrow(1, 0, g.F).copy_(w_rows);
+      wt = at::zeros({Fp / kLanes, K + 1, kLanes}, w.options());
+      wt.narrow(1, 0, K).copy_(padded.view({K, Fp / kLanes, kLanes}).permute({1, 0, 2}));
+    }
+    if (need_wide) {  // rows k' = (c * kh + i) * seg + j, zero for j >= kw (never read)
+      wrow = at::zeros({g.C * g.kh, seg, Fp}, w.options());
+      wrow.narrow(1, 0, g.kw).narrow(2, 0, g.F).copy_(w_rows.view({g.C * g.kh, g.kw, g.F}));
+    }
+  } else {
+    wt = at::zeros({K, Fp}, w.options());
+    wt.narrow(1, 0, g.F).copy_(w_rows);
+  }
   const bool has_th = threshold.has_value();
   const float th = has_th ? static_cast<float>(*threshold) : 0.f;
 
   FASTSPIKE_DISPATCH_TIMES(tin.scalar_type(), "conv_fire", [&] {
     const tau_t* ti = tin.const_data_ptr<tau_t>();
-    const float* wc = wt.const_data_ptr<float>();
-    const float* wr = use_gather ? wrow.const_data_ptr<float>() : nullptr;
+    const float* wc = wt.defined() ? wt.const_data_ptr<float>() : nullptr;
+    const float* wr = wrow.defined() ? wrow.const_data_ptr<float>() : nullptr;
     tau_t* to = times.mutable_data_ptr<tau_t>();
     float* vo = return_values ? values.mutable_data_ptr<float>() : nullptr;
     float* po = return_potentials ? potentials.mutable_data_ptr<float>() : nullptr;

@@ -98,7 +98,7 @@ int64_t list_events(const uint8_t* ev, const uint8_t* border_cell, int64_t n_wor
 // tap[e] = sum over c of W[c, e] for e in [e0, e1) (e = (i, j, f); float64, exact
 // as the sums are); returns whether a weight is negative.
 FASTSPIKE_CPU_CLONES
-bool tap_sums(const ConvGeometry& g, const float* __restrict__ wr, int64_t e0, int64_t e1, double* __restrict__ tap) {
+bool tap_sums_of(const ConvGeometry& g, const float* __restrict__ wr, int64_t e0, int64_t e1, double* __restrict__ tap) {
   const int64_t n = g.kh * g.kw * g.F;
   int neg = 0;
   for (int64_t e = e0; e < e1; ++e) tap[e] = 0.0;
@@ -113,9 +113,11 @@ bool tap_sums(const ConvGeometry& g, const float* __restrict__ wr, int64_t e0, i
 }
 
 std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_in, const at::Tensor& weight_rows,
-                                                       int64_t T, int64_t border, double max_event_fraction) {
+                                                       int64_t T, int64_t border, double max_event_fraction,
+                                                       const std::optional<at::Tensor>& tap_sums) {
   FinalGeometry fg{check_final_potential(times_in, weight_rows, T, border, max_event_fraction), border, 0};
   const ConvGeometry& g = fg.g;
+  check_tap_sums(tap_sums, g, weight_rows);
   fg.Fd = (g.F + 7) / 8 * 8;
   auto out = at::empty({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat));
   auto done = at::empty({g.B}, times_in.options().dtype(at::kBool));
@@ -124,12 +126,17 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
   const int64_t HW = g.H * g.W, n_plane = g.C * g.Hp * g.Wp;
   // per-tap sums over the channels, then per output position the total over the inner inputs
   std::vector<double> tap(g.kh * g.kw * g.F);
-  std::atomic<bool> negative{false};
-  at::parallel_for(0, static_cast<int64_t>(tap.size()), 512, [&](int64_t e0, int64_t e1) {
-    ScopedFlushDenormal ftz;  // as in the event adds: subnormal weights count as 0
-    if (tap_sums(g, wr, e0, e1, tap.data())) negative = true;
-  });
-  TORCH_CHECK(!negative.load(), "weight_rows: expected non-negative weights");
+  if (tap_sums.has_value()) {  // the caller's (it checked the weights when it made them)
+    const auto ts = tap_sums->contiguous();
+    std::copy(ts.const_data_ptr<double>(), ts.const_data_ptr<double>() + tap.size(), tap.begin());
+  } else {
+    std::atomic<bool> negative{false};
+    at::parallel_for(0, static_cast<int64_t>(tap.size()), 512, [&](int64_t e0, int64_t e1) {
+      ScopedFlushDenormal ftz;  // as in the event adds: subnormal weights count as 0
+      if (tap_sums_of(g, wr, e0, e1, tap.data())) negative = true;
+    });
+    TORCH_CHECK(!negative.load(), "weight_rows: expected non-negative weights");
+  }
   std::vector<double> total(HW * fg.Fd, 0.0);
   for (int64_t y = 0; y < g.H; ++y)
     for (int64_t x = 0; x < g.W; ++x)
