@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastspike train|eval ...``."""
+"""Command line: ``python -m fastspike train|eval|models ...``."""
 
 from __future__ import annotations
 
@@ -9,22 +9,51 @@ import time
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fastspike", description="fastspike: STDP-trained spiking networks")
+    from fastspike.registry import MODELS
+
+    p = argparse.ArgumentParser(
+        prog="python -m fastspike", description="fastspike: STDP-trained spiking networks"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train the Mozafari 2018 network")
+    t = sub.add_parser("train", help="train a registered network or one described in a config file")
+    net = t.add_mutually_exclusive_group()
+    net.add_argument(
+        "--model",
+        default=None,
+        choices=sorted(MODELS),
+        help="a registered network (python -m fastspike models); default mozafari2018",
+    )
+    net.add_argument("--config", default=None, help="a network described in a JSON or YAML file")
     t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
-    t.add_argument("--root", default="data", help="dataset folder (ROOT/MNIST/raw/*.gz; downloaded if missing)")
+    t.add_argument(
+        "--root", default="data", help="dataset folder (ROOT/MNIST/raw/*.gz; downloaded if missing)"
+    )
     t.add_argument("--preset", default="quick", help="quick | paper")
     t.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--epochs1", type=int, default=None)
-    t.add_argument("--epochs2", type=int, default=None)
-    t.add_argument("--epochs3", type=int, default=None)
-    t.add_argument("--samples", type=int, nargs=3, default=None, metavar=("N1", "N2", "N3"),
-                   help="training samples per epoch for S1, S2, S3 (0 = all)")
+    t.add_argument(
+        "--epochs",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="epochs of each phase, in order (0 = the preset's)",
+    )
+    t.add_argument("--epochs1", type=int, default=None, help="epochs of the first phase")
+    t.add_argument("--epochs2", type=int, default=None, help="epochs of the second phase")
+    t.add_argument("--epochs3", type=int, default=None, help="epochs of the third phase")
+    t.add_argument(
+        "--samples",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="training samples per epoch of each phase, in order (0 = all)",
+    )
     t.add_argument("--test-samples", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--T", type=int, default=None, help="time steps (default: the network's)")
     t.add_argument("--checkpoint-dir", default=None)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--compat", action="store_true", help="reproduce the reference's quirks")
@@ -32,52 +61,121 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--history", default=None, help="write the per-epoch history as JSON here")
     t.add_argument("--no-progress", action="store_true")
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on the test set")
+    e = sub.add_parser("eval", help="evaluate a checkpoint (any network) on a test set")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"])
+    e.add_argument(
+        "--dataset",
+        default=None,
+        choices=["mnist", "fashion-mnist"],
+        help="default: the dataset the checkpoint was trained on",
+    )
     e.add_argument("--root", default="data")
     e.add_argument("--device", default=None)
     e.add_argument("--test-samples", type=int, default=None)
+
+    m = sub.add_parser("models", help="list the registered networks")
+    m.add_argument("--spec", default=None, metavar="NAME", help="print NAME's layer table and its JSON spec")
     return p
+
+
+def _train(args) -> int:
+    from fastspike.train import resolve_spec, train, train_mnist
+
+    t0 = time.perf_counter()
+    model = resolve_spec(args.config if args.config else (args.model or "mozafari2018"), args.T)
+    samples = None if args.samples is None else [n if n > 0 else None for n in args.samples]
+    common = dict(
+        dataset=args.dataset,
+        device=args.device,
+        preset=args.preset,
+        test_samples=args.test_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+        progress=not args.no_progress,
+        compat=args.compat,
+        cache_dir=args.cache_dir,
+    )
+    if args.epochs is not None:
+        if any(v is not None for v in (args.epochs1, args.epochs2, args.epochs3)):
+            raise ValueError("--epochs: give either --epochs or --epochs1/2/3, not both")
+        epochs = [n if n > 0 else None for n in args.epochs]
+        if samples is not None:
+            samples = (samples + [None] * len(model.phases))[: len(model.phases)]
+        net, history = train(model, root=args.root, epochs=epochs, samples=samples, **common)
+    else:
+        net, history = train_mnist(
+            args.root,
+            model=model,
+            epochs1=args.epochs1,
+            epochs2=args.epochs2,
+            epochs3=args.epochs3,
+            samples=samples,
+            **common,
+        )
+    if args.history:
+        with open(args.history, "w") as f:
+            json.dump(history, f, indent=1)
+    best = max(history, key=lambda h: h["test"]["correct"]) if history else None
+    acc = best["test"]["correct"] if best else float("nan")
+    what = f"best of {len(history)} evaluated epochs" if len(history) > 1 else "test set"
+    print(
+        f"fastspike train: model={net.spec.name} dataset={args.dataset} preset={args.preset} "
+        f"device={next(net.buffers()).device} test accuracy {acc:.4f} ({what}) "
+        f"wall time {time.perf_counter() - t0:.1f} s"
+    )
+    return 0
+
+
+def _eval(args) -> int:
+    import torch
+
+    from fastspike.data import load_dataset
+    from fastspike.train import evaluate_images, load_model
+
+    t0 = time.perf_counter()
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_model(args.checkpoint, device)
+    dataset = args.dataset or getattr(model, "dataset", None) or "mnist"
+    _, test = load_dataset(dataset, args.root)
+    test = test.subset(args.test_samples)
+    res = evaluate_images(model, test.images, test.labels)
+    print(
+        f"fastspike eval: {args.checkpoint} ({model.spec.name}) on {dataset} ({len(test)} test images): "
+        f"correct {res['correct']:.4f} wrong {res['wrong']:.4f} silent {res['silent']:.4f} "
+        f"wall time {time.perf_counter() - t0:.1f} s"
+    )
+    return 0
+
+
+def _models(args) -> int:
+    from fastspike.registry import MODELS, get_spec
+
+    if args.spec:
+        spec = get_spec(args.spec)
+        print(spec.table())
+        print(spec.to_json())
+        return 0
+    width = max(len(n) for n in MODELS)
+    for name, entry in MODELS.items():
+        print(f"{name:{width}s}  {entry.summary}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    import torch
+    from fastspike.spec import SpecError
 
-    from fastspike.train import evaluate, load_model, train_mnist
-
-    t0 = time.perf_counter()
-    if args.command == "train":
-        samples = None if args.samples is None else tuple(n if n > 0 else None for n in args.samples)
-        model, history = train_mnist(
-            args.root, dataset=args.dataset, device=args.device, preset=args.preset, epochs1=args.epochs1,
-            epochs2=args.epochs2, epochs3=args.epochs3, samples=samples, test_samples=args.test_samples,
-            batch_size=args.batch_size, seed=args.seed, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-            progress=not args.no_progress, compat=args.compat, cache_dir=args.cache_dir)
-        if args.history:
-            with open(args.history, "w") as f:
-                json.dump(history, f, indent=1)
-        best = max(history, key=lambda h: h["test"]["correct"]) if history else None
-        acc = best["test"]["correct"] if best else float("nan")
-        print(f"fastspike train: dataset={args.dataset} preset={args.preset} device={next(model.buffers()).device} "
-              f"test accuracy {acc:.4f} (best of {len(history)} S3 epochs) wall time {time.perf_counter() - t0:.1f} s")
-        return 0
-
-    from fastspike.data import load_dataset
-    from fastspike.encoding import Encoder
-
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    ckpt_cfg = torch.load(args.checkpoint, map_location="cpu", weights_only=False).get("config", {})
-    model = load_model(args.checkpoint, device)
-    dataset = args.dataset or ckpt_cfg.get("dataset", "mnist")
-    _, test = load_dataset(dataset, args.root)
-    test = test.subset(args.test_samples)
-    x = Encoder(T=model.T)(test.images.to(device))
-    res = evaluate(model, model.layer_input(3, x), test.labels)
-    print(f"fastspike eval: {args.checkpoint} on {dataset} ({len(test)} test images): correct {res['correct']:.4f} "
-          f"wrong {res['wrong']:.4f} silent {res['silent']:.4f} wall time {time.perf_counter() - t0:.1f} s")
-    return 0
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "eval":
+            return _eval(args)
+        return _models(args)
+    except (SpecError, FileNotFoundError) as err:
+        print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,83 +1,89 @@
-"""Training of the Mozafari 2018 network: schedules, batched (R-)STDP, checkpoints.
+"""One trainer for every network: phases from the spec, batched (R-)STDP, plain-data checkpoints.
 
-Semantics (ALGORITHMS.md 7-9): layers are trained one after the other on the
-fixed (unshuffled) training order; S1 and S2 with STDP and the doubling
-learning-rate schedule, S3 with R-STDP and adaptive reward/punishment rates,
-evaluating the test set after every S3 epoch and keeping the best weights.
-A batch runs its forward pass with the weights at the start of the batch and
-then applies each sample's update in order (ALGORITHMS.md 8, option b), so
-``batch_size=1`` is exactly the sequential algorithm. Frozen layers' outputs
-are computed once and cached.
+Semantics (ALGORITHMS.md 7-10): the spec's phases run in order on the fixed
+(unshuffled) training order. A phase trains one conv with its rule (STDP with
+doubling or fixed rates; R-STDP with adaptive reward/punishment rates, testing after
+every epoch and keeping the best weights when asked) or fits the linear readout. A
+batch runs its forward pass with the weights at the start of the batch and then
+applies each sample's update in order (ALGORITHMS.md 8, option b), so
+``batch_size=1`` is exactly the sequential algorithm. Frozen layers' outputs are
+computed once per phase and cached.
+
+Checkpoints are plain data (tensors, numbers, strings, lists, dicts): the spec,
+the run's configuration, the weights, each rule's state and the progress. They are
+read with ``torch.load(weights_only=True)``: a file that pickles code is refused
+without running it.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from fastspike.data import encode_dataset, load_dataset
-from fastspike.encoding import Encoder
-from fastspike.models import Mozafari2018
+from fastspike.network import Network
+from fastspike.readout import fit_linear
+from fastspike.registry import get_spec, mozafari2018
+from fastspike.spec import STDP, AdaptiveRates, DoublingRates, FixedRates, NetworkSpec, Phase, load_spec
 
 __all__ = [
     "PRESETS",
     "RSTDPState",
-    "Schedule",
+    "STDPState",
     "evaluate",
+    "evaluate_features",
+    "evaluate_images",
     "load_model",
+    "new_state",
+    "resolve_spec",
     "stdp_rates",
+    "train",
+    "train_epoch",
     "train_mnist",
 ]
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_FORMAT = "fastspike-checkpoint"
+CHECKPOINT_VERSION = 2
 
-
-@dataclass(frozen=True)
-class Schedule:
-    """What to train: epochs per layer and how many training samples an epoch uses."""
-
-    epochs: tuple[int, int, int] = (2, 4, 680)
-    samples: tuple[int | None, int | None, int | None] = (None, None, None)  # None = whole training set
-    batch_size: int = 64
-    rstdp_chunk: int = 1000
-
-    def validate(self) -> None:
-        for i, e in enumerate(self.epochs):
-            if not isinstance(e, int) or e < 1:
-                raise ValueError(f"epochs{i + 1}: expected a positive number of epochs, got {e!r}")
-        for i, n in enumerate(self.samples):
-            if n is not None and n < 1:
-                raise ValueError(f"samples{i + 1}: expected a positive number of samples or None, got {n!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive integer, got {self.batch_size!r}")
-
-
-PRESETS: dict[str, Schedule] = {
-    # The paper's schedule: S1 2 epochs, S2 4 epochs, S3 680 epochs of 60,000 samples.
-    "paper": Schedule(epochs=(2, 4, 680), samples=(None, None, None), batch_size=64),
-    # The paper's S1/S2 schedule and 50 R-STDP epochs: about 20 minutes on a 2-core CPU (README).
-    "quick": Schedule(epochs=(2, 4, 50), samples=(None, None, None), batch_size=64),
+#: Epoch overrides per preset and network (phase layer -> epochs); "paper" runs the spec's phases as they are.
+PRESETS: dict[str, dict[str, dict[str, int]]] = {
+    "paper": {},
+    # Mozafari 2018: the paper's S1/S2 schedule and 50 R-STDP epochs (about 20 minutes on a 2-core CPU).
+    "quick": {"mozafari2018": {"S3": 50}},
 }
 
 
-def stdp_rates(index: Tensor) -> Tensor:
-    """The S1/S2 learning-rate schedule (ALGORITHMS.md 7.2) for 0-based sample indices -> ``[N, 2]`` float32.
+# ----------------------------------------------------------------------------- rule state
+def stdp_rates(index: Tensor, rates: DoublingRates | None = None) -> Tensor:
+    """The doubling schedule (ALGORITHMS.md 7.2) for 0-based sample indices -> ``[N, 2]`` float32.
 
-    ``a+ = min(0.004 * 2**floor((i+1)/500), 0.15)``, ``a- = -0.75 a+`` after the
-    first doubling, ``-0.003`` before it; all in float32 like the incremental rule.
+    ``a+ = min(a_plus * factor**floor((i+1)/period), cap)``, ``a- = ratio * a+`` from
+    the first doubling on, ``a_minus`` before it; all in float32 like the incremental rule.
     """
-    doublings = torch.div(index + 1, 500, rounding_mode="floor")
-    a_plus = torch.minimum(torch.tensor(0.004, dtype=torch.float32) * torch.pow(2.0, doublings.clamp_max(8).float()),
-                           torch.tensor(0.15, dtype=torch.float32))
-    a_minus = torch.where(doublings > 0, a_plus * torch.tensor(-0.75, dtype=torch.float32),
-                          torch.tensor(-0.003, dtype=torch.float32))
+    r = DoublingRates() if rates is None else rates
+    f32 = torch.float32
+    doublings = torch.div(index + 1, r.period, rounding_mode="floor")
+    a_plus = torch.minimum(
+        torch.tensor(r.a_plus, dtype=f32) * torch.pow(r.factor, doublings.clamp_max(64).float()),
+        torch.tensor(r.cap, dtype=f32),
+    )
+    a_minus = torch.where(
+        doublings > 0, a_plus * torch.tensor(r.ratio, dtype=f32), torch.tensor(r.a_minus, dtype=f32)
+    )
     return torch.stack([a_plus, a_minus], dim=1)
+
+
+@dataclass
+class STDPState:
+    """An STDP layer's training samples so far (drives the rate schedule across epochs)."""
+
+    samples: int = 0
 
 
 @dataclass
@@ -90,104 +96,135 @@ class RSTDPState:
     chunk_hits: int = 0
     chunk_misses: int = 0
 
-    def end_chunk(self, chunk: int) -> None:
+    @classmethod
+    def initial(cls, rates: AdaptiveRates) -> RSTDPState:
+        return cls(reward=tuple(rates.reward), punish=tuple(rates.punish))
+
+    def end_chunk(self, chunk: int, rates: AdaptiveRates | None = None) -> None:
+        """Rescale the base rates by the chunk's miss (reward) and hit (punishment) fractions."""
+        r = AdaptiveRates() if rates is None else rates
         h, m = self.chunk_hits / chunk, self.chunk_misses / chunk
         f32 = lambda v: float(torch.tensor(v, dtype=torch.float32))  # noqa: E731
-        base = [f32(v) for v in (0.004, -0.003, -0.004, 0.0005)]
+        base = [f32(v) for v in (*r.reward, *r.punish)]
         self.reward = (f32(base[0] * m), f32(base[1] * m))
         self.punish = (f32(base[2] * h), f32(base[3] * h))
         self.chunk_seen = self.chunk_hits = self.chunk_misses = 0
 
 
-@dataclass
-class _Progress:
-    """Everything needed to resume: where training stands and what it has learnt."""
-
-    layer: int = 1            # layer being trained (4 = done)
-    epoch: int = 0            # completed epochs of that layer
-    counters: list[int] = field(default_factory=lambda: [0, 0])  # S1/S2 samples seen (schedule)
-    rstdp: RSTDPState = field(default_factory=RSTDPState)
-    history: list[dict] = field(default_factory=list)
-    best_accuracy: float = -1.0
-    best_epoch: int = -1
-    best_weight: Tensor | None = None
+def new_state(model: Network, layer: int | str) -> STDPState | RSTDPState:
+    """The initial rule state of ``layer`` (its sample counter, or its adaptive R-STDP rates)."""
+    rule = model.rule(layer)
+    if rule is None:
+        raise ValueError(f"layer {layer!r}: has no learning rule")
+    return STDPState() if isinstance(rule, STDP) else RSTDPState.initial(rule.rates)
 
 
+def _state_from(d: dict) -> STDPState | RSTDPState:
+    if d.get("kind") == "stdp":
+        return STDPState(samples=int(d["samples"]))
+    return RSTDPState(
+        reward=tuple(d["reward"]),
+        punish=tuple(d["punish"]),
+        chunk_seen=int(d["chunk_seen"]),
+        chunk_hits=int(d["chunk_hits"]),
+        chunk_misses=int(d["chunk_misses"]),
+    )
+
+
+def _state_dict(st: STDPState | RSTDPState) -> dict:
+    kind = "stdp" if isinstance(st, STDPState) else "rstdp"
+    return {
+        "kind": kind,
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(st).items()},
+    }
+
+
+# ----------------------------------------------------------------------------- epochs
 def _batches(n: int, batch_size: int):
     for s in range(0, n, batch_size):
         yield s, min(n, s + batch_size)
 
 
-def _tqdm(total: int, desc: str, enabled: bool):
+def _tqdm(total: int, desc: str, enabled: bool, unit: str = "sample"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="sample", unit_scale=True, disable=not enabled, leave=False,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        disable=not enabled,
+        leave=False,
+        dynamic_ncols=True,
+    )
 
 
 @torch.no_grad()
-def _map(model: Mozafari2018, layer: int, x: Tensor, batch_size: int, progress: bool, desc: str) -> Tensor:
-    """Run frozen layer ``layer`` over all of ``x`` (its padded input) -> the next layer's padded input."""
-    out = None
-    with _tqdm(x.shape[0], desc, progress) as bar:
-        for s, e in _batches(x.shape[0], batch_size):
-            y = model.next_input(layer, x[s:e])
-            if out is None:
-                out = torch.empty((x.shape[0], *y.shape[1:]), dtype=y.dtype, device=y.device)
-            out[s:e] = y
-            bar.update(e - s)
-    return out
+def train_epoch(
+    model: Network,
+    layer: int | str,
+    x: Tensor,
+    state: STDPState | RSTDPState,
+    labels: Tensor | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+    desc: str = "",
+) -> dict[str, float]:
+    """One epoch of ``layer``'s rule over ``x``, its padded input ``[N, C, Hp, Wp]``.
 
-
-@torch.no_grad()
-def evaluate(model: Mozafari2018, x3: Tensor, labels: Tensor, batch_size: int = 1000) -> dict[str, float]:
-    """Fractions correct / wrong / silent of decisions on S3 inputs ``x3`` (ALGORITHMS.md 9)."""
-    correct = wrong = silent = 0
-    for s, e in _batches(x3.shape[0], batch_size):
-        d = model.decide(x3[s:e])[0]
-        y = labels[s:e].to(d.device)
-        correct += int((d == y).sum())
-        silent += int((d < 0).sum())
-        wrong += int(((d != y) & (d >= 0)).sum())
-    n = max(1, x3.shape[0])
-    return {"correct": correct / n, "wrong": wrong / n, "silent": silent / n}
-
-
-@torch.no_grad()
-def _train_stdp_epoch(model, layer: int, x: Tensor, prog: _Progress, batch_size: int, progress: bool, desc: str):
-    conv = model.spiking_layers[layer - 1]
-    T = model.T
-    with _tqdm(x.shape[0], desc, progress) as bar:
-        for s, e in _batches(x.shape[0], batch_size):
-            xb = x[s:e]
-            times, values = conv(xb, T)
-            winners = conv.winners(times, values, T)
-            i0 = prog.counters[layer - 1]
-            lr = stdp_rates(torch.arange(i0, i0 + (e - s)))
-            conv.stdp(xb, times, winners, lr, T)
-            prog.counters[layer - 1] += e - s
-            bar.update(e - s)
-
-
-@torch.no_grad()
-def _train_rstdp_epoch(model, x: Tensor, labels: Tensor, prog: _Progress, schedule: Schedule, progress: bool,
-                       desc: str) -> dict[str, float]:
-    conv, T, st = model.conv3, model.T, prog.rstdp
-    chunk = schedule.rstdp_chunk
-    hits = misses = silent = 0
+    STDP: winners by pointwise inhibition and k-WTA, rates from the layer's schedule and
+    ``state.samples``. R-STDP (decision layer, needs ``labels``): reward right decisions,
+    punish wrong ones, nothing for silence; rates adapt every chunk of samples (a batch
+    never straddles a chunk boundary). Returns the epoch's correct / wrong / silent
+    fractions (R-STDP) or ``{}`` (STDP). ``state`` is updated in place.
+    """
+    i = model.index(layer)
+    conv, rule, T = model.spiking_layers[i], model.rule(layer), model.T
+    if rule is None:
+        raise ValueError(f"layer {layer!r}: has no learning rule")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     n = x.shape[0]
+    if isinstance(rule, STDP):
+        if not isinstance(state, STDPState):
+            raise TypeError(f"state: expected an STDPState for layer {layer!r}, got {type(state).__name__}")
+        with _tqdm(n, desc, progress) as bar:
+            for s, e in _batches(n, batch_size):
+                xb = x[s:e]
+                times, values = conv(xb, T)
+                winners = conv.winners(times, values, T, pointwise=conv.pointwise)
+                if isinstance(rule.rates, FixedRates):
+                    lr = torch.tensor([rule.rates.a_plus, rule.rates.a_minus], dtype=torch.float32).expand(
+                        e - s, 2
+                    )
+                else:
+                    lr = stdp_rates(torch.arange(state.samples, state.samples + (e - s)), rule.rates)
+                conv.stdp(xb, times, winners, lr, T)
+                state.samples += e - s
+                bar.update(e - s)
+        return {}
+    if not isinstance(state, RSTDPState):
+        raise TypeError(f"state: expected an RSTDPState for layer {layer!r}, got {type(state).__name__}")
+    if labels is None or labels.shape[0] != n:
+        raise ValueError(
+            f"labels: R-STDP needs one label per sample ({n}), got "
+            f"{None if labels is None else tuple(labels.shape)}"
+        )
+    if i != len(model.layer_names) - 1:
+        raise ValueError(f"layer {layer!r}: R-STDP trains the decision layer only")
+    chunk = rule.rates.chunk
+    hits = misses = silent = 0
     labels = labels.to(x.device)
     s = 0
     with _tqdm(n, desc, progress) as bar:
         while s < n:
-            # Rates change only between chunks: never let a batch straddle a chunk boundary.
-            e = min(n, s + schedule.batch_size, s + chunk - st.chunk_seen)
+            e = min(n, s + batch_size, s + chunk - state.chunk_seen)
             xb, yb = x[s:e], labels[s:e]
             classes, winners, times = model.decide(xb)
             hit = classes == yb
             miss = (classes != yb) & (classes >= 0)
-            reward = torch.tensor(st.reward, dtype=torch.float32, device=x.device)
-            punish = torch.tensor(st.punish, dtype=torch.float32, device=x.device)
+            reward = torch.tensor(state.reward, dtype=torch.float32, device=x.device)
+            punish = torch.tensor(state.punish, dtype=torch.float32, device=x.device)
             lr = torch.where(hit.unsqueeze(1), reward, punish)  # silent samples have no winner: no update
             if conv.compat:  # the reference makes no update call at all for silence (no whole-tensor clamp)
                 keep = winners[:, 0, 0] >= 0
@@ -195,79 +232,495 @@ def _train_rstdp_epoch(model, x: Tensor, labels: Tensor, prog: _Progress, schedu
             conv.stdp(xb, times, winners, lr, T)
             h, m = int(hit.sum()), int(miss.sum())
             hits, misses, silent = hits + h, misses + m, silent + (e - s - h - m)
-            st.chunk_hits, st.chunk_misses, st.chunk_seen = st.chunk_hits + h, st.chunk_misses + m, st.chunk_seen + e - s
-            if st.chunk_seen == chunk:
-                st.end_chunk(chunk)
+            state.chunk_hits += h
+            state.chunk_misses += m
+            state.chunk_seen += e - s
+            if state.chunk_seen == chunk:
+                state.end_chunk(chunk, rule.rates)
             bar.update(e - s)
             s = e
     return {"correct": hits / n, "wrong": misses / n, "silent": silent / n}
 
 
-def _config_dict(schedule: Schedule, dataset: str, seed: int, compat: bool, T: int) -> dict:
-    return {"architecture": Mozafari2018.architecture, "schedule": dataclasses.asdict(schedule),
-            "dataset": dataset, "seed": seed, "compat": compat, "T": T}
+def _fractions(pred: Tensor, labels: Tensor) -> dict[str, float]:
+    y = labels.to(pred.device)
+    n = max(1, pred.shape[0])
+    return {
+        "correct": int((pred == y).sum()) / n,
+        "wrong": int(((pred != y) & (pred >= 0)).sum()) / n,
+        "silent": int((pred < 0).sum()) / n,
+    }
 
 
+@torch.no_grad()
+def evaluate(model: Network, x_last: Tensor, labels: Tensor, batch_size: int = 1000) -> dict[str, float]:
+    """Fractions correct / wrong / silent of a decision network on its decision layer's inputs."""
+    preds = [model.decide(x_last[s:e])[0] for s, e in _batches(x_last.shape[0], batch_size)]
+    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
+    return _fractions(pred, labels)
+
+
+@torch.no_grad()
+def evaluate_features(model: Network, features: Tensor, labels: Tensor) -> dict[str, float]:
+    """Fractions correct / wrong / silent of a linear-readout network on its features ``[N, D]``."""
+    return _fractions(model.classify_features(features), labels)
+
+
+@torch.no_grad()
+def evaluate_images(
+    model: Network, images: Tensor, labels: Tensor, batch_size: int = 1000, progress: bool = False
+) -> dict[str, float]:
+    """Encode uint8 images ``[N, H, W]`` with the model's encoder and evaluate the network on
+    them (decision layer or linear readout) -> correct / wrong / silent fractions."""
+    dev = next(model.buffers()).device
+    preds = []
+    with _tqdm(images.shape[0], "evaluate", progress) as bar:
+        for s, e in _batches(images.shape[0], batch_size):
+            preds.append(model(model.encoder(images[s:e].to(dev))))
+            bar.update(e - s)
+    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
+    return _fractions(pred, labels)
+
+
+@torch.no_grad()
+def _features(model: Network, times: Tensor, batch_size: int, progress: bool, desc: str) -> Tensor:
+    out = torch.empty((times.shape[0], model.feature_size), dtype=torch.uint8, device=times.device)
+    with _tqdm(times.shape[0], desc, progress) as bar:
+        for s, e in _batches(times.shape[0], batch_size):
+            out[s:e] = model.features(times[s:e])
+            bar.update(e - s)
+    return out
+
+
+@torch.no_grad()
+def _advance(model: Network, i: int, x: Tensor, j: int, batch_size: int, progress: bool) -> Tensor:
+    """Conv ``i``'s inputs ``x`` -> conv ``j``'s inputs (``j > i``; training mode)."""
+    for k in range(i, j):
+        out = None
+        with _tqdm(x.shape[0], f"{model.layer_names[k]} features", progress) as bar:
+            for s, e in _batches(x.shape[0], batch_size):
+                y = model.next_input(k + 1, x[s:e], training=True)
+                if out is None:
+                    out = torch.empty((x.shape[0], *y.shape[1:]), dtype=y.dtype, device=y.device)
+                out[s:e] = y
+                bar.update(e - s)
+        x = out
+    return x
+
+
+# ----------------------------------------------------------------------------- checkpoints
 def _save(path: str, obj: dict) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     torch.save(obj, path + ".tmp")
     os.replace(path + ".tmp", path)
 
 
-def _checkpoint(model, prog: _Progress, config: dict) -> dict:
+def _load(path: str, what: str = "checkpoint") -> dict:
+    """``torch.load`` with ``weights_only=True``: plain data only, nothing in the file runs."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what}: no file {path!r}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # an unpickler refusal, or not a torch file at all
+        raise ValueError(
+            f"{what} {path!r}: not a plain-data fastspike checkpoint (refused to load it: "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{what} {path!r}: expected a dict, got {type(ckpt).__name__}")
+    return ckpt
+
+
+@dataclass
+class _Progress:
+    phase: int = 0
+    epoch: int = 0
+    states: dict[str, dict] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    best_accuracy: float = -1.0
+    best_epoch: int = -1
+    best_layer: str | None = None
+    best_weight: Tensor | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "phase": self.phase,
+            "epoch": self.epoch,
+            "states": self.states,
+            "history": self.history,
+            "best_accuracy": self.best_accuracy,
+            "best_epoch": self.best_epoch,
+            "best_layer": self.best_layer,
+            "best_weight": None if self.best_weight is None else self.best_weight.cpu(),
+        }
+
+
+def _checkpoint(model: Network, prog: _Progress, config: dict) -> dict:
     return {
+        "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
+        "spec": model.spec.to_dict(),
         "config": config,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "progress": {
-            "layer": prog.layer, "epoch": prog.epoch, "counters": list(prog.counters),
-            "rstdp": dataclasses.asdict(prog.rstdp), "history": copy.deepcopy(prog.history),
-            "best_accuracy": prog.best_accuracy, "best_epoch": prog.best_epoch,
-            "best_weight": None if prog.best_weight is None else prog.best_weight.cpu(),
-        },
+        "progress": prog.to_dict(),
         "rng": torch.get_rng_state(),
     }
 
 
-def _check_checkpoint(ckpt: dict, path: str) -> None:
-    cfg = ckpt.get("config", {}) if isinstance(ckpt, dict) else {}
-    arch = cfg.get("architecture")
-    if arch != Mozafari2018.architecture:
-        raise ValueError(f"checkpoint {path!r}: architecture {arch!r} is not {Mozafari2018.architecture!r}")
+def _spec_of(ckpt: dict, path: str) -> tuple[NetworkSpec, dict]:
+    """The spec and run config of a checkpoint; version-1 files (Mozafari 2018 only) are converted."""
+    version = ckpt.get("version")
+    if version == 1 or ("format" not in ckpt and "config" in ckpt):
+        cfg = ckpt.get("config", {}) if isinstance(ckpt.get("config"), dict) else {}
+        arch = cfg.get("architecture")
+        if arch != "mozafari2018":
+            raise ValueError(
+                f"checkpoint {path!r}: architecture {arch!r} is not 'mozafari2018' (the only "
+                "network of version-1 checkpoints)"
+            )
+        return mozafari2018(T=int(cfg.get("T", 15))), {
+            "compat": bool(cfg.get("compat", False)),
+            "dataset": cfg.get("dataset", "mnist"),
+        }
+    if ckpt.get("format") != CHECKPOINT_FORMAT or version != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"checkpoint {path!r}: not a fastspike checkpoint of version {CHECKPOINT_VERSION} "
+            f"(format {ckpt.get('format')!r}, version {version!r})"
+        )
+    return NetworkSpec.from_dict(ckpt["spec"]), ckpt.get("config", {})
 
 
-def load_model(path: str, device: str | torch.device = "cpu", best: bool = True) -> Mozafari2018:
-    """Load a trained :class:`Mozafari2018` from a checkpoint file (the best S3 weights when ``best``)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint: no file {path!r}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    _check_checkpoint(ckpt, path)
-    cfg = ckpt["config"]
-    model = Mozafari2018(T=cfg["T"], compat=cfg["compat"], seed=None)
+def load_model(path: str, device: str | torch.device = "cpu", best: bool = True) -> Network:
+    """Load a trained network from a checkpoint file (with its best-epoch weights when ``best``).
+
+    The file is read as plain data (``weights_only=True``); its spec rebuilds the network,
+    so any registered or custom network loads. Version-1 files (Mozafari 2018) load too.
+    """
+    ckpt = _load(path)
+    spec, cfg = _spec_of(ckpt, path)
+    model = Network(spec, compat=bool(cfg.get("compat", False)), seed=None)
     try:
         model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {path!r}: weights do not fit Mozafari2018 ({err})") from err
-    best_w = ckpt["progress"].get("best_weight")
+    except (RuntimeError, KeyError) as err:
+        raise ValueError(f"checkpoint {path!r}: weights do not fit {spec.name!r} ({err})") from err
+    prog = ckpt.get("progress") or {}
+    best_w = prog.get("best_weight")
     if best and best_w is not None:
-        model.conv3.weight.copy_(best_w)
+        layer = prog.get("best_layer") or model.layer_names[-1]
+        model.conv(layer).weight.copy_(best_w)
+    model.dataset = cfg.get("dataset")
     return model.to(device)
 
 
+# ----------------------------------------------------------------------------- the trainer
 def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_spec(model: str | NetworkSpec, T: int | None = None) -> NetworkSpec:
+    """A spec from a registered name, a JSON/YAML config file or a spec (``T`` overrides its time steps)."""
+    if isinstance(model, NetworkSpec):
+        spec = model
+    elif isinstance(model, str) and model.endswith((".json", ".yaml", ".yml")):
+        spec = load_spec(model)
+    elif isinstance(model, str):
+        spec = get_spec(model)
+    else:
+        raise TypeError(f"model: expected a registered name, a config file or a NetworkSpec, got {model!r}")
+    return spec if T is None or T == spec.T else spec.replace(T=T)
+
+
+def _per_phase(values, phases: Sequence[Phase], what: str) -> list:
+    """``values``: None, a sequence (one per phase) or a dict (phase layer -> value)."""
+    if values is None:
+        return [None] * len(phases)
+    if isinstance(values, dict):
+        names = [p.layer for p in phases]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"{what}: no phase trains {unknown[0]!r} (phases: {names})")
+        return [values.get(p.layer) for p in phases]
+    values = list(values)
+    if len(values) != len(phases):
+        raise ValueError(f"{what}: expected {len(phases)} values (one per phase), got {len(values)}")
+    return values
+
+
+def train(
+    model: str | NetworkSpec = "mozafari2018",
+    dataset: str = "mnist",
+    root: str = "data",
+    *,
+    device: str | torch.device | None = None,
+    preset: str = "quick",
+    epochs: Sequence[int | None] | dict[str, int] | None = None,
+    samples: Sequence[int | None] | dict[str, int | None] | None = None,
+    test_samples: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    T: int | None = None,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    compat: bool = False,
+    download: bool = True,
+    cache_dir: str | None = None,
+    stop_after_epochs: int | None = None,
+) -> tuple[Network, list[dict]]:
+    """Train any network through its spec's phases.
+
+    Args:
+        model: a registered name (``python -m fastspike models``), a JSON/YAML config
+            file, or a :class:`~fastspike.spec.NetworkSpec`.
+        dataset, root: ``"mnist"`` or ``"fashion-mnist"`` under ``root`` (``root/MNIST/raw/*.gz``).
+        device: default CUDA when available, else CPU.
+        preset: ``"paper"`` (the spec's phases as they are) or ``"quick"`` (see :data:`PRESETS`).
+        epochs, samples: per phase (a sequence in phase order, or a dict phase layer -> value),
+            overriding the preset; ``samples`` ``None`` = the whole training set.
+        test_samples: evaluate on the first ``test_samples`` test images only.
+        batch_size: samples per batched update (1 = the exact sequential algorithm); a
+            phase's own ``batch_size`` wins.
+        seed: initial weights; a run is reproducible from its seed on the same device.
+        T: time steps, overriding the spec's.
+        checkpoint_dir: ``last.pt`` after every epoch; ``best.pt`` at the end.
+        resume: continue from ``checkpoint_dir/last.pt`` when it exists (exactly as an
+            uninterrupted run would go on).
+        compat: reproduce the reference's quirks.
+        cache_dir: cache the encoded dataset on disk.
+        stop_after_epochs: stop (as if interrupted) after this many epochs in this call.
+
+    Returns:
+        ``(model, history)``: the network (with the best weights of a ``keep_best`` phase)
+        and one record per evaluated epoch (layer, epoch, train and test correct / wrong /
+        silent fractions, seconds, wall time).
+    """
+    spec = resolve_spec(model, T)
+    if preset not in PRESETS:
+        raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    overrides = PRESETS[preset].get(spec.name, {})
+    phases = list(spec.phases)
+    ep = _per_phase(epochs, phases, "epochs")
+    sm = _per_phase(samples, phases, "samples")
+    phases = [
+        dataclasses.replace(
+            p,
+            epochs=e if e is not None else overrides.get(p.layer, p.epochs),
+            samples=n if samples is not None else p.samples,
+        )
+        for p, e, n in zip(phases, ep, sm, strict=False)
+    ]
+    spec = spec.replace(phases=tuple(phases))  # validates the phases
+    bs = 64 if batch_size is None else batch_size
+    if resume and not checkpoint_dir:
+        raise ValueError("resume: needs checkpoint_dir")
+    device = _default_device() if device is None else torch.device(device)
+    t_start = time.perf_counter()
+
+    net = Network(spec, compat=compat, seed=seed)
+    config = {
+        "model": spec.name,
+        "dataset": dataset,
+        "seed": seed,
+        "compat": compat,
+        "batch_size": bs,
+        "test_samples": test_samples,
+    }
+    prog = _Progress()
+    last = os.path.join(checkpoint_dir, "last.pt") if checkpoint_dir else None
+    if resume and last and os.path.exists(last):
+        ckpt = _load(last)
+        ck_spec, ck_cfg = _spec_of(ckpt, last)
+        if ck_spec != spec or ck_cfg != config:
+            raise ValueError(
+                f"resume: checkpoint {last!r} was made with another configuration "
+                f"({ck_cfg}, network {ck_spec.name!r}) than this run ({config}, network "
+                f"{spec.name!r}{', other layers or phases' if ck_spec.name == spec.name else ''})"
+            )
+        net.load_state_dict(ckpt["model"])
+        p = ckpt["progress"]
+        prog = _Progress(
+            phase=p["phase"],
+            epoch=p["epoch"],
+            states=p["states"],
+            history=p["history"],
+            best_accuracy=p["best_accuracy"],
+            best_epoch=p["best_epoch"],
+            best_layer=p["best_layer"],
+            best_weight=p["best_weight"],
+        )
+        torch.set_rng_state(ckpt["rng"])
+    net.to(device)
+    net.dataset = dataset
+
+    def save() -> None:
+        if last:
+            _save(last, _checkpoint(net, prog, config))
+
+    train_set, test_set = load_dataset(dataset, root, download=download)
+    test_set = test_set.subset(test_samples)
+    sizes = [len(train_set.subset(p.samples)) for p in spec.phases]
+    n_max = max(sizes)
+    encoder = net.encoder
+    x_train = encode_dataset(
+        train_set.images[:n_max], encoder, device, cache_dir=cache_dir, progress=progress
+    )
+    x_test = encode_dataset(test_set.images, encoder, device, cache_dir=cache_dir, progress=progress)
+    map_bs = max(bs, 256)
+    cache: tuple[int, Tensor] | None = None  # (conv index, its training-mode inputs)
+    done_now = 0
+
+    def inputs(j: int, n: int) -> Tensor:
+        nonlocal cache
+        need = max(
+            [n]
+            + [
+                s
+                for p, s in zip(spec.phases[prog.phase :], sizes[prog.phase :], strict=False)
+                if p.layer != "readout" and net.index(p.layer) >= j
+            ]
+        )
+        if cache is None or cache[0] > j or cache[1].shape[0] < need:
+            cache = (0, net.layer_input(1, x_train[:need], training=True))
+        if cache[0] < j:
+            cache = (j, _advance(net, cache[0], cache[1][:need], j, map_bs, progress))
+        return cache[1][:n]
+
+    while prog.phase < len(spec.phases):
+        phase = spec.phases[prog.phase]
+        n = sizes[prog.phase]
+        pbs = phase.batch_size or bs
+        if phase.layer == "readout":
+            if stop_after_epochs is not None and done_now >= stop_after_epochs:
+                break
+            t0 = time.perf_counter()
+            ro = spec.readout
+            f_train = _features(net, x_train[:n], map_bs, progress, "features (train)")
+            y_train = train_set.labels[:n].to(device)
+            W, b = fit_linear(
+                f_train, y_train, spec.n_classes, ro.method, ro.C, ro.max_iter, progress=progress
+            )
+            net.readout_weight.copy_(W)
+            net.readout_bias.copy_(b)
+            net.readout_fitted.fill_(True)
+            tr = evaluate_features(net, f_train, y_train)
+            del f_train
+            te = evaluate_features(
+                net, _features(net, x_test, map_bs, progress, "features (test)"), test_set.labels
+            )
+            prog.history.append(
+                {
+                    "phase": prog.phase,
+                    "layer": "readout",
+                    "epoch": 1,
+                    "train": tr,
+                    "test": te,
+                    "seconds": time.perf_counter() - t0,
+                    "wall": time.perf_counter() - t_start,
+                }
+            )
+            if progress:
+                print(
+                    f"readout ({ro.method}, C={ro.C:g}): train {tr['correct']:.4f} | test correct "
+                    f"{te['correct']:.4f} wrong {te['wrong']:.4f} silent {te['silent']:.4f}",
+                    flush=True,
+                )
+            done_now += 1
+            prog.phase, prog.epoch = prog.phase + 1, 0
+            save()
+            continue
+        j = net.index(phase.layer)
+        state = _state_from(prog.states[phase.layer]) if phase.layer in prog.states else new_state(net, j + 1)
+        x = labels = x_eval = None
+        stopped = False
+        while prog.epoch < phase.epochs:
+            if stop_after_epochs is not None and done_now >= stop_after_epochs:
+                stopped = True
+                break
+            if x is None:
+                x = inputs(j, n)
+                labels = train_set.labels[:n]
+            if phase.evaluate and x_eval is None:
+                x_eval = (
+                    net.layer_input(j + 1, x_test)
+                    if x_test.shape[0] <= map_bs
+                    else torch.cat(
+                        [net.layer_input(j + 1, x_test[s:e]) for s, e in _batches(x_test.shape[0], map_bs)]
+                    )
+                )
+            t0 = time.perf_counter()
+            tr = train_epoch(
+                net,
+                j + 1,
+                x,
+                state,
+                labels=labels,
+                batch_size=pbs,
+                progress=progress,
+                desc=f"{phase.layer} {'R-STDP' if isinstance(state, RSTDPState) else 'STDP'} "
+                f"epoch {prog.epoch + 1}/{phase.epochs}",
+            )
+            prog.epoch += 1
+            done_now += 1
+            prog.states[phase.layer] = _state_dict(state)
+            if phase.evaluate:
+                te = evaluate(net, x_eval, test_set.labels)
+                prog.history.append(
+                    {
+                        "phase": prog.phase,
+                        "layer": phase.layer,
+                        "epoch": prog.epoch,
+                        "train": tr,
+                        "test": te,
+                        "seconds": time.perf_counter() - t0,
+                        "wall": time.perf_counter() - t_start,
+                    }
+                )
+                if phase.keep_best and te["correct"] > prog.best_accuracy:
+                    prog.best_accuracy, prog.best_epoch, prog.best_layer = (
+                        te["correct"],
+                        prog.epoch,
+                        phase.layer,
+                    )
+                    prog.best_weight = net.conv(j + 1).weight.detach().cpu().clone()
+                if progress:
+                    print(
+                        f"{phase.layer} epoch {prog.epoch}: train {tr['correct']:.4f} | test correct "
+                        f"{te['correct']:.4f} wrong {te['wrong']:.4f} silent {te['silent']:.4f} | best "
+                        f"{prog.best_accuracy:.4f} (epoch {prog.best_epoch})",
+                        flush=True,
+                    )
+            finished = prog.epoch == phase.epochs
+            if finished:
+                prog.phase, prog.epoch = prog.phase + 1, 0
+                if cache is not None and cache[0] > j:
+                    cache = None  # inputs above the trained layer are stale now
+            save()
+            if finished:
+                break
+        if stopped:
+            break  # as if interrupted (stop_after_epochs)
+    if prog.best_weight is not None:
+        net.conv(prog.best_layer).weight.copy_(prog.best_weight.to(device))
+    if checkpoint_dir and prog.phase == len(spec.phases):
+        _save(os.path.join(checkpoint_dir, "best.pt"), _checkpoint(net, prog, config))
+    return net, prog.history
 
 
 def train_mnist(
     root: str = "data",
     *,
+    model: str | NetworkSpec = "mozafari2018",
     dataset: str = "mnist",
     device: str | torch.device | None = None,
     preset: str = "quick",
     epochs1: int | None = None,
     epochs2: int | None = None,
     epochs3: int | None = None,
-    samples: tuple[int | None, int | None, int | None] | None = None,
+    samples: Sequence[int | None] | None = None,
     test_samples: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
@@ -278,117 +731,47 @@ def train_mnist(
     download: bool = True,
     cache_dir: str | None = None,
     stop_after_epochs: int | None = None,
-) -> tuple[Mozafari2018, list[dict]]:
-    """Train the Mozafari 2018 network on MNIST (or Fashion-MNIST) end to end.
+) -> tuple[Network, list[dict]]:
+    """Train a network (default Mozafari 2018) on MNIST or Fashion-MNIST: :func:`train` with
+    per-phase overrides ``epochs1``, ``epochs2``, ``epochs3`` (the first three phases, e.g.
+    S1, S2, S3 of Mozafari 2018) and ``samples`` (one per phase, ``None`` = all).
 
-    Args:
-        root: dataset folder (``root/MNIST/raw/*.gz``; downloaded when missing and ``download``).
-        dataset: ``"mnist"`` or ``"fashion-mnist"``.
-        device: default CUDA when available, else CPU.
-        preset: ``"quick"`` (about 20 minutes on a 2-core CPU) or ``"paper"`` (2/4/680 epochs).
-        epochs1, epochs2, epochs3: per-layer epochs overriding the preset.
-        samples: training samples per epoch for each layer (``None`` = all), overriding the preset.
-        test_samples: evaluate on the first ``test_samples`` test images only.
-        batch_size: samples per batched update (1 = the exact sequential algorithm).
-        seed: seeds the initial weights; results are reproducible from it on the same device.
-        checkpoint_dir: save ``last.pt`` after each layer and each S3 epoch, and ``best.pt``.
-        resume: continue from ``checkpoint_dir/last.pt`` when it exists.
-        progress: tqdm progress bars.
-        compat: reproduce the reference's quirks (float32 k-WTA score, whole-tensor clamp).
-        cache_dir: cache the encoded dataset on disk.
-        stop_after_epochs: stop (as if interrupted) after this many S3 epochs in this call.
-
-    Returns:
-        ``(model, history)``: the model with the best S3 weights, and one dict per
-        S3 epoch with train/test correct, wrong and silent fractions and times.
+    ``preset="quick"`` (default) trains Mozafari 2018 with the paper's S1/S2 schedule and 50
+    R-STDP epochs; ``"paper"`` with 2/4/680 epochs. Returns ``(model, history)`` as :func:`train`.
     """
-    if preset not in PRESETS:
-        raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
-    base = PRESETS[preset]
-    epochs = tuple(o if o is not None else d for o, d in zip((epochs1, epochs2, epochs3), base.epochs))
-    schedule = dataclasses.replace(
-        base, epochs=epochs, samples=tuple(samples) if samples is not None else base.samples,
-        batch_size=base.batch_size if batch_size is None else batch_size)
-    schedule.validate()
-    if resume and not checkpoint_dir:
-        raise ValueError("resume: needs checkpoint_dir")
-    device = _default_device() if device is None else torch.device(device)
-    t_start = time.perf_counter()
-
-    model = Mozafari2018(compat=compat, seed=seed)
-    config = _config_dict(schedule, dataset, seed, compat, model.T)
-    prog = _Progress()
-    last = os.path.join(checkpoint_dir, "last.pt") if checkpoint_dir else None
-    if resume and last and os.path.exists(last):
-        ckpt = torch.load(last, map_location="cpu", weights_only=False)
-        _check_checkpoint(ckpt, last)
-        if ckpt["config"] != config:
-            raise ValueError(f"resume: checkpoint {last!r} was made with another configuration "
-                             f"({ckpt['config']}) than this run ({config})")
-        model.load_state_dict(ckpt["model"])
-        p = ckpt["progress"]
-        prog = _Progress(layer=p["layer"], epoch=p["epoch"], counters=list(p["counters"]),
-                         rstdp=RSTDPState(**p["rstdp"]), history=p["history"],
-                         best_accuracy=p["best_accuracy"], best_epoch=p["best_epoch"], best_weight=p["best_weight"])
-        torch.set_rng_state(ckpt["rng"])
-    model.to(device)
-
-    def save():
-        if last:
-            _save(last, _checkpoint(model, prog, config))
-
-    train, test = load_dataset(dataset, root, download=download)
-    train_n = [train.subset(n) for n in schedule.samples]
-    n_max = max(len(s) for s in train_n)
-    test = test.subset(test_samples)
-    encoder = Encoder(T=model.T)
-    x_train = encode_dataset(train.images[:n_max], encoder, device, cache_dir=cache_dir, progress=progress)
-    x_test = encode_dataset(test.images, encoder, device, cache_dir=cache_dir, progress=progress)
-    bs = schedule.batch_size
-    map_bs = max(bs, 256)
-
-    # S1 and S2: STDP.
-    x = model.pad0(x_train, model.T)
-    for layer in (1, 2):
-        n = len(train_n[layer - 1])
-        if prog.layer == layer:
-            while prog.epoch < schedule.epochs[layer - 1]:
-                _train_stdp_epoch(model, layer, x[:n], prog, bs, progress,
-                                  f"S{layer} STDP epoch {prog.epoch + 1}/{schedule.epochs[layer - 1]}")
-                prog.epoch += 1
-            prog.layer, prog.epoch = layer + 1, 0
-            save()
-        x = _map(model, layer, x[: max(len(s) for s in train_n[layer:])], map_bs, progress, f"S{layer} features")
-
-    # S3: R-STDP, test after every epoch, keep the best.
-    x3_test = _map(model, 2, _map(model, 1, model.pad0(x_test, model.T), map_bs, False, ""), map_bs, False, "")
-    n3 = len(train_n[2])
-    x3, y3 = x[:n3], train_n[2].labels
-    done_now = 0
-    while prog.layer == 3 and prog.epoch < schedule.epochs[2]:
-        if stop_after_epochs is not None and done_now >= stop_after_epochs:
-            break
-        t0 = time.perf_counter()
-        tr = _train_rstdp_epoch(model, x3, y3, prog, schedule, progress,
-                                f"S3 R-STDP epoch {prog.epoch + 1}/{schedule.epochs[2]}")
-        te = evaluate(model, x3_test, test.labels)
-        prog.epoch += 1
-        done_now += 1
-        rec = {"epoch": prog.epoch, "train": tr, "test": te, "seconds": time.perf_counter() - t0,
-               "wall": time.perf_counter() - t_start}
-        prog.history.append(rec)
-        if te["correct"] > prog.best_accuracy:
-            prog.best_accuracy, prog.best_epoch = te["correct"], prog.epoch
-            prog.best_weight = model.conv3.weight.detach().cpu().clone()
-        if progress:
-            print(f"S3 epoch {prog.epoch}: train {tr['correct']:.4f} | test correct {te['correct']:.4f} "
-                  f"wrong {te['wrong']:.4f} silent {te['silent']:.4f} | best {prog.best_accuracy:.4f} "
-                  f"(epoch {prog.best_epoch})", flush=True)
-        if prog.epoch == schedule.epochs[2]:
-            prog.layer, prog.epoch = 4, 0
-        save()
-    if prog.best_weight is not None:
-        model.conv3.weight.copy_(prog.best_weight.to(device))
-    if checkpoint_dir and prog.layer == 4:
-        _save(os.path.join(checkpoint_dir, "best.pt"), _checkpoint(model, prog, config))
-    return model, prog.history
+    overrides = (epochs1, epochs2, epochs3)
+    for i, e in enumerate(overrides):
+        if e is not None and (isinstance(e, bool) or not isinstance(e, int) or e < 1):
+            raise ValueError(f"epochs{i + 1}: expected a positive number of epochs, got {e!r}")
+    spec = resolve_spec(model, None)
+    epochs = None
+    if any(e is not None for e in overrides):
+        epochs = [overrides[i] if i < 3 else None for i in range(len(spec.phases))]
+        extra = [i + 1 for i, e in enumerate(overrides) if e is not None and i >= len(spec.phases)]
+        if extra:
+            raise ValueError(f"epochs{extra[0]}: {spec.name!r} has only {len(spec.phases)} phases")
+    if samples is not None:
+        samples = list(samples)
+        for i, n in enumerate(samples):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+                raise ValueError(f"samples{i + 1}: expected a positive number of samples or None, got {n!r}")
+        samples = (samples + [None] * len(spec.phases))[: len(spec.phases)]
+    return train(
+        spec,
+        dataset,
+        root,
+        device=device,
+        preset=preset,
+        epochs=epochs,
+        samples=samples,
+        test_samples=test_samples,
+        batch_size=batch_size,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=progress,
+        compat=compat,
+        download=download,
+        cache_dir=cache_dir,
+        stop_after_epochs=stop_after_epochs,
+    )

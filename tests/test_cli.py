@@ -10,19 +10,64 @@ from fastspike.__main__ import main
 def test_cli_train_then_eval(mnist_root, tmp_path, capsys):
     ck = tmp_path / "ck"
     hist = tmp_path / "h.json"
-    assert main(["train", "--root", mnist_root, "--samples", "600", "600", "800", "--epochs1", "1",
-                 "--epochs2", "1", "--epochs3", "2", "--test-samples", "300", "--batch-size", "32",
-                 "--checkpoint-dir", str(ck), "--history", str(hist), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--root",
+                mnist_root,
+                "--samples",
+                "600",
+                "600",
+                "800",
+                "--epochs1",
+                "1",
+                "--epochs2",
+                "1",
+                "--epochs3",
+                "2",
+                "--test-samples",
+                "300",
+                "--batch-size",
+                "32",
+                "--checkpoint-dir",
+                str(ck),
+                "--history",
+                str(hist),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "fastspike train: dataset=mnist preset=quick" in out and "test accuracy" in out and "wall time" in out
+    assert "fastspike train: model=mozafari2018 dataset=mnist preset=quick" in out
+    assert "test accuracy" in out and "wall time" in out
     assert len(json.loads(hist.read_text())) == 2
-    assert main(["eval", "--checkpoint", str(ck / "best.pt"), "--root", mnist_root, "--test-samples", "300",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(ck / "best.pt"),
+                "--root",
+                mnist_root,
+                "--test-samples",
+                "300",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "correct" in capsys.readouterr().out
 
 
 def test_cli_rejects_bad_arguments(mnist_root):
     with pytest.raises(SystemExit):
         main(["train", "--dataset", "cifar10"])
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "lenet"])
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "mozafari2018", "--config", "net.json"])
     with pytest.raises(ValueError, match="preset"):
         main(["train", "--root", mnist_root, "--preset", "slow", "--no-progress"])

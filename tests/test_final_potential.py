@@ -23,14 +23,17 @@ def padded(times, border, T):
     return F.pad(times, (border,) * 4, value=T) if border else times
 
 
-@pytest.mark.parametrize("B,C,H,W,F_,K,border,p_never", [
-    (4, 250, 4, 4, 200, 5, 2, 0.01),   # Mozafari S3, nearly every input fires (complement)
-    (4, 250, 4, 4, 200, 5, 2, 0.7),    # trained-like density (direct)
-    (3, 20, 6, 5, 33, 3, 1, 0.95),     # sparse, odd sizes
-    (3, 7, 6, 6, 10, 4, 0, 0.5),       # no border, even kernel
-    (2, 5, 3, 3, 8, 3, 2, 0.0),        # every inner input fires
-    (2, 5, 3, 3, 8, 3, 2, 1.0),        # silence
-])
+@pytest.mark.parametrize(
+    "B,C,H,W,F_,K,border,p_never",
+    [
+        (4, 250, 4, 4, 200, 5, 2, 0.01),  # Mozafari S3, nearly every input fires (complement)
+        (4, 250, 4, 4, 200, 5, 2, 0.7),  # trained-like density (direct)
+        (3, 20, 6, 5, 33, 3, 1, 0.95),  # sparse, odd sizes
+        (3, 7, 6, 6, 10, 4, 0, 0.5),  # no border, even kernel
+        (2, 5, 3, 3, 8, 3, 2, 0.0),  # every inner input fires
+        (2, 5, 3, 3, 8, 3, 2, 1.0),  # silence
+    ],
+)
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
 def test_final_potential_is_the_rounded_exact_sum(B, C, H, W, F_, K, border, p_never, dtype):
     g = torch.Generator().manual_seed(C + F_ + border)
@@ -44,7 +47,7 @@ def test_final_potential_is_the_rounded_exact_sum(B, C, H, W, F_, K, border, p_n
     assert torch.equal(fastspike.final_potential(x, w, T, 0)[0], p)
     # batch independence: each sample alone gives the same bits
     for b in range(B):
-        assert torch.equal(fastspike.final_potential(x[b:b + 1], w, T, border)[0][0], p[b])
+        assert torch.equal(fastspike.final_potential(x[b : b + 1], w, T, border)[0][0], p[b])
 
 
 def test_final_potential_leaves_dense_samples_to_the_caller():
@@ -70,7 +73,7 @@ def test_final_potential_on_real_mnist_decision_input(mnist):
 
     m = Mozafari2018(seed=0)
     x3 = m.layer_input(3, Encoder(T=m.T)(mnist[1].images[:16]))
-    p, done = fastspike.final_potential(x3, m.conv3.weight, m.T, m.pool2.out_padding)
+    p, done = fastspike.final_potential(x3, m.conv3.weight, m.T, 2)  # C2 pads its output with 2 rows of never
     assert bool(done.all())
     assert torch.equal(p, exact_final_potential(x3, m.conv3.weight, m.T))
     # the canonical stepwise fp32 sum (conv_fire) agrees to its own rounding error
@@ -95,12 +98,13 @@ def test_decision_layer_cpu_mixes_paths_per_sample_only():
     torch.testing.assert_close(v, exact, rtol=1e-6, atol=1e-4)
     assert torch.equal(t, torch.where(exact > 0, T - 1, T).to(x.dtype))
     for b in range(len(dens)):
-        tb, vb = conv(x[b:b + 1], T, border=2)
+        tb, vb = conv(x[b : b + 1], T, border=2)
         assert torch.equal(vb[0], v[b]) and torch.equal(tb[0], t[b])
     # the cached weight layout follows in-place updates
     conv.weight.mul_(0.5)
-    torch.testing.assert_close(conv(x, T, border=2)[1], exact_final_potential(x, conv.weight, T),
-                               rtol=1e-6, atol=1e-4)
+    torch.testing.assert_close(
+        conv(x, T, border=2)[1], exact_final_potential(x, conv.weight, T), rtol=1e-6, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("compat,B", [(False, 1), (False, 3), (True, 1)])
@@ -110,8 +114,9 @@ def test_decision_layer_weight_layout_patched_after_stdp(compat, B):
     rebuild from the weight, and the potentials after the update must be exact."""
     g = torch.Generator().manual_seed(5 + B)
     T = 15
-    conv = SpikingConv(40, 20, 5, threshold=None, k=1, lb=0.2, ub=0.8, stabilize=True, compat=compat,
-                       generator=g)
+    conv = SpikingConv(
+        40, 20, 5, threshold=None, k=1, lb=0.2, ub=0.8, stabilize=True, compat=compat, generator=g
+    )
     for step in range(4):
         x = torch.cat([padded(random_times((1, 40, 4, 4), T, g, p_never=0.02), 2, T) for _ in range(B)])
         t, v = conv(x, T, border=2)
@@ -142,17 +147,20 @@ def test_stdp_update_bumps_the_weight_version():
     assert w._version > before
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda x, w: fastspike.final_potential(x.float(), w, 15, 2), "times_in"),
-    (lambda x, w: fastspike.final_potential(x, w.double(), 15, 2), "weight"),
-    (lambda x, w: fastspike.final_potential(x, w, 15, 2, weight_rows=w[:, :2]), "weight_rows"),
-    (lambda x, w: fastspike.final_potential(x, -w, 15, 2), "non-negative"),
-    (lambda x, w: fastspike.final_potential(x, w, 15, 4), "border"),
-    (lambda x, w: fastspike.final_potential(x, w, 15, -1), "border"),
-    (lambda x, w: fastspike.final_potential(x, w, 15, 2, max_event_fraction=1.5), "max_event_fraction"),
-    (lambda x, w: fastspike.final_potential(x[..., :3, :3], w, 15, 0), "kernel"),
-    (lambda x, w: fastspike.final_potential(torch.zeros_like(x), w, 15, 2), "border"),  # border fires
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda x, w: fastspike.final_potential(x.float(), w, 15, 2), "times_in"),
+        (lambda x, w: fastspike.final_potential(x, w.double(), 15, 2), "weight"),
+        (lambda x, w: fastspike.final_potential(x, w, 15, 2, weight_rows=w[:, :2]), "weight_rows"),
+        (lambda x, w: fastspike.final_potential(x, -w, 15, 2), "non-negative"),
+        (lambda x, w: fastspike.final_potential(x, w, 15, 4), "border"),
+        (lambda x, w: fastspike.final_potential(x, w, 15, -1), "border"),
+        (lambda x, w: fastspike.final_potential(x, w, 15, 2, max_event_fraction=1.5), "max_event_fraction"),
+        (lambda x, w: fastspike.final_potential(x[..., :3, :3], w, 15, 0), "kernel"),
+        (lambda x, w: fastspike.final_potential(torch.zeros_like(x), w, 15, 2), "border"),  # border fires
+    ],
+)
 def test_final_potential_errors(call, match):
     g = torch.Generator().manual_seed(0)
     x = padded(random_times((2, 3, 4, 4), 15, g), 2, 15)
@@ -192,11 +200,14 @@ def test_final_potential_with_tap_sums_equals_without(mnist):
     assert torch.equal(a[0], exact_final_potential(x3, w3, m.T))
 
 
-@pytest.mark.parametrize("bad,match", [
-    (lambda t: t.float(), "tap_sums: expected float64"),
-    (lambda t: t[:, :, :5], "tap_sums: expected shape"),
-    (lambda t: t.reshape(-1), "tap_sums: expected shape"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (lambda t: t.float(), "tap_sums: expected float64"),
+        (lambda t: t[:, :, :5], "tap_sums: expected shape"),
+        (lambda t: t.reshape(-1), "tap_sums: expected shape"),
+    ],
+)
 def test_final_potential_bad_tap_sums(bad, match):
     g = torch.Generator().manual_seed(3)
     w = decision_weights((8, 4, 3, 3), g)

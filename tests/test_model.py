@@ -9,16 +9,7 @@ import torch
 from fastspike import reference as ref
 from fastspike.encoding import Encoder
 from fastspike.models import Mozafari2018
-from fastspike.train import (
-    RSTDPState,
-    Schedule,
-    _Progress,
-    _train_rstdp_epoch,
-    _train_stdp_epoch,
-    load_model,
-    stdp_rates,
-    train_mnist,
-)
+from fastspike.train import RSTDPState, load_model, new_state, stdp_rates, train_epoch, train_mnist
 
 
 def test_public_api():
@@ -60,28 +51,32 @@ def test_batch_size_one_equals_reference_network(mnist, compat):
     times = Encoder()(images)
     rnet = ref.ReferenceMozafari2018(compat=compat, seed=0)
     model = Mozafari2018(compat=compat, seed=0)
-    for w, conv in zip(rnet.weights, model.spiking_layers):
+    for w, conv in zip(rnet.weights, model.spiking_layers, strict=False):
         assert torch.equal(conv.weight, w)  # same initial draws
     waves = [ref.times_to_wave(times[i], 15) for i in range(n)]
-    prog = _Progress()
-    # S1, then S2: one sample at a time through the real training loop, checking winners and weights
-    for layer, conv, ref_step, ref_w in ((1, model.conv1, rnet.stdp1, lambda: rnet.w1),
-                                         (2, model.conv2, rnet.stdp2, lambda: rnet.w2)):
-        x = model.layer_input(layer, times)
+    # S1, then S2: one sample at a time through the public training step, checking winners and weights
+    for layer, conv, ref_step, ref_w in (
+        (1, model.conv1, rnet.stdp1, lambda: rnet.w1),
+        (2, model.conv2, rnet.stdp2, lambda: rnet.w2),
+    ):
+        x = model.layer_input(layer, times, training=True)
+        state = new_state(model, layer)
         for i in range(n):
             expect = ref_step(waves[i])
-            t, v = conv(x[i:i + 1], 15)
+            t, v = conv(x[i : i + 1], 15)
             got = [tuple(r) for r in conv.winners(t, v, 15)[0].tolist() if r[0] >= 0]
             assert got == expect, f"S{layer} winners, sample {i}"
-            _train_stdp_epoch(model, layer, x[i:i + 1], prog, 1, False, "")
+            train_epoch(model, layer, x[i : i + 1], state, batch_size=1)
             torch.testing.assert_close(conv.weight, ref_w(), rtol=0, atol=0)
+        assert state.samples == n
     # S3: R-STDP decisions and updates
-    x3 = model.layer_input(3, times)
+    x3 = model.layer_input(3, times, training=True)
+    state = new_state(model, "S3")
     for i in range(n):
         expect = rnet.rstdp(waves[i], int(labels[i]))
-        got = int(model.decide(x3[i:i + 1])[0])
+        got = int(model.decide(x3[i : i + 1])[0])
         assert got == expect, f"S3 decision, sample {i}"
-        _train_rstdp_epoch(model, x3[i:i + 1], labels[i:i + 1], prog, Schedule(batch_size=1), False, "")
+        train_epoch(model, "S3", x3[i : i + 1], state, labels=labels[i : i + 1], batch_size=1)
         torch.testing.assert_close(model.conv3.weight, rnet.w3, rtol=0, atol=0)
 
 
@@ -90,7 +85,7 @@ def test_batched_forward_equals_per_sample(mnist):
     times = Encoder()(train.images[:20])
     model = Mozafari2018(seed=1)
     batched = model(times)
-    single = torch.cat([model(times[i:i + 1]) for i in range(20)])
+    single = torch.cat([model(times[i : i + 1]) for i in range(20)])
     assert torch.equal(batched, single)
     assert batched.dtype == torch.int64 and bool(((batched >= -1) & (batched < 10)).all())
 
@@ -105,9 +100,8 @@ def test_cropped_feature_maps_equal_full_computation(mnist, trained):
     m = Mozafari2018(seed=0)
     if trained:  # sparser, selective features: train S1 and S2 briefly
         times_tr = Encoder()(mnist[0].images[:256])
-        prog = _Progress()
-        _train_stdp_epoch(m, 1, m.layer_input(1, times_tr), prog, 32, False, "")
-        _train_stdp_epoch(m, 2, m.layer_input(2, times_tr), prog, 32, False, "")
+        train_epoch(m, 1, m.layer_input(1, times_tr), new_state(m, 1), batch_size=32)
+        train_epoch(m, 2, m.layer_input(2, times_tr), new_state(m, 2), batch_size=32)
     times = Encoder()(mnist[1].images[:32])
     T = m.T
     x1 = pad_times(times, 2, T)
@@ -123,8 +117,17 @@ def test_cropped_feature_maps_equal_full_computation(mnist, trained):
 
 
 def test_short_training_learns(mnist_root):
-    model, history = train_mnist(mnist_root, samples=(6000, 6000, 3000), epochs1=1, epochs2=1, epochs3=2,
-                                 test_samples=1000, batch_size=64, progress=False, download=False)
+    model, history = train_mnist(
+        mnist_root,
+        samples=(6000, 6000, 3000),
+        epochs1=1,
+        epochs2=1,
+        epochs3=2,
+        test_samples=1000,
+        batch_size=64,
+        progress=False,
+        download=False,
+    )
     best = max(h["test"]["correct"] for h in history)
     assert len(history) == 2
     assert best > 0.4, history  # chance is 0.1; this run reaches about 0.57
@@ -133,13 +136,22 @@ def test_short_training_learns(mnist_root):
 
 
 def test_checkpoint_resume_equals_uninterrupted(mnist_root, tmp_path):
-    kw = dict(samples=(600, 600, 800), epochs1=1, epochs2=1, epochs3=3, test_samples=300, batch_size=50,
-              progress=False, download=False)
+    kw = dict(
+        samples=(600, 600, 800),
+        epochs1=1,
+        epochs2=1,
+        epochs3=3,
+        test_samples=300,
+        batch_size=50,
+        progress=False,
+        download=False,
+    )
     full, hist_full = train_mnist(mnist_root, checkpoint_dir=str(tmp_path / "a"), **kw)
-    part, hist_part = train_mnist(mnist_root, checkpoint_dir=str(tmp_path / "b"), stop_after_epochs=1, **kw)
+    # stop after S1's, S2's and the first S3 epoch, as if interrupted
+    part, hist_part = train_mnist(mnist_root, checkpoint_dir=str(tmp_path / "b"), stop_after_epochs=3, **kw)
     assert len(hist_part) == 1 and not os.path.exists(tmp_path / "b" / "best.pt")
     resumed, hist_res = train_mnist(mnist_root, checkpoint_dir=str(tmp_path / "b"), resume=True, **kw)
-    for a, b in zip(full.spiking_layers, resumed.spiking_layers):
+    for a, b in zip(full.spiking_layers, resumed.spiking_layers, strict=False):
         assert torch.equal(a.weight, b.weight)
     assert [h["test"] for h in hist_res] == [h["test"] for h in hist_full]
     loaded = load_model(str(tmp_path / "b" / "best.pt"))
@@ -160,6 +172,6 @@ def test_bad_input_errors(mnist_root, tmp_path):
     bad = tmp_path / "other.pt"
     torch.save({"config": {"architecture": "kheradpisheh2018"}, "model": {}}, bad)
     with pytest.raises(ValueError, match="architecture 'kheradpisheh2018' is not 'mozafari2018'"):
-        load_model(str(bad))
+        load_model(str(bad))  # a version-1 file (they only held Mozafari 2018)
     with pytest.raises(FileNotFoundError, match="checkpoint: no file"):
         load_model(str(tmp_path / "missing.pt"))

@@ -1,0 +1,395 @@
+"""The generic network: runs any :class:`fastspike.spec.NetworkSpec` on first-spike times.
+
+The spec's layer list is compiled once into stages, one per conv (the padding,
+pooling and training-time inhibition between the previous conv and this one), plus
+a tail after the last conv. Two passes make the list fast without per-network code:
+
+* **fusion**: a pool followed by padding runs as one ``pool_times`` call with
+  ``out_padding`` (padding commutes with the pointwise inhibition of a spike map,
+  so a pad after an inhibition is fused too);
+* **computing only what is used**: going backwards from the layer whose whole
+  output is needed, each conv's input is cropped to the rows and columns that
+  reach it (floor-mode pooling drops the last rows of a map; cropping a valid
+  convolution's input crops its output, so the result is exact).
+
+A decision layer on CPU picks, per sample, the exact event-driven
+``final_potential`` kernel or a dense convolution (see :class:`SpikingConv`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fastspike import ops
+from fastspike.encoding import Encoder
+from fastspike.layers import SpikingConv
+from fastspike.spec import RSTDP, Conv, DecisionReadout, Inhibit, LinearReadout, NetworkSpec, Pad, Pool
+
+__all__ = ["Network"]
+
+
+class _Op:
+    """One compiled step between convs: ``kind`` is "pad", "pool" or "inhibit"."""
+
+    __slots__ = ("kind", "kernel", "stride", "padding", "out_padding", "train_only")
+
+    def __init__(
+        self,
+        kind: str,
+        kernel: int = 0,
+        stride: int = 0,
+        padding: int = 0,
+        out_padding: int = 0,
+        train_only: bool = True,
+    ):
+        self.kind, self.kernel, self.stride, self.padding = kind, kernel, stride, padding
+        self.out_padding, self.train_only = out_padding, train_only
+
+    def __repr__(self) -> str:
+        if self.kind == "pad":
+            return f"pad({self.padding})"
+        if self.kind == "pool":
+            return f"pool({self.kernel}/{self.stride}, pad {self.padding}, out_pad {self.out_padding})"
+        return f"inhibit(train_only={self.train_only})"
+
+    def size(self, n: int) -> int:
+        """Output size along one axis for an input of ``n``."""
+        if self.kind == "pad":
+            return n + 2 * self.padding
+        if self.kind == "pool":
+            return (n + 2 * self.padding - self.kernel) // self.stride + 1 + 2 * self.out_padding
+        return n
+
+    def source_rows(self, u: int, n_in: int) -> int:
+        """How many leading input rows (of ``n_in``) the first ``u`` output rows read."""
+        if u <= 0:
+            return 0
+        if self.kind == "pad":
+            return min(n_in, max(0, u - self.padding))
+        if self.kind == "pool":
+            u -= self.out_padding
+            if u <= 0:
+                return 0
+            pooled = (n_in + 2 * self.padding - self.kernel) // self.stride + 1
+            u = min(u, pooled)
+            return min(n_in, max(0, (u - 1) * self.stride + self.kernel - self.padding))
+        return min(n_in, u)
+
+
+def _compile(layers: list) -> list[_Op]:
+    """Pad / Pool / Inhibit specs -> ops, with every pad folded into the pool (or pad)
+    before it; pads move in front of inhibitions (they commute: padded cells never fire)."""
+    out: list[_Op] = []
+    for layer in layers:
+        if isinstance(layer, Pad):
+            if layer.padding == 0:
+                continue
+            i = len(out)
+            while i > 0 and out[i - 1].kind == "inhibit":
+                i -= 1
+            if i > 0 and out[i - 1].kind == "pool":
+                out[i - 1].out_padding += layer.padding
+            elif i > 0 and out[i - 1].kind == "pad":
+                out[i - 1].padding += layer.padding
+            else:
+                out.insert(i, _Op("pad", padding=layer.padding))
+        elif isinstance(layer, Pool):
+            out.append(_Op("pool", kernel=layer.kernel, stride=layer.step, padding=layer.padding))
+        elif isinstance(layer, Inhibit):
+            out.append(_Op("inhibit", train_only=layer.train_only))
+    return out
+
+
+class Network(nn.Module):
+    """A convolutional STDP network built from a :class:`~fastspike.spec.NetworkSpec`.
+
+    Input: first-spike times ``[B, C, H, W]`` from :attr:`encoder` (uint8, ``T`` =
+    never). The convs are :class:`~fastspike.layers.SpikingConv` modules named
+    ``conv1``, ``conv2``, ... in layer order (``conv("S2")`` finds one by its spec
+    name). Layers below the one being trained run plain ``fire`` (no competition).
+
+    Args:
+        spec: the network description.
+        compat: reproduce the reference's quirks (float32 k-WTA score, whole-tensor clamp).
+        seed: initial weights ``N(mean, std)`` drawn conv after conv from one generator.
+    """
+
+    def __init__(self, spec: NetworkSpec, compat: bool = False, seed: int | None = 0):
+        super().__init__()
+        if not isinstance(spec, NetworkSpec):
+            raise TypeError(f"spec: expected a NetworkSpec, got {type(spec).__name__}")
+        self.spec, self.T, self.n_classes, self.compat = spec, spec.T, spec.n_classes, compat
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        stages: list[list] = [[]]
+        self._names: list[str] = []
+        for layer in spec.layers:
+            if isinstance(layer, Conv):
+                rule = layer.rule
+                lb, ub = (rule.lb, rule.ub) if rule is not None else (-float("inf"), float("inf"))
+                conv = SpikingConv(
+                    layer.in_channels,
+                    layer.out_channels,
+                    layer.kernel,
+                    threshold=layer.threshold,
+                    k=layer.k,
+                    radius=layer.radius,
+                    lb=lb,
+                    ub=ub,
+                    stabilize=rule.stabilize if rule is not None else False,
+                    weight_mean=layer.weight_mean,
+                    weight_std=layer.weight_std,
+                    compat=compat,
+                    generator=g,
+                )
+                conv.pointwise = layer.pointwise
+                self.add_module(f"conv{len(self._names) + 1}", conv)
+                self._names.append(layer.name)
+                stages.append([])
+            else:
+                stages[-1].append(layer)
+        self._stages = [_compile(s) for s in stages[:-1]]
+        self._tail = _compile(stages[-1])
+        self._plans: dict = {}
+        shape = spec.shapes()[-1]
+        self.feature_size = shape[0] * shape[1] * shape[2]
+        if isinstance(spec.readout, LinearReadout):
+            # the fitted linear readout: scores = features @ weight.T + bias
+            self.register_buffer("readout_weight", torch.zeros(spec.n_classes, self.feature_size))
+            self.register_buffer("readout_bias", torch.zeros(spec.n_classes))
+            self.register_buffer("readout_fitted", torch.zeros((), dtype=torch.bool))
+        self._encoder: Encoder | None = None
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def spiking_layers(self) -> list[SpikingConv]:
+        """The convs in layer order."""
+        return [getattr(self, f"conv{i + 1}") for i in range(len(self._names))]
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self._names)
+
+    def index(self, layer: int | str) -> int:
+        """0-based conv index of ``layer`` (its spec name, or its 1-based number)."""
+        if isinstance(layer, str):
+            if layer not in self._names:
+                raise ValueError(f"layer: expected one of {self._names}, got {layer!r}")
+            return self._names.index(layer)
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= len(self._names):
+            raise ValueError(
+                f"layer: expected a name in {self._names} or 1..{len(self._names)}, got {layer!r}"
+            )
+        return layer - 1
+
+    def conv(self, layer: int | str) -> SpikingConv:
+        return self.spiking_layers[self.index(layer)]
+
+    @property
+    def is_decision(self) -> bool:
+        return isinstance(self.spec.readout, DecisionReadout)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The spec's input encoder (uint8 images ``[B, H, W]`` -> times ``[B, C, H, W]``)."""
+        if self._encoder is None:
+            e = self.spec.encoder
+            self._encoder = Encoder(
+                specs=e.dog,
+                padding=e.padding,
+                threshold=e.threshold,
+                norm_radius=e.norm_radius,
+                T=self.T,
+                mode=e.mode,
+                tie_consistent=e.tie_consistent,
+            )
+        return self._encoder
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec.name!r}, T={self.T}, compat={self.compat}"
+
+    # ------------------------------------------------------------------ planning
+    def _run_ops(self, ops_: list[_Op], x: Tensor, training: bool, crop: tuple[int, int] | None) -> Tensor:
+        T = self.T
+        for n, op in enumerate(ops_):
+            last = n == len(ops_) - 1
+            if op.kind == "pad":
+                if last and crop is not None:
+                    # pad and crop in one op (a negative pad crops): no second copy
+                    p, (H, W) = op.padding, x.shape[-2:]
+                    x = F.pad(x, (p, crop[1] - p - W, p, crop[0] - p - H), value=T)
+                    crop = None
+                else:
+                    x = F.pad(x, (op.padding,) * 4, value=T)
+            elif op.kind == "pool":
+                x = ops.pool_times(x, op.kernel, op.stride, op.padding, T, op.out_padding)
+            elif training or not op.train_only:
+                ones = torch.ones(x.shape, dtype=torch.float32, device=x.device)
+                x = ops.pointwise_inhibition(x, ones, T)[0]
+        if crop is not None and (crop[0] < x.shape[-2] or crop[1] < x.shape[-1]):
+            x = x[..., : crop[0], : crop[1]]
+        return x
+
+    def _following(self, end: int) -> list[_Op]:
+        return self._stages[end] if end < len(self._names) else self._tail
+
+    def _plan(self, start: int, n_in: int, end: int) -> list[int]:
+        """Input rows of convs ``start..end-1`` needed for the whole output of the ops after
+        conv ``end-1`` (conv ``end``'s input, or the tail's map), given ``n_in`` input rows
+        of conv ``start``."""
+        key = (start, n_in, end)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        convs = self.spiking_layers
+        ins, outs, m = [], [], n_in
+        for i in range(start, end):
+            if i > start:
+                for op in self._stages[i]:
+                    m = op.size(m)
+            ins.append(m)
+            m = m - convs[i].kernel_size + 1
+            outs.append(m)
+        u = self._back(self._following(end), None, outs[-1])
+        plan = [0] * (end - start)
+        for i in reversed(range(start, end)):
+            u_in = min(ins[i - start], u + convs[i].kernel_size - 1)
+            plan[i - start] = u_in
+            if i > start:
+                u = self._back(self._stages[i], u_in, outs[i - 1 - start])
+        self._plans[key] = plan
+        return plan
+
+    @staticmethod
+    def _back(ops_: list[_Op], u: int | None, n: int) -> int:
+        """Rows of an ``n``-row map that the first ``u`` rows after ``ops_`` read (``None`` = all)."""
+        sizes = [n]
+        for op in ops_:
+            sizes.append(op.size(sizes[-1]))
+        if u is None:
+            u = sizes[-1]
+        for op, m in zip(reversed(ops_), reversed(sizes[:-1]), strict=False):
+            u = op.source_rows(u, m)
+        return u
+
+    def _border(self, i: int) -> int:
+        """Rows of padding around conv ``i``'s (uncropped) input: the decision kernel skips them."""
+        st = self._stages[i]
+        if not st:
+            return 0
+        op = st[-1]
+        return op.padding if op.kind == "pad" else op.out_padding if op.kind == "pool" else 0
+
+    def _run(self, x: Tensor, start: int, end: int, training: bool, first_stage: bool) -> Tensor:
+        """Run convs ``start..end-1`` (thresholded, plain fire) from conv ``start``'s input
+        (or, with ``first_stage``, from the raw input of stage 0) and return the input of
+        conv ``end`` (after the last conv: the tail's map)."""
+        convs = self.spiking_layers
+        n_conv_in = x.shape[-2:]
+        if first_stage:
+            for op in self._stages[0]:
+                n_conv_in = (op.size(n_conv_in[0]), op.size(n_conv_in[1]))
+        if end > start:
+            plan_h = self._plan(start, n_conv_in[0], end)
+            plan_w = self._plan(start, n_conv_in[1], end)
+        for i in range(start, end):
+            crop = (plan_h[i - start], plan_w[i - start])
+            if i > start or first_stage:
+                x = self._run_ops(self._stages[i], x, training, crop)
+            elif crop[0] < x.shape[-2] or crop[1] < x.shape[-1]:
+                x = x[..., : crop[0], : crop[1]]
+            if convs[i].threshold is None:
+                raise ValueError(
+                    f"layer {self._names[i]!r} is a decision layer: it has no spike map to pass on"
+                )
+            x = convs[i](x, self.T, values=False)[0]
+        return self._run_ops(self._following(end), x, training, None)
+
+    # ------------------------------------------------------------------ forward
+    def _check_times(self, times: Tensor) -> None:
+        C = self.spec.encoder.channels
+        if times.dim() != 4 or times.shape[1] != C:
+            raise ValueError(f"times: expected encoded input [B, {C}, H, W], got {tuple(times.shape)}")
+        if times.dtype != ops.times_dtype(self.T):
+            raise TypeError(f"times: expected {ops.times_dtype(self.T)} first-spike times, got {times.dtype}")
+
+    @torch.no_grad()
+    def layer_input(self, layer: int | str, times: Tensor, training: bool = False) -> Tensor:
+        """Padded input ``[B, C, Hp, Wp]`` of conv ``layer`` for encoded input ``times``.
+
+        Lower layers run plain ``fire``; ``training`` applies the training-only
+        inhibitions (as while ``layer`` trains). Only what reaches ``layer`` is computed.
+        """
+        j = self.index(layer)
+        self._check_times(times)
+        if j == 0:
+            return self._run_ops(self._stages[0], times, training, None)
+        return self._run(times, 0, j, training, first_stage=True)
+
+    @torch.no_grad()
+    def next_input(self, layer: int | str, x: Tensor, training: bool = False) -> Tensor:
+        """Conv ``layer``'s padded input -> the next conv's padded input (or, after the last
+        conv, the final map). Only what the next conv reads is computed."""
+        i = self.index(layer)
+        return self._run(x, i, i + 1, training, first_stage=False)
+
+    @torch.no_grad()
+    def output_map(self, times: Tensor) -> Tensor:
+        """The final first-spike map (after the last conv and its pooling), eval mode."""
+        self._check_times(times)
+        n = len(self._names)
+        if self.spiking_layers[-1].threshold is None:
+            raise ValueError("output_map: this network ends in a decision layer; use decide() or forward()")
+        return self._run(times, 0, n, False, first_stage=True)
+
+    @torch.no_grad()
+    def features(self, times: Tensor) -> Tensor:
+        """Whether each neuron of the final map spiked at all: ``[B, N]`` uint8 0/1,
+        flattened in (c, y, x) order (the linear readout's input)."""
+        out = self.output_map(times)
+        return (out < self.T).flatten(1).to(torch.uint8)
+
+    @torch.no_grad()
+    def decide(self, x_last: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Decision from the decision layer's padded input.
+
+        Returns ``(classes [B] int64 (-1 = silence), winners [B, k, 3], times [B, F, H, W])``.
+        """
+        if not self.is_decision:
+            raise ValueError(f"decide: {self.spec.name!r} has a linear readout, not a decision layer")
+        conv = self.spiking_layers[-1]
+        times, values = conv(x_last, self.T, border=self._border(len(self._names) - 1))
+        winners = conv.winners(times, values, self.T, pointwise=False)
+        f = winners[:, 0, 0].long()
+        per_class = conv.out_channels // self.n_classes
+        classes = torch.where(f >= 0, torch.div(f, per_class, rounding_mode="floor"), -1)
+        return classes, winners, times
+
+    @torch.no_grad()
+    def classify_features(self, feats: Tensor) -> Tensor:
+        """Linear readout of features ``[B, N]`` -> classes ``[B]`` (-1 where no neuron spiked)."""
+        if not bool(self.readout_fitted):
+            raise RuntimeError("the linear readout is not fitted yet: train the 'readout' phase first")
+        scores = feats.to(self.readout_weight.dtype) @ self.readout_weight.T + self.readout_bias
+        classes = scores.argmax(1)
+        return torch.where((feats > 0).any(1), classes, -1)
+
+    @torch.no_grad()
+    def forward(self, times: Tensor) -> Tensor:
+        """Encoded input ``[B, C, H, W]`` -> classes ``[B]`` int64 (-1 = silence)."""
+        if self.is_decision:
+            return self.decide(self.layer_input(len(self._names), times))[0]
+        return self.classify_features(self.features(times))
+
+    # ------------------------------------------------------------------ training helpers
+    def rule(self, layer: int | str):
+        """The learning rule spec of ``layer``."""
+        return self.spec.convs[self.index(layer)].rule
+
+    def is_rstdp(self, layer: int | str) -> bool:
+        return isinstance(self.rule(layer), RSTDP)

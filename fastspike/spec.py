@@ -1,0 +1,669 @@
+"""Networks as data: a network is a list of layers with the paper's numbers.
+
+A :class:`NetworkSpec` holds everything that defines a convolutional STDP network:
+the input encoder, the layers in order (explicit padding, integrate-and-fire
+convolutions with their competition and learning rule, pooling, training-time
+inhibition), the readout and the training phases. It is plain data: it validates
+itself at construction (errors name the layer and the field), converts to and from
+JSON-able dicts (``to_dict`` / ``from_dict``), and is read from JSON or YAML files
+(:func:`load_spec`). :class:`fastspike.network.Network` runs any spec on
+first-spike times; :mod:`fastspike.reference` interprets the same specs one sample
+at a time on spike waves.
+
+This module depends on nothing but the standard library, so that the reference and
+the compiled network read the same description.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AdaptiveRates",
+    "Conv",
+    "DecisionReadout",
+    "DoublingRates",
+    "EncoderSpec",
+    "FixedRates",
+    "Inhibit",
+    "LinearReadout",
+    "NetworkSpec",
+    "Pad",
+    "Phase",
+    "Pool",
+    "RSTDP",
+    "STDP",
+    "SpecError",
+    "load_spec",
+]
+
+
+class SpecError(ValueError):
+    """An invalid network description; the message names the layer and the field."""
+
+
+def _fail(where: str, fld: str, msg: str) -> None:
+    raise SpecError(f"{where}.{fld}: {msg}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(where: str, fld: str, v: Any, lo: int | None = None) -> None:
+    if not _is_int(v):
+        _fail(where, fld, f"expected an integer, got {v!r}")
+    if lo is not None and v < lo:
+        _fail(where, fld, f"expected an integer >= {lo}, got {v}")
+
+
+def _num(where: str, fld: str, v: Any) -> None:
+    if not _is_num(v):
+        _fail(where, fld, f"expected a finite number, got {v!r}")
+
+
+# ----------------------------------------------------------------------------- encoder
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Input encoding (ALGORITHMS.md 2): DoG bank, threshold, local normalisation, rank order."""
+
+    dog: tuple[tuple[int, float, float], ...]  #: (size, sigma1, sigma2) per filter
+    padding: int  #: zero padding of the DoG correlation
+    threshold: float = 50.0  #: filtered values strictly below it become 0
+    norm_radius: int = 8  #: local normalisation radius
+    mode: str = "clean"  #: rank-order coding: "clean" or "compat"
+    tie_consistent: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dog", tuple(tuple(d) for d in self.dog))
+        w = "encoder"
+        if not self.dog:
+            _fail(w, "dog", "expected at least one (size, sigma1, sigma2) filter")
+        for i, d in enumerate(self.dog):
+            if len(d) != 3 or not _is_int(d[0]) or d[0] < 1 or d[0] % 2 == 0:
+                _fail(w, f"dog[{i}]", f"expected (odd size >= 1, sigma1, sigma2), got {d!r}")
+            if not (_is_num(d[1]) and _is_num(d[2]) and d[1] > 0 and d[2] > 0):
+                _fail(w, f"dog[{i}]", f"expected positive sigmas, got {d!r}")
+        _int(w, "padding", self.padding, 0)
+        _num(w, "threshold", self.threshold)
+        _int(w, "norm_radius", self.norm_radius, 0)
+        if self.mode not in ("clean", "compat"):
+            _fail(w, "mode", f"expected 'clean' or 'compat', got {self.mode!r}")
+
+    @property
+    def channels(self) -> int:
+        return len(self.dog)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        k = max(d[0] for d in self.dog)
+        return tuple(n + 2 * self.padding - k + 1 for n in size)  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- learning rules
+@dataclass(frozen=True)
+class DoublingRates:
+    """STDP rates that double every ``period`` samples of the layer (ALGORITHMS.md 7.2).
+
+    ``a+(i) = min(a_plus * factor**floor((i+1)/period), cap)`` for the 0-based sample
+    index ``i`` of the layer's training; ``a- = ratio * a+`` from the first doubling on
+    (``a_minus`` before it). All in float32.
+    """
+
+    a_plus: float = 0.004
+    a_minus: float = -0.003
+    period: int = 500
+    factor: float = 2.0
+    cap: float = 0.15
+    ratio: float = -0.75
+
+    def _check(self, where: str) -> None:
+        for f in ("a_plus", "a_minus", "factor", "cap", "ratio"):
+            _num(where, f, getattr(self, f))
+        _int(where, "period", self.period, 1)
+
+
+@dataclass(frozen=True)
+class FixedRates:
+    """Constant STDP rates ``(a+, a-)``."""
+
+    a_plus: float = 0.004
+    a_minus: float = -0.003
+
+    def _check(self, where: str) -> None:
+        _num(where, "a_plus", self.a_plus)
+        _num(where, "a_minus", self.a_minus)
+
+
+@dataclass(frozen=True)
+class AdaptiveRates:
+    """R-STDP reward and punishment rates, rescaled after every ``chunk`` samples
+    (ALGORITHMS.md 7.3): reward by the chunk's miss fraction, punishment by its hit
+    fraction, always from these base values."""
+
+    reward: tuple[float, float] = (0.004, -0.003)
+    punish: tuple[float, float] = (-0.004, 0.0005)
+    chunk: int = 1000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reward", tuple(self.reward))
+        object.__setattr__(self, "punish", tuple(self.punish))
+
+    def _check(self, where: str) -> None:
+        for f in ("reward", "punish"):
+            v = getattr(self, f)
+            if len(v) != 2 or not all(_is_num(a) for a in v):
+                _fail(where, f, f"expected two finite numbers (a+, a-), got {v!r}")
+        _int(where, "chunk", self.chunk, 1)
+
+
+@dataclass(frozen=True)
+class STDP:
+    """Unsupervised STDP (ALGORITHMS.md 7.1) with weight bounds and the stabiliser."""
+
+    rates: DoublingRates | FixedRates = field(default_factory=DoublingRates)
+    lb: float = 0.0
+    ub: float = 1.0
+    stabilize: bool = True
+
+
+@dataclass(frozen=True)
+class RSTDP:
+    """Reward-modulated STDP of a decision layer (ALGORITHMS.md 7.3)."""
+
+    rates: AdaptiveRates = field(default_factory=AdaptiveRates)
+    lb: float = 0.2
+    ub: float = 0.8
+    stabilize: bool = False
+
+
+Rule = STDP | RSTDP
+
+
+# ----------------------------------------------------------------------------- layers
+@dataclass(frozen=True)
+class Pad:
+    """``padding`` rows and columns of "never" on every side."""
+
+    padding: int
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Max-pooling of spikes (min-pooling of first-spike times), floor mode;
+    padded cells never fire. ``stride`` defaults to ``kernel``."""
+
+    kernel: int
+    stride: int | None = None
+    padding: int = 0
+
+    @property
+    def step(self) -> int:
+        return self.kernel if self.stride is None else self.stride
+
+
+@dataclass(frozen=True)
+class Inhibit:
+    """Pointwise inhibition of a spike map: per position only the earliest firing
+    feature (lowest index among equals) keeps its spike (ALGORITHMS.md 5, [quirk]).
+    ``train_only``: applied only while a layer above it trains, as in the
+    Kheradpisheh script (feature extraction then sees uninhibited maps)."""
+
+    train_only: bool = True
+
+
+@dataclass(frozen=True)
+class Conv:
+    """An integrate-and-fire convolution (stride 1, no implicit padding: use :class:`Pad`).
+
+    ``threshold=None`` makes it a decision layer: it spikes at ``T-1`` where
+    ``P[T-1] > 0``, and the winner of a k-WTA (k, radius) over ``P[T-1]`` decides.
+    In training, a thresholded layer's competition is pointwise inhibition (when
+    ``pointwise``) then k-WTA with ``k`` winners and lateral radius ``radius``.
+    """
+
+    name: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    threshold: float | None
+    k: int = 1
+    radius: int = 0
+    rule: STDP | RSTDP | None = None
+    pointwise: bool = True
+    weight_mean: float = 0.8
+    weight_std: float = 0.05
+
+    @property
+    def is_decision(self) -> bool:
+        return self.threshold is None
+
+
+Layer = Pad | Pool | Inhibit | Conv
+
+
+# ----------------------------------------------------------------------------- readouts, phases
+@dataclass(frozen=True)
+class DecisionReadout:
+    """The last layer is a decision layer: class = winning feature // (features / classes);
+    no winner = silence (-1)."""
+
+
+@dataclass(frozen=True)
+class LinearReadout:
+    """A linear classifier on "spiked at any time" of the last layer's (pooled) map.
+
+    ``method``: ``"svm"`` (one-vs-rest linear SVM with the squared hinge loss,
+    ``0.5 |w|^2 + C sum(max(0, 1 - y w.x)^2)`` per class, as scikit-learn's
+    ``LinearSVC``) or ``"logistic"`` (multinomial logistic regression with the same
+    L2 weight ``1 / C``). Both are fitted in torch by full-batch L-BFGS (at most
+    ``max_iter`` iterations) on the network's device; silent samples (no feature
+    spiked) are answered with silence (-1).
+    """
+
+    method: str = "svm"
+    C: float = 2.4
+    max_iter: int = 200
+
+    def _check(self, where: str) -> None:
+        if self.method not in ("svm", "logistic"):
+            _fail(where, "method", f"expected 'svm' or 'logistic', got {self.method!r}")
+        _num(where, "C", self.C)
+        if self.C <= 0:
+            _fail(where, "C", f"expected > 0, got {self.C}")
+        _int(where, "max_iter", self.max_iter, 1)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase: train ``layer`` (a conv's name, or ``"readout"`` for a
+    linear readout) with its rule for ``epochs`` epochs of ``samples`` training
+    samples (``None`` = all), in batches of ``batch_size`` (``None`` = the run's).
+    ``evaluate``: test after every epoch; ``keep_best``: keep the layer's weights of
+    the best test epoch."""
+
+    layer: str
+    epochs: int = 1
+    samples: int | None = None
+    batch_size: int | None = None
+    evaluate: bool = False
+    keep_best: bool = False
+
+
+# ----------------------------------------------------------------------------- the network
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A whole network: encoder, layers, readout and training phases."""
+
+    name: str
+    encoder: EncoderSpec
+    layers: tuple[Layer, ...]
+    readout: DecisionReadout | LinearReadout
+    phases: tuple[Phase, ...]
+    T: int = 15
+    n_classes: int = 10
+    input_size: tuple[int, int] = (28, 28)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "phases", tuple(self.phases))
+        object.__setattr__(self, "input_size", tuple(self.input_size))
+        self._validate()
+
+    # -- queries
+    @property
+    def convs(self) -> list[Conv]:
+        return [layer for layer in self.layers if isinstance(layer, Conv)]
+
+    def conv_index(self, name: str) -> int:
+        """0-based index of the conv layer called ``name`` among the convs."""
+        for i, c in enumerate(self.convs):
+            if c.name == name:
+                return i
+        raise SpecError(f"layer: no conv layer named {name!r} (have {[c.name for c in self.convs]})")
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        """``[C, H, W]`` after each layer (for the encoded input, then ``layers``)."""
+        return self._walk()
+
+    def replace(self, **changes: Any) -> NetworkSpec:
+        return dataclasses.replace(self, **changes)
+
+    # -- validation
+    def _walk(self) -> list[tuple[int, int, int]]:
+        if not isinstance(self.encoder, EncoderSpec):
+            _fail("spec", "encoder", f"expected an EncoderSpec, got {type(self.encoder).__name__}")
+        H, W = self.encoder.output_size(self.input_size)
+        C = self.encoder.channels
+        if H < 1 or W < 1:
+            _fail("encoder", "padding", f"the DoG output of a {self.input_size} input is empty")
+        out = [(C, H, W)]
+        names: set[str] = set()
+        convs = [i for i, layer in enumerate(self.layers) if isinstance(layer, Conv)]
+        for i, layer in enumerate(self.layers):
+            w = f"layers[{i}]" + (f" {layer.name!r}" if isinstance(layer, Conv) else "")
+            if isinstance(layer, Pad):
+                _int(w, "padding", layer.padding, 0)
+                H, W = H + 2 * layer.padding, W + 2 * layer.padding
+            elif isinstance(layer, Pool):
+                _int(w, "kernel", layer.kernel, 1)
+                if layer.stride is not None:
+                    _int(w, "stride", layer.stride, 1)
+                _int(w, "padding", layer.padding, 0)
+                if 2 * layer.padding > layer.kernel:
+                    _fail(
+                        w,
+                        "padding",
+                        f"expected at most half the kernel ({layer.kernel}), got {layer.padding}",
+                    )
+                if layer.kernel > min(H, W) + 2 * layer.padding:
+                    _fail(w, "kernel", f"{layer.kernel} is larger than its padded {H}x{W} input")
+                H = (H + 2 * layer.padding - layer.kernel) // layer.step + 1
+                W = (W + 2 * layer.padding - layer.kernel) // layer.step + 1
+            elif isinstance(layer, Inhibit):
+                if not isinstance(layer.train_only, bool):
+                    _fail(w, "train_only", f"expected true or false, got {layer.train_only!r}")
+            elif isinstance(layer, Conv):
+                if not isinstance(layer.name, str) or not layer.name or layer.name == "readout":
+                    _fail(w, "name", f"expected a non-empty name other than 'readout', got {layer.name!r}")
+                if layer.name in names:
+                    _fail(w, "name", f"{layer.name!r} is used by an earlier layer")
+                names.add(layer.name)
+                _int(w, "in_channels", layer.in_channels, 1)
+                if layer.in_channels != C:
+                    _fail(
+                        w,
+                        "in_channels",
+                        f"expected {C} (the channels that reach it), got {layer.in_channels}",
+                    )
+                _int(w, "out_channels", layer.out_channels, 1)
+                _int(w, "kernel", layer.kernel, 1)
+                if layer.kernel > min(H, W):
+                    _fail(w, "kernel", f"{layer.kernel} is larger than its {H}x{W} input")
+                if layer.threshold is not None:
+                    _num(w, "threshold", layer.threshold)
+                    if layer.threshold < 0:
+                        _fail(
+                            w, "threshold", f"expected >= 0 or null (a decision layer), got {layer.threshold}"
+                        )
+                _int(w, "k", layer.k, 1)
+                _int(w, "radius", layer.radius, 0)
+                _num(w, "weight_mean", layer.weight_mean)
+                _num(w, "weight_std", layer.weight_std)
+                if layer.weight_std < 0:
+                    _fail(w, "weight_std", f"expected >= 0, got {layer.weight_std}")
+                self._check_rule(w, layer)
+                if layer.is_decision:
+                    if not isinstance(self.readout, DecisionReadout) or i != convs[-1]:
+                        _fail(
+                            w,
+                            "threshold",
+                            "null (a decision layer) is only allowed for the last conv "
+                            "of a network with a decision readout",
+                        )
+                    if layer.out_channels % self.n_classes:
+                        _fail(
+                            w,
+                            "out_channels",
+                            f"{layer.out_channels} features do not divide by the {self.n_classes} classes",
+                        )
+                C, H, W = layer.out_channels, H - layer.kernel + 1, W - layer.kernel + 1
+            else:
+                raise SpecError(
+                    f"layers[{i}]: expected Pad, Pool, Inhibit or Conv, got {type(layer).__name__}"
+                )
+            out.append((C, H, W))
+        return out
+
+    def _check_rule(self, w: str, layer: Conv) -> None:
+        rule = layer.rule
+        if rule is None:
+            return
+        if not isinstance(rule, (STDP, RSTDP)):
+            _fail(w, "rule", f"expected STDP, RSTDP or null, got {type(rule).__name__}")
+        _num(w, "rule.lb", rule.lb)
+        _num(w, "rule.ub", rule.ub)
+        if rule.lb > rule.ub:
+            _fail(w, "rule.lb", f"expected lb <= ub, got {rule.lb} > {rule.ub}")
+        if isinstance(rule, STDP):
+            if not isinstance(rule.rates, (DoublingRates, FixedRates)):
+                _fail(w, "rule.rates", f"expected doubling or fixed rates, got {type(rule.rates).__name__}")
+            if layer.is_decision:
+                _fail(w, "rule", "a decision layer learns by R-STDP, not STDP")
+        else:
+            if not isinstance(rule.rates, AdaptiveRates):
+                _fail(w, "rule.rates", f"expected adaptive rates, got {type(rule.rates).__name__}")
+            if not layer.is_decision:
+                _fail(w, "rule", "R-STDP needs a decision layer (threshold null)")
+        rule.rates._check(f"{w}.rule.rates")
+
+    def _validate(self) -> None:
+        for f, lo in (("T", 1), ("n_classes", 2)):
+            _int("spec", f, getattr(self, f), lo)
+        if self.T > 255:
+            _fail("spec", "T", f"expected at most 255 time steps, got {self.T}")
+        if not isinstance(self.name, str) or not self.name:
+            _fail("spec", "name", f"expected a non-empty string, got {self.name!r}")
+        if len(self.input_size) != 2 or not all(_is_int(n) and n >= 1 for n in self.input_size):
+            _fail("spec", "input_size", f"expected (height, width), got {self.input_size!r}")
+        if not any(isinstance(layer, Conv) for layer in self.layers):
+            _fail("spec", "layers", "expected at least one conv layer")
+        if isinstance(self.readout, LinearReadout):
+            self.readout._check("readout")
+        elif isinstance(self.readout, DecisionReadout):
+            if not self.convs or not self.convs[-1].is_decision:
+                # checked here so that the message names the readout, not a layer
+                pass
+        else:
+            _fail(
+                "spec", "readout", f"expected a decision or linear readout, got {type(self.readout).__name__}"
+            )
+        shapes = self._walk()
+        if isinstance(self.readout, DecisionReadout) and not self.convs[-1].is_decision:
+            i = max(i for i, layer in enumerate(self.layers) if isinstance(layer, Conv))
+            _fail(
+                f"layers[{i}] {self.convs[-1].name!r}",
+                "threshold",
+                "expected null: a decision readout needs a decision layer as the last conv",
+            )
+        if isinstance(self.readout, DecisionReadout):
+            last = max(i for i, layer in enumerate(self.layers) if isinstance(layer, Conv))
+            if last != len(self.layers) - 1:
+                _fail(f"layers[{last + 1}]", "type", "nothing may follow the decision layer")
+        if shapes[-1][1] < 1 or shapes[-1][2] < 1:
+            _fail("spec", "layers", f"the output map is empty ({shapes[-1]})")
+        names = {c.name: c for c in self.convs}
+        for i, p in enumerate(self.phases):
+            w = f"phases[{i}]"
+            if not isinstance(p, Phase):
+                _fail(w, "type", f"expected a Phase, got {type(p).__name__}")
+            if p.layer == "readout":
+                if not isinstance(self.readout, LinearReadout):
+                    _fail(w, "layer", "'readout' needs a linear readout")
+            elif p.layer not in names:
+                _fail(w, "layer", f"expected a conv layer name {sorted(names)} or 'readout', got {p.layer!r}")
+            elif names[p.layer].rule is None:
+                _fail(w, "layer", f"layer {p.layer!r} has no learning rule")
+            _int(w, "epochs", p.epochs, 1)
+            if p.samples is not None:
+                _int(w, "samples", p.samples, 1)
+            if p.batch_size is not None:
+                _int(w, "batch_size", p.batch_size, 1)
+            if (p.evaluate or p.keep_best) and p.layer != "readout" and not names[p.layer].is_decision:
+                _fail(w, "evaluate", "only a decision layer or the readout can be evaluated per epoch")
+
+    # -- plain data
+    def to_dict(self) -> dict:
+        """JSON-able description (lists, dicts, numbers, strings, booleans, null)."""
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetworkSpec:
+        """Inverse of :meth:`to_dict`; unknown or missing fields raise :class:`SpecError`."""
+        return _spec_from_dict(d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    def table(self) -> str:
+        """The layers as a text table, like the paper's."""
+        rows = [
+            f"input  {self.encoder.channels} DoG filters, T={self.T}"
+            f"  -> {'x'.join(map(str, self.shapes()[0]))}"
+        ]
+        for layer, shape in zip(self.layers, self.shapes()[1:], strict=False):
+            rows.append(f"{_describe(layer):64s} -> {'x'.join(map(str, shape))}")
+        return "\n".join(rows)
+
+
+def _describe(layer: Layer) -> str:
+    if isinstance(layer, Pad):
+        return f"pad {layer.padding}"
+    if isinstance(layer, Pool):
+        return f"pool {layer.kernel}/{layer.step}" + (f" pad {layer.padding}" if layer.padding else "")
+    if isinstance(layer, Inhibit):
+        return "pointwise inhibition" + (" (training only)" if layer.train_only else "")
+    th = "decision" if layer.threshold is None else f"theta={layer.threshold:g}"
+    rule = (
+        "" if layer.rule is None else f" {type(layer.rule).__name__} [{layer.rule.lb:g}, {layer.rule.ub:g}]"
+    )
+    return (
+        f"{layer.name}: conv {layer.in_channels}->{layer.out_channels} {layer.kernel}x{layer.kernel} {th}"
+        f" k={layer.k} r={layer.radius}{rule}"
+    )
+
+
+# ----------------------------------------------------------------------------- (de)serialisation
+_LAYER_TYPES = {"pad": Pad, "pool": Pool, "inhibit": Inhibit, "conv": Conv}
+_RULE_TYPES = {"stdp": STDP, "rstdp": RSTDP}
+_RATE_TYPES = {"doubling": DoublingRates, "fixed": FixedRates, "adaptive": AdaptiveRates}
+_READOUT_TYPES = {"decision": DecisionReadout, "linear": LinearReadout}
+_TYPE_NAMES = {
+    cls: name
+    for table in (_LAYER_TYPES, _RULE_TYPES, _RATE_TYPES, _READOUT_TYPES)
+    for name, cls in table.items()
+}
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        d = {}
+        if type(obj) in _TYPE_NAMES:
+            d["type"] = _TYPE_NAMES[type(obj)]
+        for f in dataclasses.fields(obj):
+            d[f.name] = _to_plain(getattr(obj, f.name))
+        return d
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _build(cls: type, d: Any, where: str, types: dict | None = None) -> Any:
+    if not isinstance(d, dict):
+        raise SpecError(f"{where}: expected an object, got {d!r}")
+    d = dict(d)
+    if types is not None:
+        t = d.pop("type", None)
+        if t not in types:
+            raise SpecError(f"{where}.type: expected one of {sorted(types)}, got {t!r}")
+        cls = types[t]
+    else:
+        d.pop("type", None)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise SpecError(f"{where}.{unknown[0]}: unknown field (expected some of {sorted(fields)})")
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise SpecError(f"{where}.{missing[0]}: missing")
+    return cls, d
+
+
+def _rule_from(d: Any, where: str) -> Rule | None:
+    if d is None:
+        return None
+    cls, d = _build(STDP, d, where, _RULE_TYPES)
+    if "rates" in d:
+        cls_r, r = _build(DoublingRates, d["rates"], f"{where}.rates", _RATE_TYPES)
+        d["rates"] = cls_r(**r)
+    return cls(**d)
+
+
+def _layer_from(d: Any, where: str) -> Layer:
+    if isinstance(d, dict) and d.get("type") == "conv" and "name" in d:
+        where = f"{where} {d['name']!r}"
+    cls, d = _build(Conv, d, where, _LAYER_TYPES)
+    if cls is Conv:
+        d["rule"] = _rule_from(d.get("rule"), f"{where}.rule")
+    try:
+        return cls(**d)
+    except TypeError as err:
+        raise SpecError(f"{where}: {err}") from None
+
+
+def _spec_from_dict(d: Any) -> NetworkSpec:
+    _, d = _build(NetworkSpec, d, "spec")
+    _, enc = _build(EncoderSpec, d["encoder"], "encoder")
+    d["encoder"] = EncoderSpec(**enc)
+    if not isinstance(d["layers"], list):
+        raise SpecError(f"spec.layers: expected a list, got {d['layers']!r}")
+    d["layers"] = tuple(_layer_from(layer, f"layers[{i}]") for i, layer in enumerate(d["layers"]))
+    cls, r = _build(DecisionReadout, d["readout"], "readout", _READOUT_TYPES)
+    d["readout"] = cls(**r)
+    if not isinstance(d["phases"], list):
+        raise SpecError(f"spec.phases: expected a list, got {d['phases']!r}")
+    phases = []
+    for i, p in enumerate(d["phases"]):
+        _, p = _build(Phase, p, f"phases[{i}]")
+        phases.append(Phase(**p))
+    d["phases"] = tuple(phases)
+    return NetworkSpec(**d)
+
+
+def load_spec(path: str) -> NetworkSpec:
+    """Read a network description from a JSON (``.json``) or YAML (``.yaml``/``.yml``) file.
+
+    The file holds the fields of :meth:`NetworkSpec.to_dict`; a file may also name a
+    registered network to start from (``"base": "mozafari2018"``) and give only the
+    fields it changes (``layers`` and ``phases`` are then replaced whole).
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config: no file {path!r}")
+    with open(path) as f:
+        text = f.read()
+    if path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError as err:  # pragma: no cover
+            raise ImportError("config: YAML files need PyYAML (pip install pyyaml), or use JSON") from err
+        data = yaml.safe_load(text)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"config {path!r}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"config {path!r}: expected an object at the top level")
+    base = data.pop("base", None)
+    if base is not None:
+        from fastspike.registry import get_spec
+
+        merged = get_spec(base).to_dict()
+        if "encoder" in data and isinstance(data["encoder"], dict):
+            data["encoder"] = {**merged["encoder"], **data["encoder"]}
+        merged.update(data)
+        data = merged
+    return NetworkSpec.from_dict(data)

@@ -1,0 +1,432 @@
+"""Networks as data: specs, the registry, config files, the generic network's passes,
+checkpoints as plain data, and resume for every registered network."""
+
+import json
+import os
+import pathlib
+
+import pytest
+import torch
+
+import fastspike
+from fastspike.__main__ import main
+from fastspike.models import Kheradpisheh2018, Mozafari2018, build
+from fastspike.network import Network
+from fastspike.registry import MODELS, get_spec
+from fastspike.spec import (
+    STDP,
+    Conv,
+    DecisionReadout,
+    EncoderSpec,
+    LinearReadout,
+    NetworkSpec,
+    Pad,
+    Phase,
+    Pool,
+    SpecError,
+    load_spec,
+)
+from fastspike.train import evaluate_images, load_model, train, train_mnist
+
+# ----------------------------------------------------------------------------- specs
+
+
+def test_registry_lists_both_networks_and_specs_round_trip():
+    assert {"mozafari2018", "kheradpisheh2018"} <= set(MODELS)
+    for name in MODELS:
+        spec = get_spec(name)
+        d = spec.to_dict()
+        assert NetworkSpec.from_dict(json.loads(json.dumps(d))) == spec
+        assert build(name).spec == spec
+    assert get_spec("mozafari2018").shapes()[-1] == (200, 4, 4)
+    assert get_spec("kheradpisheh2018").shapes()[-1] == (150, 9, 9)
+    assert Mozafari2018().spec == get_spec("mozafari2018")
+    assert Kheradpisheh2018().feature_size == 12150
+
+
+def _custom(**conv2) -> dict:
+    """A 3-conv network as plain data (the format of a config file)."""
+    c2 = {
+        "type": "conv",
+        "name": "S2",
+        "in_channels": 16,
+        "out_channels": 40,
+        "kernel": 3,
+        "threshold": 8.0,
+        "k": 4,
+        "radius": 1,
+        "rule": {"type": "stdp", "lb": 0.0, "ub": 1.0},
+    }
+    c2.update(conv2)
+    return {
+        "name": "custom3",
+        "encoder": {"dog": [[7, 1.0, 2.0], [7, 2.0, 1.0]], "padding": 3},
+        "layers": [
+            {"type": "pad", "padding": 2},
+            {
+                "type": "conv",
+                "name": "S1",
+                "in_channels": 2,
+                "out_channels": 16,
+                "kernel": 5,
+                "threshold": 10.0,
+                "k": 5,
+                "radius": 2,
+                "rule": {"type": "stdp", "rates": {"type": "doubling"}},
+            },
+            {"type": "pool", "kernel": 2},
+            {"type": "pad", "padding": 1},
+            c2,
+            {"type": "pool", "kernel": 3},
+            {"type": "pad", "padding": 1},
+            {
+                "type": "conv",
+                "name": "S3",
+                "in_channels": 40,
+                "out_channels": 50,
+                "kernel": 3,
+                "threshold": None,
+                "rule": {"type": "rstdp"},
+            },
+        ],
+        "readout": {"type": "decision"},
+        "phases": [
+            {"layer": "S1", "epochs": 1},
+            {"layer": "S2", "epochs": 1},
+            {"layer": "S3", "epochs": 2, "evaluate": True, "keep_best": True},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            dict(in_channels=15),
+            r"layers\[4\] 'S2'\.in_channels: expected 16 \(the channels that reach it\), got 15",
+        ),
+        (dict(kernel=17), r"layers\[4\] 'S2'\.kernel: 17 is larger than its 16x16 input"),
+        (dict(k=0), r"layers\[4\] 'S2'\.k: expected an integer >= 1, got 0"),
+        (dict(k=-3), r"layers\[4\] 'S2'\.k: expected an integer >= 1, got -3"),
+        (dict(radius=-1), r"layers\[4\] 'S2'\.radius: expected an integer >= 0"),
+        (dict(threshold=-1.0), r"layers\[4\] 'S2'\.threshold: expected >= 0"),
+        (dict(threshold="high"), r"layers\[4\] 'S2'\.threshold: expected a finite number"),
+        (dict(rule={"type": "stdp", "lb": 1.0, "ub": 0.0}), r"layers\[4\] 'S2'\.rule\.lb: expected lb <= ub"),
+        (dict(rule={"type": "rstdp"}), r"layers\[4\] 'S2'\.rule: R-STDP needs a decision layer"),
+        (
+            dict(rule={"type": "stdp", "rates": {"type": "doubling", "period": 0}}),
+            r"layers\[4\] 'S2'\.rule\.rates\.period: expected an integer >= 1",
+        ),
+        (dict(name="S1"), r"layers\[4\] 'S1'\.name: 'S1' is used by an earlier layer"),
+        (dict(kernal=3), r"layers\[4\] 'S2'\.kernal: unknown field"),
+    ],
+)
+def test_config_errors_name_the_layer_and_field(change, match):
+    with pytest.raises(SpecError, match=match):
+        NetworkSpec.from_dict(_custom(**change))
+
+
+def test_config_errors_decision_and_phases():
+    d = _custom()
+    d["layers"][-1]["out_channels"] = 55
+    with pytest.raises(
+        SpecError, match=r"layers\[7\] 'S3'\.out_channels: 55 features do not divide by the 10 "
+    ):
+        NetworkSpec.from_dict(d)
+    d = _custom()
+    d["layers"][-1]["threshold"] = 5.0
+    d["layers"][-1]["rule"] = None
+    with pytest.raises(SpecError, match=r"layers\[7\] 'S3'\.threshold: expected null: a decision readout"):
+        NetworkSpec.from_dict(d)
+    d = _custom()
+    d["phases"][1]["layer"] = "S9"
+    with pytest.raises(SpecError, match=r"phases\[1\]\.layer: expected a conv layer name"):
+        NetworkSpec.from_dict(d)
+    d = _custom()
+    d["phases"][0]["epochs"] = 0
+    with pytest.raises(SpecError, match=r"phases\[0\]\.epochs: expected an integer >= 1, got 0"):
+        NetworkSpec.from_dict(d)
+    d = _custom()
+    d["layers"][2] = {"type": "pool", "kernel": 40}
+    with pytest.raises(SpecError, match=r"layers\[2\]\.kernel: 40 is larger than its padded 28x28 input"):
+        NetworkSpec.from_dict(d)
+    d = _custom()
+    d["readout"] = {"type": "linear"}
+    with pytest.raises(
+        SpecError, match=r"layers\[7\] 'S3'\.threshold: null \(a decision layer\) is only allowed"
+    ):
+        NetworkSpec.from_dict(d)
+    d["readout"] = {"type": "linear", "C": 0}
+    with pytest.raises(SpecError, match=r"readout\.C: expected > 0, got 0"):
+        NetworkSpec.from_dict(d)
+    with pytest.raises(SpecError, match=r"encoder\.dog\[0\]: expected \(odd size"):
+        EncoderSpec(dog=((4, 1.0, 2.0),), padding=3)
+    with pytest.raises(SpecError, match=r"model: expected one of"):
+        get_spec("lenet")
+
+
+def test_config_file_json_yaml_and_base(tmp_path):
+    f = tmp_path / "net.json"
+    f.write_text(json.dumps(_custom()))
+    spec = load_spec(str(f))
+    assert spec.name == "custom3" and [c.name for c in spec.convs] == ["S1", "S2", "S3"]
+    assert spec.shapes()[-1] == (50, 4, 4)
+    y = tmp_path / "net.yaml"
+    pytest.importorskip("yaml").safe_dump(_custom(), y.open("w"))
+    assert load_spec(str(y)) == spec
+    b = tmp_path / "base.json"
+    b.write_text(json.dumps({"base": "mozafari2018", "name": "moz-t30", "T": 30}))
+    s30 = load_spec(str(b))
+    assert s30.T == 30 and s30.layers == get_spec("mozafari2018").layers
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_custom(in_channels=3)))
+    with pytest.raises(SpecError, match=r"'S2'\.in_channels"):
+        load_spec(str(bad))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ not json")
+    with pytest.raises(SpecError, match="not valid JSON"):
+        load_spec(str(broken))
+
+
+# ----------------------------------------------------------------------------- the generic network
+
+
+def _full_maps(net: Network, times: torch.Tensor) -> torch.Tensor:
+    """The final map with every layer computed in full: no crop, no fusion (plain ops)."""
+    T = net.T
+    x = times
+    for layer in net.spec.layers:
+        if isinstance(layer, Pad):
+            x = torch.nn.functional.pad(x, (layer.padding,) * 4, value=T)
+        elif isinstance(layer, Pool):
+            x = fastspike.pool_times(x, layer.kernel, layer.step, layer.padding, T)
+        elif isinstance(layer, Conv):
+            x = fastspike.conv_fire(x, net.conv(layer.name).weight, T, layer.threshold)[0]
+    return x
+
+
+def test_crop_pass_is_exact_on_a_floor_mode_network(mnist):
+    """Pool 3/3 on 14 rows drops 2 (floor mode): the planned crops compute fewer rows
+    of S1 and S2 but give the same final map as the full computation."""
+    d = _custom()
+    d["layers"][-1] = {
+        "type": "conv",
+        "name": "S3",
+        "in_channels": 40,
+        "out_channels": 30,
+        "kernel": 3,
+        "threshold": 5.0,
+    }
+    d["readout"] = {"type": "linear"}
+    d["phases"] = [{"layer": "S1"}, {"layer": "S2"}, {"layer": "readout"}]
+    net = Network(NetworkSpec.from_dict(d), seed=3)
+    times = net.encoder(mnist[1].images[:16])
+    assert net._plan(0, 32, 2) == [30, 14]  # S1 on 30 of 32 input rows, S2 on 14 of 16
+    assert torch.equal(net.output_map(times), _full_maps(net, times))
+    k = Kheradpisheh2018(seed=1)
+    tk = k.encoder(mnist[1].images[:16])
+    assert torch.equal(k.output_map(tk), _full_maps(k, tk))
+
+
+def test_mozafari_forward_equals_the_plain_computation(mnist):
+    m = Mozafari2018(seed=2)
+    times = m.encoder(mnist[1].images[:24])
+    x3 = _full_maps_until(m, times, 2)
+    assert torch.equal(m.layer_input(3, times), x3)
+    assert torch.equal(m(times), m.decide(x3)[0])
+
+
+def _full_maps_until(net, times, n_convs):
+    T, x, seen = net.T, times, 0
+    for layer in net.spec.layers:
+        if isinstance(layer, Conv):
+            if seen == n_convs:
+                return x
+            x = fastspike.conv_fire(x, net.conv(layer.name).weight, T, layer.threshold)[0]
+            seen += 1
+        elif isinstance(layer, Pad):
+            x = torch.nn.functional.pad(x, (layer.padding,) * 4, value=T)
+        elif isinstance(layer, Pool):
+            x = fastspike.pool_times(x, layer.kernel, layer.step, layer.padding, T)
+    return x
+
+
+def test_training_only_inhibition(mnist):
+    k = Kheradpisheh2018(seed=0)
+    times = k.encoder(mnist[0].images[:8])
+    tr, ev = k.layer_input("S2", times, training=True), k.layer_input("S2", times)
+    T = k.T
+    assert bool(((tr < T).sum(1) <= 1).all()) and bool(((ev < T).sum(1) > 1).any())
+    assert bool((tr >= ev).all())  # inhibition only removes spikes
+
+
+# ----------------------------------------------------------------------------- checkpoints and resume
+
+
+class _Marker:
+    """Pickles into a call that creates a file: loading it must not run it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def test_checkpoints_that_pickle_code_are_refused_without_running(tmp_path, mnist_root):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "fastspike-checkpoint", "version": 2, "payload": _Marker(str(marker))}, evil)
+    with pytest.raises(ValueError, match="refused to load it"):
+        load_model(str(evil))
+    assert not marker.exists()
+    # the same through resume (last.pt) and the command line
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    torch.save({"config": _Marker(str(marker))}, ck / "last.pt")
+    with pytest.raises(ValueError, match="refused to load it"):
+        train_mnist(mnist_root, checkpoint_dir=str(ck), resume=True, progress=False, download=False)
+    with pytest.raises(ValueError, match="refused to load it"):
+        main(["eval", "--checkpoint", str(evil), "--root", mnist_root])
+    assert not marker.exists()
+
+
+def test_version_one_checkpoint_loads(tmp_path):
+    m = Mozafari2018(seed=5)
+    best = torch.rand(200, 250, 5, 5) * 0.6 + 0.2
+    old = {
+        "version": 1,
+        "config": {
+            "architecture": "mozafari2018",
+            "T": 15,
+            "compat": False,
+            "dataset": "mnist",
+            "seed": 5,
+            "schedule": {"epochs": [1, 1, 1]},
+        },
+        "model": {k: v.clone() for k, v in m.state_dict().items()},
+        "progress": {"layer": 4, "epoch": 0, "best_weight": best},
+        "rng": torch.get_rng_state(),
+    }
+    torch.save(old, tmp_path / "v1.pt")
+    loaded = load_model(str(tmp_path / "v1.pt"))
+    assert torch.equal(loaded.conv1.weight, m.conv1.weight) and torch.equal(loaded.conv3.weight, best)
+    torch.save({"version": 7, "format": "fastspike-checkpoint"}, tmp_path / "v7.pt")
+    with pytest.raises(ValueError, match="not a fastspike checkpoint of version 2"):
+        load_model(str(tmp_path / "v7.pt"))
+
+
+_SMALL = {
+    "mozafari2018": dict(samples=[400, 400, 500], epochs=[1, 1, 3]),
+    "kheradpisheh2018": dict(samples=[400, 600, 800], epochs=[1, 2, 1]),
+    "mozafari2018-linear": dict(samples=[400, 400, 600], epochs=[1, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, tmp_path):
+    kw = dict(test_samples=300, batch_size=50, progress=False, download=False, preset="paper", **_SMALL[name])
+    full, hist_full = train(name, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), **kw)
+    n_epochs = sum(kw["epochs"])
+    for stop in (1, n_epochs - 1):  # interrupted in the first phase, and in the last
+        d = tmp_path / f"b{stop}"
+        part, _ = train(name, "mnist", mnist_root, checkpoint_dir=str(d), stop_after_epochs=stop, **kw)
+        assert not os.path.exists(d / "best.pt")
+        resumed, hist_res = train(name, "mnist", mnist_root, checkpoint_dir=str(d), resume=True, **kw)
+        for a, b in zip(full.spiking_layers, resumed.spiking_layers, strict=False):
+            assert torch.equal(a.weight, b.weight)
+        assert [h["test"] for h in hist_res] == [h["test"] for h in hist_full]
+        assert torch.equal(
+            full.state_dict()[next(iter(full.state_dict()))],
+            resumed.state_dict()[next(iter(resumed.state_dict()))],
+        )
+    loaded = load_model(str(tmp_path / "a" / "best.pt"))
+    assert type(loaded) is Network and loaded.spec == full.spec
+    for k, v in full.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    test = mnist[1].subset(300)
+    best = max(hist_full, key=lambda h: h["test"]["correct"])  # the first best epoch's weights are kept
+    assert evaluate_images(loaded, test.images, test.labels) == best["test"]
+    # a resume with another configuration is refused, naming both
+    with pytest.raises(ValueError, match="another configuration"):
+        train(name, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), resume=True, seed=1, **kw)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_models_and_config_training(mnist_root, tmp_path, capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "mozafari2018" in out and "kheradpisheh2018" in out
+    assert main(["models", "--spec", "kheradpisheh2018"]) == 0
+    assert '"name": "kheradpisheh2018"' in capsys.readouterr().out
+    cfg = tmp_path / "net.json"
+    cfg.write_text(json.dumps(_custom()))
+    ck = tmp_path / "ck"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(cfg),
+                "--root",
+                mnist_root,
+                "--samples",
+                "300",
+                "300",
+                "400",
+                "--epochs",
+                "1",
+                "1",
+                "2",
+                "--test-samples",
+                "200",
+                "--checkpoint-dir",
+                str(ck),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert "model=custom3" in capsys.readouterr().out
+    assert load_model(str(ck / "best.pt")).spec.name == "custom3"
+    assert (
+        main(["eval", "--checkpoint", str(ck / "best.pt"), "--root", mnist_root, "--test-samples", "200"])
+        == 0
+    )
+    assert "(custom3)" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_custom(k=0)))
+    assert main(["train", "--config", str(bad), "--root", mnist_root, "--no-progress"]) == 2
+    assert "layers[4] 'S2'.k: expected an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_linear_readout_network_trains(mnist_root):
+    """Kheradpisheh 2018 on a small subset: the readout is fitted and beats chance by far."""
+    net, hist = train(
+        "kheradpisheh2018",
+        "mnist",
+        mnist_root,
+        samples=[1000, 1000, 2000],
+        epochs=[1, 1, 1],
+        test_samples=500,
+        progress=False,
+        download=False,
+    )
+    assert bool(net.readout_fitted) and len(hist) == 1 and hist[0]["layer"] == "readout"
+    assert hist[0]["test"]["correct"] > 0.6, hist  # chance is 0.1
+    h = hist[0]["test"]
+    assert abs(h["correct"] + h["wrong"] + h["silent"] - 1) < 1e-9
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Kheradpisheh2018()(Kheradpisheh2018().encoder(torch.zeros(2, 28, 28, dtype=torch.uint8) + 200))
+
+
+def test_phase_and_spec_objects():
+    spec = get_spec("kheradpisheh2018")
+    assert isinstance(spec.readout, LinearReadout) and spec.readout.C == 2.4
+    assert isinstance(get_spec("mozafari2018").readout, DecisionReadout)
+    assert [p.layer for p in spec.phases] == ["S1", "S2", "readout"]
+    assert isinstance(spec.convs[1].rule, STDP) and spec.convs[1].rule.rates.a_plus == 0.004
+    assert get_spec("mozafari2018", T=30).T == 30
+    assert Phase("S1").epochs == 1
