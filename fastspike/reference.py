@@ -1,7 +1,8 @@
-"""Pure-PyTorch reference of every fastspike operation and of the Mozafari 2018 network.
+"""Pure-PyTorch reference of every fastspike operation, of the Mozafari 2018 network and of any
+network described by a :class:`fastspike.spec.NetworkSpec` (:class:`ReferenceNetwork`).
 
 This module is the yardstick: the tests compare the compiled kernels against it and the
-benchmark times it as "today's simulator". It follows ``ALGORITHMS.md`` sections 0-9 and works
+benchmark times it as "today's simulator". It follows ``ALGORITHMS.md`` sections 0-10 and works
 the way the classic simulators do:
 
 * one sample at a time, with no batch dimension;
@@ -17,8 +18,8 @@ Shapes: ``T`` time steps, ``C`` input channels, ``F`` output features, ``(H, W)`
 ``(Hp, Wp)`` the size after explicit padding. First-spike maps ("times") are uint8 with ``T``
 meaning "never", so ``T <= 255``.
 
-The only dependencies are ``torch``, ``math`` and ``typing``; nothing here calls the compiled
-operators, so this module can be imported on its own as ``fastspike.reference``.
+The only dependencies are ``torch``, ``math``, ``typing`` and the pure-Python network descriptions
+of :mod:`fastspike.spec`; nothing here calls the compiled operators.
 """
 
 from __future__ import annotations
@@ -30,11 +31,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fastspike.spec import (
+    RSTDP,
+    STDP,
+    Conv,
+    DecisionReadout,
+    DoublingRates,
+    FixedRates,
+    Inhibit,
+    NetworkSpec,
+    Pad,
+    Pool,
+)
+
 __all__ = [
     "KHERADPISHEH_DOG",
     "MOZAFARI_DOG",
     "Decision",
     "ReferenceMozafari2018",
+    "ReferenceNetwork",
     "conv_potentials",
     "dog_bank",
     "dog_kernel",
@@ -204,8 +219,10 @@ def rank_order_times(x: Tensor, T: int = 15, mode: str = "clean", tie_consistent
     times = torch.full_like(flat, T, dtype=torch.uint8)
     n = int((flat != 0).sum())
     if n < T and mode == "compat":
-        raise ValueError(f"rank_order_times: only {n} non-zero values for T = {T} time steps "
-                         "(the reference fails here); use mode='clean'")
+        raise ValueError(
+            f"rank_order_times: only {n} non-zero values for T = {T} time steps "
+            "(the reference fails here); use mode='clean'"
+        )
     if n == 0:
         return times.reshape(x.shape)
     b = max(n // T, 1)
@@ -235,6 +252,7 @@ def encode_image(
     norm_radius: int = 8,
     T: int = 15,
     mode: str = "clean",
+    tie_consistent: bool = False,
 ) -> Tensor:
     """Full input encoding: DoG filtering, local normalisation, rank-order coding.
 
@@ -242,7 +260,7 @@ def encode_image(
         image: ``[28, 28]`` (or ``[1, 28, 28]``) uint8.
         specs, padding, threshold: the DoG bank and filtering (see :func:`filter_image`).
         norm_radius: local normalisation radius.
-        T, mode: see :func:`rank_order_times`.
+        T, mode, tie_consistent: see :func:`rank_order_times`.
 
     Returns:
         ``[C, 28, 28]`` uint8 first-spike times (``C = len(specs)``; ``T`` = never).
@@ -253,7 +271,7 @@ def encode_image(
         bank = _BANK_CACHE[key] = dog_bank(specs).to(image.device)
     filtered = filter_image(image, bank, padding, threshold)
     normalised = local_normalization(filtered, norm_radius)
-    return rank_order_times(normalised, T, mode)
+    return rank_order_times(normalised, T, mode, tie_consistent)
 
 
 def times_to_wave(times: Tensor, T: int) -> Tensor:
@@ -573,7 +591,7 @@ class ReferenceMozafari2018:
         self.w2 = torch.empty(250, 30, 3, 3).normal_(0.8, 0.05, generator=gen)
         self.w3 = torch.empty(200, 250, 5, 5).normal_(0.8, 0.05, generator=gen)
         if not compat:
-            for w, (lb, ub) in zip(self.weights, self.BOUNDS):
+            for w, (lb, ub) in zip(self.weights, self.BOUNDS, strict=True):
                 w.clamp_(lb, ub)
         # Per-layer STDP schedules: samples seen and current (a_plus, a_minus).
         self._samples = [0, 0]
@@ -699,13 +717,310 @@ class ReferenceMozafari2018:
                 rates = self.punish_rates
             lr = torch.tensor(rates, dtype=torch.float32, device=self.w3.device)
             lb, ub = self.BOUNDS[2]
-            stdp(self.w3, d.input_wave, d.output_spikes, [d.winner], lr,
-                 stabilize=False, lb=lb, ub=ub, clamp_all=self.compat)
+            stdp(
+                self.w3,
+                d.input_wave,
+                d.output_spikes,
+                [d.winner],
+                lr,
+                stabilize=False,
+                lb=lb,
+                ub=ub,
+                clamp_all=self.compat,
+            )
         self._chunk_calls += 1
         if self._chunk_calls == self.ADAPT_CHUNK:
             hits = self._chunk_hits / self.ADAPT_CHUNK
             misses = self._chunk_misses / self.ADAPT_CHUNK
             self.reward_rates = (_f32(self.REWARD[0] * misses), _f32(self.REWARD[1] * misses))
             self.punish_rates = (_f32(self.PUNISH[0] * hits), _f32(self.PUNISH[1] * hits))
+            self._chunk_calls = self._chunk_hits = self._chunk_misses = 0
+        return d.decision
+
+
+# =============================================================================================
+# Any network described by a NetworkSpec (ALGORITHMS.md 1-10)
+# =============================================================================================
+
+
+class ReferenceNetwork:
+    """Any :class:`fastspike.spec.NetworkSpec`, one sample at a time on float32 waves.
+
+    The layers run in order on a ``[T, C, H, W]`` wave:
+
+    * ``Pad(p)``: :func:`pad` (padded cells never fire);
+    * ``Pool(k, stride, padding)``: :func:`pool`, floor mode, padded cells never fire;
+    * ``Inhibit(train_only)``: :func:`pointwise_inhibition` of the spike wave itself (every value is
+      1, so per position the lowest feature index among the earliest firing keeps its spikes;
+      ALGORITHMS.md 5 [quirk]); a ``train_only`` one acts only in training mode, i.e. while a layer
+      above it trains (:meth:`stdp_step`, :meth:`rstdp`);
+    * ``Conv``: :func:`conv_potentials` then :func:`fire`. Convs below the one being trained use
+      plain ``fire`` (no competition, ALGORITHMS.md 9 "Inhibition").
+
+    Training a thresholded conv (:meth:`stdp_step`): its thresholded potentials go through
+    pointwise inhibition (when ``conv.pointwise``), then k-WTA ``(conv.k, conv.radius)``, then
+    :func:`stdp` with the rule's bounds, stabiliser and current rates. Doubling rates are advanced
+    one sample at a time (a per-layer counter that persists across calls); fixed rates are constant.
+
+    A decision network (:class:`fastspike.spec.DecisionReadout`) decides by k-WTA
+    ``(conv.k, conv.radius)`` over ``P[T-1]`` of its last conv (:meth:`decide`) and trains it by
+    R-STDP with adaptive rates (:meth:`rstdp`). A linear-readout network gives "spiked at any
+    time" of its final map (:meth:`features`).
+
+    Args:
+        spec: the network.
+        compat: reproduce the reference's quirks (float32 k-WTA score, whole-tensor clamp on every
+            STDP call). In clean mode each learned weight tensor is clamped to its rule's bounds
+            once, here, and STDP clamps only what it updates.
+        seed: seed of the single generator the initial weights ``N(weight_mean, weight_std)`` are
+            drawn from, conv by conv in layer order; ``None`` draws a non-deterministic seed.
+
+    Attributes:
+        weights: ``{conv name: [F, C, k, k] float32}``, in layer order; updated in place.
+    """
+
+    def __init__(self, spec: NetworkSpec, compat: bool = False, seed: int | None = 0) -> None:
+        if not isinstance(spec, NetworkSpec):
+            raise TypeError(f"spec: expected a NetworkSpec, got {type(spec).__name__}")
+        self.spec = spec
+        self.compat = compat
+        self.T = spec.T
+        gen = torch.Generator()
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(seed)
+        self.weights: dict[str, Tensor] = {}
+        for conv in spec.convs:
+            shape = (conv.out_channels, conv.in_channels, conv.kernel, conv.kernel)
+            w = torch.empty(shape).normal_(conv.weight_mean, conv.weight_std, generator=gen)
+            if not compat and conv.rule is not None:
+                w.clamp_(conv.rule.lb, conv.rule.ub)
+            self.weights[conv.name] = w
+        self._convs = {conv.name: conv for conv in spec.convs}
+
+        # STDP layers: samples seen and current (a_plus, a_minus), in float32.
+        self._samples: dict[str, int] = {}
+        self._rates: dict[str, tuple[float, float]] = {}
+        for conv in spec.convs:
+            if isinstance(conv.rule, STDP):
+                self._samples[conv.name] = 0
+                self._rates[conv.name] = (_f32(conv.rule.rates.a_plus), _f32(conv.rule.rates.a_minus))
+
+        # R-STDP of the decision layer: bases, current rates and the current chunk's counts.
+        last = spec.convs[-1]
+        self._decision = last if isinstance(spec.readout, DecisionReadout) and last.is_decision else None
+        if self._decision is not None and isinstance(last.rule, RSTDP):
+            rates = last.rule.rates
+            self.reward_base = (_f32(rates.reward[0]), _f32(rates.reward[1]))
+            self.punish_base = (_f32(rates.punish[0]), _f32(rates.punish[1]))
+            self.chunk = rates.chunk
+        else:
+            self.reward_base = self.punish_base = (0.0, 0.0)
+            self.chunk = 0
+        self.reward_rates = self.reward_base
+        self.punish_rates = self.punish_base
+        self._chunk_calls = 0
+        self._chunk_hits = 0
+        self._chunk_misses = 0
+
+    # ----------------------------------------------------------------------------- state
+    def conv(self, name: str) -> Conv:
+        """The conv layer called ``name``."""
+        if name not in self._convs:
+            raise KeyError(f"layer: no conv layer named {name!r} (have {list(self._convs)})")
+        return self._convs[name]
+
+    def rates(self, name: str) -> tuple[float, float]:
+        """Current ``(a_plus, a_minus)`` of the STDP layer ``name`` (those of its last sample)."""
+        if name not in self._rates:
+            raise KeyError(f"layer: {name!r} is not a conv layer with an STDP rule")
+        return self._rates[name]
+
+    def samples_seen(self, name: str) -> int:
+        """Number of STDP samples the layer ``name`` has trained on."""
+        self.rates(name)
+        return self._samples[name]
+
+    def to(self, device: torch.device | str) -> ReferenceNetwork:
+        """Move the weights to ``device``; inputs must live there too."""
+        self.weights = {name: w.to(device) for name, w in self.weights.items()}
+        return self
+
+    def _next_rates(self, name: str) -> tuple[float, float]:
+        """Advance the layer's sample counter and return the rates for this sample (7.2).
+
+        Doubling rates: on every ``period``-th sample, before its update,
+        ``a+ <- min(fl(factor * a+), fl(cap))`` and ``a- <- fl(ratio * a+)``.
+        """
+        rates = self.conv(name).rule.rates
+        self._samples[name] += 1
+        if isinstance(rates, DoublingRates) and self._samples[name] % rates.period == 0:
+            a_plus = min(_f32(rates.factor * self._rates[name][0]), _f32(rates.cap))
+            self._rates[name] = (a_plus, _f32(rates.ratio * a_plus))
+        elif not isinstance(rates, (DoublingRates, FixedRates)):
+            kind = type(rates).__name__
+            raise TypeError(f"{name}.rule.rates: expected doubling or fixed rates, got {kind}")
+        return self._rates[name]
+
+    # ----------------------------------------------------------------------------- forward
+    def encode(self, image: Tensor) -> Tensor:
+        """One uint8 image ``[H, W]`` -> its input wave ``[T, C, H', W']`` (the spec's encoder)."""
+        enc = self.spec.encoder
+        times = encode_image(
+            image,
+            list(enc.dog),
+            enc.padding,
+            enc.threshold,
+            enc.norm_radius,
+            self.T,
+            enc.mode,
+            enc.tie_consistent,
+        )
+        return times_to_wave(times, self.T)
+
+    def _apply(self, layer, wave: Tensor, training: bool) -> Tensor:
+        """One layer on a wave, without competition (plain ``fire`` for a conv)."""
+        if isinstance(layer, Pad):
+            return pad(wave, layer.padding)
+        if isinstance(layer, Pool):
+            return pool(wave, layer.kernel, layer.step, layer.padding)
+        if isinstance(layer, Inhibit):
+            if training or not layer.train_only:
+                return pointwise_inhibition(wave)
+            return wave
+        if isinstance(layer, Conv):
+            spikes, _ = fire(conv_potentials(wave, self.weights[layer.name]), layer.threshold)
+            return spikes
+        raise TypeError(f"layer: unknown layer type {type(layer).__name__}")
+
+    def stages(self, wave: Tensor, training: bool = False) -> list[Tensor]:
+        """The wave after each layer of ``spec.layers`` (one entry per layer, in order)."""
+        out = []
+        for layer in self.spec.layers:
+            wave = self._apply(layer, wave, training)
+            out.append(wave)
+        return out
+
+    def forward(self, wave: Tensor, training: bool = False) -> Tensor:
+        """All layers on an input wave; returns the final wave."""
+        for layer in self.spec.layers:
+            wave = self._apply(layer, wave, training)
+        return wave
+
+    def layer_input(self, name: str, wave: Tensor, training: bool = False) -> Tensor:
+        """The (padded) input wave of the conv ``name``: the layers below it run on ``wave``."""
+        self.conv(name)
+        for layer in self.spec.layers:
+            if isinstance(layer, Conv) and layer.name == name:
+                return wave
+            wave = self._apply(layer, wave, training)
+        raise AssertionError("unreachable")
+
+    def features(self, wave: Tensor) -> Tensor:
+        """Whether each neuron of the final map spiked at any time (eval mode, no ``train_only``
+        inhibition): its wave at the last step, flattened in (c, y, x) order; float32 0/1 ``[C*H*W]``."""
+        return self.forward(wave, training=False)[-1].reshape(-1).clone()
+
+    # ----------------------------------------------------------------------------- STDP
+    def stdp_step(self, name: str, wave: Tensor) -> list[Winner]:
+        """One sample of STDP on the conv ``name`` from an input wave; returns its k-WTA winners.
+
+        The layers below run in training mode (``train_only`` inhibitions act, lower convs fire
+        plainly); the conv's thresholded potentials go through pointwise inhibition (when
+        ``conv.pointwise``) and k-WTA; then :func:`stdp` with this sample's rates.
+        """
+        conv = self.conv(name)
+        rule = conv.rule
+        if not isinstance(rule, STDP):
+            raise ValueError(f"layer {name!r}: STDP needs a conv with an STDP rule, got {rule!r}")
+        weight = self.weights[name]
+        s_in = self.layer_input(name, wave, training=True)
+        _, thresholded = fire(conv_potentials(s_in, weight), conv.threshold)
+        inhibited = pointwise_inhibition(thresholded) if conv.pointwise else thresholded
+        winners = get_k_winners(inhibited, conv.k, conv.radius, self.compat)
+        a_plus, a_minus = self._next_rates(name)
+        lr = torch.tensor([a_plus, a_minus], dtype=torch.float32, device=weight.device)
+        stdp(
+            weight,
+            s_in,
+            inhibited.sign(),
+            winners,
+            lr,
+            stabilize=rule.stabilize,
+            lb=rule.lb,
+            ub=rule.ub,
+            clamp_all=self.compat,
+        )
+        return winners
+
+    # ----------------------------------------------------------------------------- decision
+    def _decision_conv(self) -> Conv:
+        if self._decision is None:
+            raise ValueError(
+                f"{self.spec.name}: not a decision network (its readout is "
+                f"{type(self.spec.readout).__name__})"
+            )
+        return self._decision
+
+    def decide(self, wave: Tensor, training: bool = False) -> Decision:
+        """Run the network on one input wave and pick the decision neuron.
+
+        The winner is the first of a k-WTA ``(conv.k, conv.radius)`` over the decision layer's
+        ``P[T-1]``; class = ``f // (F // n_classes)``, or -1 (silence) when no neuron fires.
+        ``training``: run the layers below in training mode (as :meth:`rstdp` does).
+        """
+        conv = self._decision_conv()
+        s_in = self.layer_input(conv.name, wave, training)
+        spikes, thresholded = fire(conv_potentials(s_in, self.weights[conv.name]), None)
+        winners = get_k_winners(thresholded, conv.k, conv.radius, self.compat)
+        if not winners:
+            return Decision(-1, None, s_in, spikes)
+        per_class = conv.out_channels // self.spec.n_classes
+        return Decision(winners[0][0] // per_class, winners[0], s_in, spikes)
+
+    def predict(self, wave: Tensor) -> int:
+        """Class of one input wave (eval mode), or -1 when no decision neuron fires."""
+        return self.decide(wave).decision
+
+    def rstdp(self, wave: Tensor, label: int) -> int:
+        """One R-STDP step on the decision layer (7.3); returns the decision (-1 = silence).
+
+        Right: STDP of the winner with the reward rates; wrong: with the punishment rates; silent:
+        nothing. After every ``chunk`` calls the rates are rescaled from their bases by the chunk's
+        miss fraction (reward) and hit fraction (punishment), the products taken in float64 and
+        stored in float32.
+        """
+        conv = self._decision_conv()
+        rule = conv.rule
+        if not isinstance(rule, RSTDP):
+            raise ValueError(f"layer {conv.name!r}: R-STDP needs an RSTDP rule, got {rule!r}")
+        weight = self.weights[conv.name]
+        d = self.decide(wave, training=True)
+        if d.winner is not None:
+            if d.decision == int(label):
+                self._chunk_hits += 1
+                rates = self.reward_rates
+            else:
+                self._chunk_misses += 1
+                rates = self.punish_rates
+            lr = torch.tensor(rates, dtype=torch.float32, device=weight.device)
+            stdp(
+                weight,
+                d.input_wave,
+                d.output_spikes,
+                [d.winner],
+                lr,
+                stabilize=rule.stabilize,
+                lb=rule.lb,
+                ub=rule.ub,
+                clamp_all=self.compat,
+            )
+        self._chunk_calls += 1
+        if self._chunk_calls == self.chunk:
+            hits = self._chunk_hits / self.chunk
+            misses = self._chunk_misses / self.chunk
+            self.reward_rates = (_f32(self.reward_base[0] * misses), _f32(self.reward_base[1] * misses))
+            self.punish_rates = (_f32(self.punish_base[0] * hits), _f32(self.punish_base[1] * hits))
             self._chunk_calls = self._chunk_hits = self._chunk_misses = 0
         return d.decision

@@ -1,0 +1,239 @@
+"""The spec interpreter of the reference (ReferenceNetwork) on real MNIST.
+
+* On the Mozafari spec it must be the hard-coded ReferenceMozafari2018, bit for bit.
+* On the Kheradpisheh spec: stage shapes, the training-only inhibition of S2's input, and STDP
+  steps that touch only the winners' features.
+* The compiled network at batch size 1 must equal it bit for bit (Kheradpisheh, S1 then S2
+  STDP, then the features).
+"""
+
+import dataclasses
+
+import pytest
+import torch
+
+from fastspike import reference as ref
+from fastspike.reference import ReferenceMozafari2018, ReferenceNetwork
+from fastspike.registry import get_spec
+
+COMPAT = pytest.mark.parametrize("compat", [False, True], ids=["clean", "compat"])
+
+
+def _with_chunk(spec, chunk):
+    """The spec with the decision layer's R-STDP rates rescaled every ``chunk`` samples."""
+    last = spec.layers[-1]
+    rule = dataclasses.replace(last.rule, rates=dataclasses.replace(last.rule.rates, chunk=chunk))
+    return spec.replace(layers=spec.layers[:-1] + (dataclasses.replace(last, rule=rule),))
+
+
+def _assert_same_decision(got, expect, i):
+    assert got.decision == expect.decision, f"sample {i}"
+    assert got.winner == expect.winner, f"sample {i}"
+    assert torch.equal(got.input_wave, expect.input_wave), f"sample {i}"
+    assert torch.equal(got.output_spikes, expect.output_spikes), f"sample {i}"
+
+
+# ----------------------------------------------------------------------------- Mozafari
+@COMPAT
+def test_mozafari_spec_equals_hard_coded_reference(mnist, compat):
+    train, _ = mnist
+    n = 10
+    images, labels = train.images[:n], train.labels[:n]
+    net = ReferenceNetwork(get_spec("mozafari2018"), compat=compat, seed=0)
+    old = ReferenceMozafari2018(compat=compat, seed=0)
+
+    assert list(net.weights) == ["S1", "S2", "S3"]
+    for name, w in zip(("S1", "S2", "S3"), old.weights, strict=True):
+        assert torch.equal(net.weights[name], w), name
+
+    waves = [net.encode(images[i]) for i in range(n)]
+    for i in range(n):
+        assert torch.equal(waves[i], ref.times_to_wave(ref.encode_image(images[i]), 15)), f"sample {i}"
+
+    n_winners = 0
+    for name, step in (("S1", old.stdp1), ("S2", old.stdp2)):
+        for i in range(n):
+            winners = net.stdp_step(name, waves[i])
+            assert winners == step(waves[i]), f"{name} sample {i}"
+            n_winners += len(winners)
+            for other, w in zip(("S1", "S2", "S3"), old.weights, strict=True):
+                assert torch.equal(net.weights[other], w), f"{name} sample {i}: {other} differs"
+        assert net.samples_seen(name) == n
+    assert net.rates("S1") == old.lr1 and net.rates("S2") == old.lr2
+    assert n_winners > 0
+
+    decisions = []
+    for i in range(n):
+        _assert_same_decision(net.decide(waves[i]), old.decide(waves[i]), i)
+        d = net.rstdp(waves[i], int(labels[i]))
+        assert d == old.rstdp(waves[i], int(labels[i])), f"R-STDP sample {i}"
+        decisions.append(d)
+        assert torch.equal(net.weights["S3"], old.w3), f"R-STDP sample {i}"
+        assert net.predict(waves[i]) == old.predict(waves[i]), f"sample {i}"
+    assert any(d >= 0 for d in decisions)
+    assert (net.reward_rates, net.punish_rates) == (old.reward_rates, old.punish_rates)
+
+
+@COMPAT
+def test_mozafari_adaptive_rates_equal_hard_coded_reference(mnist, compat):
+    """R-STDP with chunks of 3 samples, so that the rates are rescaled several times."""
+    train, _ = mnist
+    n = 10
+    net = ReferenceNetwork(_with_chunk(get_spec("mozafari2018"), 3), compat=compat, seed=1)
+    old = ReferenceMozafari2018(compat=compat, seed=1)
+    old.ADAPT_CHUNK = 3
+    rescaled = set()
+    for i in range(n):
+        wave = net.encode(train.images[i])
+        label = int(train.labels[i])
+        assert net.rstdp(wave, label) == old.rstdp(wave, label), f"sample {i}"
+        assert torch.equal(net.weights["S3"], old.w3), f"sample {i}"
+        assert (net.reward_rates, net.punish_rates) == (old.reward_rates, old.punish_rates), f"sample {i}"
+        rescaled.add((net.reward_rates, net.punish_rates))
+    assert len(rescaled) > 1
+
+
+def test_doubling_rates_follow_the_closed_form():
+    net = ReferenceNetwork(get_spec("mozafari2018"))
+    for i in range(3600):
+        assert net._next_rates("S1") == ReferenceMozafari2018.stdp_rates(i), f"sample {i}"
+    assert net.rates("S1") == ReferenceMozafari2018.stdp_rates(3599)
+    assert net.rates("S1")[0] == ReferenceMozafari2018.A_PLUS_MAX
+    assert net.rates("S2") == (ref._f32(0.004), ref._f32(-0.003))
+
+
+def test_clean_mode_clamps_initial_weights_once():
+    spec = get_spec("mozafari2018")
+    clean = ReferenceNetwork(spec, compat=False, seed=0)
+    compat = ReferenceNetwork(spec, compat=True, seed=0)
+    assert bool((compat.weights["S3"] > 0.8).any())  # about half start above ub
+    for conv in spec.convs:
+        lb, ub = conv.rule.lb, conv.rule.ub
+        assert torch.equal(clean.weights[conv.name], compat.weights[conv.name].clamp(lb, ub))
+
+
+# ----------------------------------------------------------------------------- Kheradpisheh
+def test_kheradpisheh_stage_shapes_and_features(mnist):
+    train, _ = mnist
+    spec = get_spec("kheradpisheh2018")
+    net = ReferenceNetwork(spec)
+    wave = net.encode(train.images[0])
+    assert wave.dtype == torch.float32 and wave.shape == (15, 2, 28, 28)
+    assert torch.equal(ref.wave_to_times(wave), ref.encode_image(train.images[0], ref.KHERADPISHEH_DOG, 3))
+    expect = [(2, 32, 32), (32, 28, 28), (32, 15, 15), (32, 17, 17), (32, 17, 17), (150, 16, 16), (150, 9, 9)]
+    assert spec.shapes() == [(2, 28, 28)] + expect
+    for training in (False, True):
+        stages = net.stages(wave, training=training)
+        assert [tuple(s.shape[1:]) for s in stages] == expect
+        assert all(s.shape[0] == 15 and s.dtype == torch.float32 for s in stages)
+    assert net.layer_input("S1", wave).shape == (15, 2, 32, 32)
+    assert net.layer_input("S2", wave).shape == (15, 32, 17, 17)
+
+    features = net.features(wave)
+    assert features.dtype == torch.float32 and features.shape == (12150,)
+    assert set(features.unique().tolist()) <= {0.0, 1.0} and features.sum() > 0
+    assert torch.equal(features, net.forward(wave)[-1].flatten())
+    with pytest.raises(ValueError, match="not a decision network"):
+        net.decide(wave)
+
+
+def test_kheradpisheh_inhibition_only_in_training(mnist):
+    """S2 sees one spiking feature per position while it trains (the lowest index among the
+    earliest), and the uninhibited map in eval mode."""
+    train, _ = mnist
+    net = ReferenceNetwork(get_spec("kheradpisheh2018"))
+    T = net.T
+    differs = 0
+    for i in range(5):
+        wave = net.encode(train.images[i])
+        s_eval = net.layer_input("S2", wave, training=False)
+        s_train = net.layer_input("S2", wave, training=True)
+        assert int(s_train[-1].sum(0).max()) <= 1, f"sample {i}"
+        # expected: per position, the lowest feature index among the earliest firing keeps its spikes
+        tau = ref.wave_to_times(s_eval).long()  # [32, 17, 17]
+        t_min = tau.min(0).values
+        features = torch.arange(tau.shape[0]).reshape(-1, 1, 1)
+        first = torch.where(tau == t_min, features, tau.shape[0]).min(0).values
+        keep = (features == first) & (t_min < T)
+        assert torch.equal(s_train, s_eval * keep), f"sample {i}"
+        if int(s_eval[-1].sum(0).max()) > 1:
+            differs += 1
+            assert not torch.equal(s_train, s_eval)
+        # eval mode and the features see no inhibition
+        assert torch.equal(net.forward(wave)[-1].flatten(), net.features(wave))
+        assert torch.equal(net.stages(wave)[-1], net.forward(wave, training=False))
+    assert differs > 0  # on real data the inhibition matters
+
+
+@COMPAT
+def test_kheradpisheh_stdp_changes_only_the_winners(mnist, compat):
+    train, _ = mnist
+    spec = get_spec("kheradpisheh2018")
+    net = ReferenceNetwork(spec, compat=compat)
+    rates = {"S1": net.rates("S1"), "S2": net.rates("S2")}
+    for name in ("S1", "S2"):
+        rule = net.conv(name).rule
+        n_winners = 0
+        for i in range(4):
+            wave = net.encode(train.images[i])
+            before = {k: w.clone() for k, w in net.weights.items()}
+            winners = net.stdp_step(name, wave)
+            n_winners += len(winners)
+            won = sorted({f for f, _, _ in winners})
+            assert len(won) == len(winners), "k-WTA gives each winner its own feature"
+            w, w0 = net.weights[name], before[name]
+            lost = [f for f in range(w.shape[0]) if f not in won]
+            untouched = w0.clamp(rule.lb, rule.ub) if compat else w0
+            assert torch.equal(w[lost], untouched[lost]), f"{name} sample {i}"
+            for f in won:
+                assert not torch.equal(w[f], w0[f]), f"{name} sample {i} feature {f}"
+            assert float(w.min()) >= rule.lb and float(w.max()) <= rule.ub
+            for other in net.weights:
+                if other != name:
+                    assert torch.equal(net.weights[other], before[other])
+        assert n_winners > 0
+        assert net.rates(name) == rates[name]  # 4 samples: no doubling yet (S1), fixed (S2)
+        assert net.samples_seen(name) == 4
+
+
+# ----------------------------------------------------------------------------- compiled network
+@COMPAT
+def test_kheradpisheh_batch_one_equals_reference(mnist, compat):
+    """The compiled network trained one sample at a time equals the reference bit for bit."""
+    from fastspike.network import Network
+    from fastspike.train import new_state, train_epoch
+
+    train, _ = mnist
+    n = 12
+    spec = get_spec("kheradpisheh2018")
+    images = train.images[:n]
+    net = Network(spec, compat=compat, seed=0)
+    rnet = ReferenceNetwork(spec, compat=compat, seed=0)
+
+    times = net.encoder(images)
+    waves = [rnet.encode(images[i]) for i in range(n)]
+    assert times.dtype == torch.uint8 and times.shape == (n, 2, 28, 28)
+    for i in range(n):
+        assert torch.equal(times[i].cpu(), ref.wave_to_times(waves[i])), f"encoding, sample {i}"
+    for name in ("S1", "S2"):
+        assert torch.equal(net.conv(name).weight.detach().cpu(), rnet.weights[name]), f"initial {name}"
+
+    for name in ("S1", "S2"):
+        x = net.layer_input(name, times, training=True)
+        for i in range(n):
+            expect = ref.wave_to_times(rnet.layer_input(name, waves[i], training=True))
+            assert torch.equal(x[i].cpu(), expect), f"{name} input, sample {i}"
+        state = new_state(net, name)
+        n_winners = 0
+        for i in range(n):
+            n_winners += len(rnet.stdp_step(name, waves[i]))
+            train_epoch(net, name, x[i : i + 1], state, batch_size=1)
+            for other in ("S1", "S2"):
+                got = net.conv(other).weight.detach().cpu()
+                assert torch.equal(got, rnet.weights[other]), f"training {name}, sample {i}: {other} differs"
+        assert n_winners > 0, name
+
+    features = net.features(times)
+    assert features.shape == (n, 12150)
+    expect = torch.stack([rnet.features(w) for w in waves]).to(torch.uint8)
+    assert torch.equal(features.cpu().to(torch.uint8), expect)
