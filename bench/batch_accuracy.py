@@ -1,10 +1,12 @@
 """Test accuracy as a function of the batch size, same schedule and data order.
 
-    python -m bench.batch_accuracy [--batches 1 16 64 256] [--samples 10000 20000 20000] [--epochs3 3]
+    python -m bench.batch_accuracy [--batches 1 16 64 256] [--samples 10000 20000 20000] [--epochs 1 1 3]
 
+Mozafari 2018 (S1/S2 STDP, S3 R-STDP) trained by ``fastspike.train.train_mnist``.
 Batched STDP runs each batch's forward pass with the weights at the start of the
 batch and applies the per-sample updates in order (ALGORITHMS.md 8, option b);
-batch_size=1 is the exact sequential algorithm. Writes JSON + Markdown.
+batch_size=1 is the exact sequential algorithm. Writes JSON + Markdown, by default
+``bench/results/batch-accuracy-<device>-<cpu slug>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import time
 
 import torch
 
-from bench.run import _cpu_name
+from bench.run import _cpu_name, result_stem
 from fastspike.train import train_mnist
+
+MODEL = "mozafari2018"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,33 +34,75 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--data", default=os.environ.get("FASTSPIKE_DATA", os.path.join("..", "shared", "data")))
     p.add_argument("--out", default=os.path.join("bench", "results"))
+    p.add_argument(
+        "--name", default=None, help="output file stem (default: batch-accuracy-<device>-<cpu slug>)"
+    )
     args = p.parse_args(argv)
     rows = []
     for b in args.batches:
         t0 = time.perf_counter()
-        _, hist = train_mnist(args.data, device=args.device, samples=tuple(args.samples), epochs1=args.epochs[0],
-                              epochs2=args.epochs[1], epochs3=args.epochs[2], batch_size=b,
-                              test_samples=args.test_samples, progress=False, download=False)
+        _, hist = train_mnist(
+            args.data,
+            model=MODEL,
+            device=args.device,
+            samples=tuple(args.samples),
+            epochs1=args.epochs[0],
+            epochs2=args.epochs[1],
+            epochs3=args.epochs[2],
+            batch_size=b,
+            test_samples=args.test_samples,
+            progress=False,
+            download=False,
+        )
+        hist = [h for h in hist if h.get("layer", "S3") == "S3"]  # the evaluated (R-STDP) epochs
         best = max(hist, key=lambda h: h["test"]["correct"])
-        rows.append({"batch_size": b, "best_test": best["test"], "best_epoch": best["epoch"],
-                     "final_test": hist[-1]["test"], "wall_s": time.perf_counter() - t0})
-        print(f"batch {b}: best test accuracy {best['test']['correct']:.4f} (epoch {best['epoch']}), "
-              f"{rows[-1]['wall_s']:.0f} s", flush=True)
-    dev = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else _cpu_name()
-    res = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": dev,
-           "threads": torch.get_num_threads(), "torch": torch.__version__, "samples": args.samples,
-           "epochs": args.epochs, "test_samples": args.test_samples or 10000, "rows": rows}
+        rows.append(
+            {
+                "batch_size": b,
+                "best_test": best["test"],
+                "best_epoch": best["epoch"],
+                "final_test": hist[-1]["test"],
+                "wall_s": time.perf_counter() - t0,
+            }
+        )
+        print(
+            f"batch {b}: best test accuracy {best['test']['correct']:.4f} (epoch {best['epoch']}), "
+            f"{rows[-1]['wall_s']:.0f} s",
+            flush=True,
+        )
+    cpu = _cpu_name()
+    dev = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else cpu
+    res = {
+        "model": MODEL,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": dev,
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "samples": args.samples,
+        "epochs": args.epochs,
+        "test_samples": args.test_samples or 10000,
+        "rows": rows,
+    }
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"batch-accuracy-{_dt.date.today().isoformat()}-{args.device.split(':')[0]}")
+    stem = os.path.join(args.out, args.name or result_stem("batch-accuracy", args.device, cpu))
     with open(stem + ".json", "w") as f:
         json.dump(res, f, indent=1)
-    md = [f"Accuracy vs batch size ({dev}, {res['date']}): S1/S2/S3 trained on the first "
-          f"{args.samples[0]}/{args.samples[1]}/{args.samples[2]} MNIST images for {args.epochs[0]}/{args.epochs[1]}/"
-          f"{args.epochs[2]} epochs, best of the S3 epochs on {res['test_samples']} test images.", "",
-          "| batch size | test correct | wrong | silent | wall time |", "|---|---|---|---|---|"]
+    md = [
+        f"Accuracy vs batch size ({dev}, {res['date']}): S1/S2/S3 trained on the first "
+        f"{args.samples[0]}/{args.samples[1]}/{args.samples[2]} MNIST images for "
+        f"{args.epochs[0]}/{args.epochs[1]}/{args.epochs[2]} epochs, best of the S3 epochs on "
+        f"{res['test_samples']} test images.",
+        "",
+        "| batch size | test correct | wrong | silent | wall time |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         t = r["best_test"]
-        md.append(f"| {r['batch_size']} | {t['correct']:.4f} | {t['wrong']:.4f} | {t['silent']:.4f} | {r['wall_s']:.0f} s |")
+        md.append(
+            f"| {r['batch_size']} | {t['correct']:.4f} | {t['wrong']:.4f} | {t['silent']:.4f} "
+            f"| {r['wall_s']:.0f} s |"
+        )
     with open(stem + ".md", "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))

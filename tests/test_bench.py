@@ -1,26 +1,137 @@
-"""A --quick bench run end to end writes a well-formed JSON (no timing assertions)."""
+"""Quick bench runs end to end write well-formed JSON and Markdown (no timing assertions)."""
 
 import json
+import re
 
+import pytest
 from conftest import SHARED_DATA
+
+CONTENDERS = ("reference", "fastspike_b1", "fastspike_batched")
+
+
+def _check_timing(r: dict) -> None:
+    assert r["samples_per_s"] > 0 and 0 < r["min_s"] <= r["median_s"] <= r["max_s"]
+    assert r["peak_rss_mb"] > 0 and r["peak_rss_delta_mb"] >= 0
 
 
 def test_bench_quick_runs_and_writes_json(mnist_root, tmp_path):
     from bench.run import main
 
-    assert main(["--quick", "--samples", "8", "--repeats", "1", "--trained-samples", "16", "8", "8",
-                 "--data", mnist_root, "--out", str(tmp_path), "--name", "q"]) == 0
+    argv = ["--quick", "--samples", "4", "--repeats", "1", "--trained-samples", "8", "4", "4"]
+    argv += ["--operator-batches", "1", "2"]
+    assert main([*argv, "--data", mnist_root, "--out", str(tmp_path), "--name", "q"]) == 0
     res = json.loads((tmp_path / "q.json").read_text())
+    assert res["model"] == "mozafari2018"
     assert res["quick"] is True and res["machine"]["torch"] and res["date"]
+    assert res["trained_samples"] == [8, 4, 4] and set(res["trained_subnormal_fraction"]) == {
+        "w1",
+        "w2",
+        "w3",
+    }
     phases = {(r["phase"], r["state"]) for r in res["phases"]}
     for phase in ("encoding", "S1 STDP training", "S2 STDP training", "S3 R-STDP training", "inference"):
         assert (phase, "fresh") in phases and (phase, "trained") in phases
+    assert len(res["phases"]) == 10
     for r in res["phases"]:
-        for c in ("reference", "fastspike_b1", "fastspike_batched"):
-            assert r[c]["samples_per_s"] > 0 and r[c]["min_s"] <= r[c]["median_s"] <= r[c]["max_s"]
-            assert r[c]["peak_rss_mb"] > 0 and r[c]["peak_rss_delta_mb"] >= 0
+        for c in CONTENDERS:
+            _check_timing(r[c])
     assert {r["operator"].split(" ")[0] for r in res["operators"]} >= {
-        "encoding", "fire", "first_spike", "conv_fire", "pointwise_inhibition", "kwta", "stdp_update"}
+        "encoding",
+        "fire",
+        "first_spike",
+        "conv_fire",
+        "pointwise_inhibition",
+        "kwta",
+        "stdp_update",
+    }
+    assert sorted({r["batch"] for r in res["operators"]}) == [1, 2]
+    for r in res["operators"]:
+        _check_timing(r["reference"])
+        _check_timing(r["fastspike"])
     assert [r["T"] for r in res["memory_vs_T"]] == [15, 30]
     assert (tmp_path / "q.md").read_text().startswith("### fastspike benchmark")
     assert SHARED_DATA  # the bench reads real MNIST only, never downloads
+
+
+@pytest.fixture(scope="module")
+def kheradpisheh_out(mnist_root, tmp_path_factory):
+    """One quick Kheradpisheh 2018 run with the default output name (shared by two tests)."""
+    from bench.run import main
+
+    out = tmp_path_factory.mktemp("bench-kheradpisheh")
+    argv = ["--model", "kheradpisheh2018", "--quick", "--samples", "4", "--repeats", "1"]
+    argv += ["--trained-samples", "8", "4", "--readout-max-iter", "5"]
+    assert main([*argv, "--data", mnist_root, "--out", str(out)]) == 0
+    return out
+
+
+def test_bench_quick_kheradpisheh(kheradpisheh_out):
+    from bench.run import READOUT_PHASE
+
+    (path,) = kheradpisheh_out.glob("*.json")
+    res = json.loads(path.read_text())
+    assert res["model"] == "kheradpisheh2018" and res["quick"] is True and res["samples"] == 4
+    assert res["trained_samples"] == [8, 4] and set(res["trained_subnormal_fraction"]) == {"w1", "w2"}
+    assert res["readout"] == {"method": "svm", "C": 2.4, "max_iter": 5}
+    rows = {(r["phase"], r["state"]): r for r in res["phases"]}
+    for state in ("fresh", "trained"):
+        for phase in ("encoding", "S1 STDP training", "S2 STDP training", "feature extraction"):
+            for c in CONTENDERS:
+                _check_timing(rows[phase, state][c])
+        fit = rows[READOUT_PHASE, state]
+        assert "fastspike only" in fit["phase"] and "reference" not in fit and "fastspike_b1" not in fit
+        _check_timing(fit["fastspike_batched"])
+    assert "cached" in rows["S2 STDP training", "fresh"]["note"]
+    assert len(res["phases"]) == 10
+    assert res["operators"] == []  # the per-operator table is Mozafari 2018's
+    assert [r["T"] for r in res["memory_vs_T"]] == [15, 30]
+    md = path.with_suffix(".md").read_text()
+    assert (
+        md.startswith("### fastspike benchmark, kheradpisheh2018") and "| feature extraction | fresh |" in md
+    )
+
+
+def test_bench_default_name_is_model_device_cpu_slug(kheradpisheh_out):
+    from bench.run import _cpu_name, cpu_slug, result_stem
+
+    slug = cpu_slug()
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug)
+    assert slug == re.sub(r"[^a-z0-9]+", "-", _cpu_name().lower()).strip("-")
+    stem = f"kheradpisheh2018-cpu-{slug}-quick"  # a --quick run never overwrites the real results
+    assert sorted(p.name for p in kheradpisheh_out.iterdir()) == [stem + ".json", stem + ".md"]
+    assert json.loads((kheradpisheh_out / (stem + ".json")).read_text())["machine"]["cpu"] == _cpu_name()
+    # the committed results' names
+    assert cpu_slug("Intel(R) Xeon(R) Processor") == "intel-r-xeon-r-processor"
+    assert result_stem("mozafari2018", "cpu", "Intel(R) Xeon(R) Processor") == (
+        "mozafari2018-cpu-intel-r-xeon-r-processor"
+    )
+    assert result_stem("batch-accuracy", "cuda:0", "AMD EPYC 7B13") == "batch-accuracy-cuda-amd-epyc-7b13"
+
+
+def test_batch_accuracy_tiny_run_default_name(mnist_root, tmp_path):
+    from bench.batch_accuracy import main
+    from bench.run import cpu_slug
+
+    argv = [
+        "--batches",
+        "1",
+        "4",
+        "--samples",
+        "16",
+        "16",
+        "16",
+        "--epochs",
+        "1",
+        "1",
+        "1",
+        "--test-samples",
+        "32",
+    ]
+    assert main([*argv, "--data", mnist_root, "--out", str(tmp_path)]) == 0
+    stem = f"batch-accuracy-cpu-{cpu_slug()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stem + ".json", stem + ".md"]
+    res = json.loads((tmp_path / (stem + ".json")).read_text())
+    assert res["model"] == "mozafari2018" and [r["batch_size"] for r in res["rows"]] == [1, 4]
+    for r in res["rows"]:
+        t = r["best_test"]
+        assert abs(t["correct"] + t["wrong"] + t["silent"] - 1) < 1e-9 and r["best_epoch"] == 1
