@@ -14,8 +14,8 @@ builds cannot drift.
 
 import glob
 import os
-import sys
 import shutil
+import sys
 
 from setuptools import setup
 
@@ -77,17 +77,32 @@ def _extension():
     include = [os.path.join(ROOT, "csrc", "include")]
     if not _use_cuda():
         return CppExtension(
-            "fastspike._C", cpp, include_dirs=include, define_macros=define,
-            extra_compile_args={"cxx": cxx}, extra_link_args=link, py_limited_api=False,
+            "fastspike._C",
+            cpp,
+            include_dirs=include,
+            define_macros=define,
+            extra_compile_args={"cxx": cxx},
+            extra_link_args=link,
+            py_limited_api=False,
         )
     if not os.environ.get("TORCH_CUDA_ARCH_LIST"):
         os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0+PTX"
-    nvcc = ["-O3", "--fmad=false", "-ftz=true", "-prec-div=true", "-prec-sqrt=true",
-            "-lineinfo", *os.environ.get("NVCC_FLAGS", "").split()]
+    nvcc = [
+        "-O3",
+        "--fmad=false",
+        "-ftz=true",
+        "-prec-div=true",
+        "-prec-sqrt=true",
+        "-lineinfo",
+        *os.environ.get("NVCC_FLAGS", "").split(),
+    ]
     return CUDAExtension(
-        "fastspike._C", cpp + _sources("csrc/ops/cuda/*.cu"), include_dirs=include,
+        "fastspike._C",
+        cpp + _sources("csrc/ops/cuda/*.cu"),
+        include_dirs=include,
         define_macros=define + [("FASTSPIKE_WITH_CUDA", "1")],
-        extra_compile_args={"cxx": cxx, "nvcc": nvcc}, extra_link_args=link,
+        extra_compile_args={"cxx": cxx, "nvcc": nvcc},
+        extra_link_args=link,
     )
 
 

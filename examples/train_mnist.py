@@ -11,8 +11,7 @@ import os
 import torch
 
 from fastspike.data import load_dataset
-from fastspike.encoding import Encoder
-from fastspike.train import evaluate, load_model, train_mnist
+from fastspike.train import evaluate_images, load_model, train_mnist
 
 
 def main() -> None:
@@ -23,19 +22,26 @@ def main() -> None:
     p.add_argument("--tiny", action="store_true", help="6000/6000/3000 samples, 2 R-STDP epochs")
     args = p.parse_args()
 
-    extra = dict(samples=(6000, 6000, 3000), epochs1=1, epochs2=1, epochs3=2, test_samples=2000) if args.tiny else {}
+    extra = (
+        dict(samples=(6000, 6000, 3000), epochs1=1, epochs2=1, epochs3=2, test_samples=2000)
+        if args.tiny
+        else {}
+    )
     model, history = train_mnist(args.root, preset=args.preset, checkpoint_dir=args.out, **extra)
     for h in history:
-        print(f"epoch {h['epoch']:3d}: test correct {h['test']['correct']:.4f} wrong {h['test']['wrong']:.4f} "
-              f"silent {h['test']['silent']:.4f} ({h['seconds']:.1f} s)")
+        print(
+            f"epoch {h['epoch']:3d}: test correct {h['test']['correct']:.4f} wrong {h['test']['wrong']:.4f} "
+            f"silent {h['test']['silent']:.4f} ({h['seconds']:.1f} s)"
+        )
 
     # The best weights are saved in OUT/best.pt; load them and evaluate once more.
     model = load_model(os.path.join(args.out, "best.pt"))
     _, test = load_dataset("mnist", args.root)
-    times = Encoder()(test.images)
     with torch.no_grad():
-        result = evaluate(model, model.layer_input(3, times), test.labels)
-    print(f"reloaded {args.out}/best.pt: test accuracy {result['correct']:.4f} (silent {result['silent']:.4f})")
+        result = evaluate_images(model, test.images, test.labels)  # encodes with the model's own encoder
+    print(
+        f"reloaded {args.out}/best.pt: test accuracy {result['correct']:.4f} (silent {result['silent']:.4f})"
+    )
 
 
 if __name__ == "__main__":

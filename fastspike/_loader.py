@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-REBUILD = 'pip install --no-build-isolation --no-deps -e .   (from the fastspike source folder)'
+REBUILD = "pip install --no-build-isolation --no-deps -e .   (from the fastspike source folder)"
 
 
 def load_library():

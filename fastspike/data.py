@@ -64,13 +64,18 @@ def load_dataset(name: str = "mnist", root: str = "data", download: bool = True)
         out = []
         for split in ("train", "test"):
             img, lab = paths[split]
-            out.append(Split(torch.from_numpy(_read_idx(img, "images").copy()),
-                             torch.from_numpy(_read_idx(lab, "labels").astype(np.int64))))
+            out.append(
+                Split(
+                    torch.from_numpy(_read_idx(img, "images").copy()),
+                    torch.from_numpy(_read_idx(lab, "labels").astype(np.int64)),
+                )
+            )
         return out[0], out[1]
     if not download:
         raise FileNotFoundError(
             f"dataset {name!r}: the IDX files are not in {folder!r} and download=False; put "
-            f"{', '.join(f for fs in _FILES.values() for f in fs)} there or pass download=True")
+            f"{', '.join(f for fs in _FILES.values() for f in fs)} there or pass download=True"
+        )
     try:
         import torchvision.datasets as tvd
     except ImportError as err:  # pragma: no cover
@@ -79,7 +84,9 @@ def load_dataset(name: str = "mnist", root: str = "data", download: bool = True)
     try:
         sets = [cls(os.path.expanduser(root), train=t, download=True) for t in (True, False)]
     except Exception as err:
-        raise FileNotFoundError(f"dataset {name!r}: not found under {root!r} and the download failed ({err})") from err
+        raise FileNotFoundError(
+            f"dataset {name!r}: not found under {root!r} and the download failed ({err})"
+        ) from err
     return tuple(Split(s.data.to(torch.uint8), s.targets.to(torch.int64)) for s in sets)  # type: ignore[return-value]
 
 
@@ -99,12 +106,16 @@ def encode_dataset(
     device = torch.device(device)
     path = None
     if cache_dir:
-        h = hashlib.sha1(images.numpy().tobytes() if images.device.type == "cpu" else images.cpu().numpy().tobytes())
+        h = hashlib.sha1(
+            images.numpy().tobytes() if images.device.type == "cpu" else images.cpu().numpy().tobytes()
+        )
         h.update(encoder.key().encode())
         path = os.path.join(cache_dir, f"encoded-{h.hexdigest()[:16]}.pt")
         if os.path.exists(path):
             return torch.load(path, map_location=device)
-    out = torch.empty((images.shape[0], encoder.channels, *images.shape[-2:]), dtype=torch.uint8, device=device)
+    out = torch.empty(
+        (images.shape[0], encoder.channels, *images.shape[-2:]), dtype=torch.uint8, device=device
+    )
     starts = range(0, images.shape[0], batch_size)
     if progress:
         from tqdm.auto import tqdm

@@ -27,9 +27,12 @@ __all__ = [
 ]
 
 MOZAFARI_DOG: tuple[tuple[int, float, float], ...] = (
-    (3, 3 / 9, 6 / 9), (3, 6 / 9, 3 / 9),
-    (7, 7 / 9, 14 / 9), (7, 14 / 9, 7 / 9),
-    (13, 13 / 9, 26 / 9), (13, 26 / 9, 13 / 9),
+    (3, 3 / 9, 6 / 9),
+    (3, 6 / 9, 3 / 9),
+    (7, 7 / 9, 14 / 9),
+    (7, 14 / 9, 7 / 9),
+    (13, 13 / 9, 26 / 9),
+    (13, 26 / 9, 13 / 9),
 )
 KHERADPISHEH_DOG: tuple[tuple[int, float, float], ...] = ((7, 1.0, 2.0), (7, 2.0, 1.0))
 
@@ -92,8 +95,10 @@ def rank_order(x: Tensor, T: int, mode: str = "clean", tie_consistent: bool = Fa
     n = (flat > 0).sum(1)
     if mode == "compat" and bool((n < T).any()):
         i = int((n < T).nonzero()[0])
-        raise ValueError(f"rank_order: sample {i} has {int(n[i])} non-zero values, fewer than T = {T} "
-                         "(the reference fails on such images; use mode='clean')")
+        raise ValueError(
+            f"rank_order: sample {i} has {int(n[i])} non-zero values, fewer than T = {T} "
+            "(the reference fails on such images; use mode='clean')"
+        )
     vals, order = torch.sort(flat, dim=1, descending=True, stable=True)
     q = torch.arange(N, device=x.device).expand(B, N)
     if tie_consistent:
@@ -131,8 +136,10 @@ class Encoder:
 
     def key(self) -> str:
         """A string identifying the encoding parameters (for caches)."""
-        return (f"dog{list(self.specs)}-p{self.padding}-th{self.threshold}-r{self.norm_radius}"
-                f"-T{self.T}-{self.mode}-tc{int(self.tie_consistent)}")
+        return (
+            f"dog{list(self.specs)}-p{self.padding}-th{self.threshold}-r{self.norm_radius}"
+            f"-T{self.T}-{self.mode}-tc{int(self.tie_consistent)}"
+        )
 
     def filter(self, images: Tensor) -> Tensor:
         """DoG filtering + threshold: uint8 ``[B, (1,) H, W]`` -> float32 ``[B, n, H, W]``."""
@@ -162,6 +169,7 @@ class Encoder:
     def __call__(self, images: Tensor) -> Tensor:
         if images.device.type == "cpu" and images.shape[0] > self.cpu_chunk:
             # every step is per sample, so chunking changes no result
-            return torch.cat([self(images[s : s + self.cpu_chunk])
-                              for s in range(0, images.shape[0], self.cpu_chunk)])
+            return torch.cat(
+                [self(images[s : s + self.cpu_chunk]) for s in range(0, images.shape[0], self.cpu_chunk)]
+            )
         return rank_order(self.normalize(self.filter(images)), self.T, self.mode, self.tie_consistent)

@@ -23,8 +23,9 @@ def pad_times(times: Tensor, padding: int, T: int) -> Tensor:
     return F.pad(times, (padding,) * 4, value=T) if padding else times
 
 
-def pool_times(times: Tensor, kernel: int, stride: int | None = None, padding: int = 0, T: int = 15,
-               out_padding: int = 0) -> Tensor:
+def pool_times(
+    times: Tensor, kernel: int, stride: int | None = None, padding: int = 0, T: int = 15, out_padding: int = 0
+) -> Tensor:
     """Max-pooling of a spike wave = min-pooling of its first-spike times.
 
     Padded cells count as never; output size ``floor((H + 2p - k) / s) + 1``,
@@ -60,8 +61,10 @@ class Pool(nn.Module):
         return pool_times(times, self.kernel, self.stride, self.padding, T, self.out_padding)
 
     def extra_repr(self) -> str:
-        return (f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}, "
-                f"out_padding={self.out_padding}")
+        return (
+            f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}, "
+            f"out_padding={self.out_padding}"
+        )
 
 
 class SpikingConv(nn.Module):
@@ -116,12 +119,15 @@ class SpikingConv(nn.Module):
         self.register_buffer("weight", w)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"threshold={self.threshold}, k={self.k}, radius={self.radius}, "
-                f"bounds=({self.lb}, {self.ub}), stabilize={self.stabilize}, compat={self.compat}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"threshold={self.threshold}, k={self.k}, radius={self.radius}, "
+            f"bounds=({self.lb}, {self.ub}), stabilize={self.stabilize}, compat={self.compat}"
+        )
 
-    def forward(self, times_in: Tensor, T: int, border: int = 0,
-                values: bool = True) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, times_in: Tensor, T: int, border: int = 0, values: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
         """Padded input times ``[B, C, Hp, Wp]`` -> output ``(times, values)`` ``[B, F, H, W]``.
 
         ``border``: how many outer rows/columns of ``times_in`` are padding (never
@@ -135,8 +141,9 @@ class SpikingConv(nn.Module):
             # >= 0 (final_potential rejects negative weights), so 0 where silent
             times = (p <= 0).to(times_in.dtype).add_(T - 1)
             return times, p
-        times, v, _ = ops.conv_fire(times_in, self.weight, T, self.threshold, validate=False,
-                                    return_values=values)
+        times, v, _ = ops.conv_fire(
+            times_in, self.weight, T, self.threshold, validate=False, return_values=values
+        )
         return times, v
 
     # a sample goes to the exact event-driven kernel when at most this fraction
@@ -158,8 +165,15 @@ class SpikingConv(nn.Module):
         The choice depends only on the sample itself, never on the batch.
         """
         rows, taps = self._weight_rows()
-        p, done = ops.final_potential(times_in, self.weight, T, border, weight_rows=rows,
-                                      max_event_fraction=self.event_fraction, tap_sums=taps)
+        p, done = ops.final_potential(
+            times_in,
+            self.weight,
+            T,
+            border,
+            weight_rows=rows,
+            max_event_fraction=self.event_fraction,
+            tap_sums=taps,
+        )
         if not bool(done.all()):
             rest = ~done
             x = times_in[rest] < T
@@ -198,9 +212,19 @@ class SpikingConv(nn.Module):
         # cached weight layout that was current is patched, not rebuilt (R-STDP
         # with batch_size=1 would otherwise rebuild ~5 MB after every sample)
         patch = cache is not None and cache[0] == self._rows_key() and not self.compat
-        ops.stdp_update(self.weight, times_in, times_out, winners, lr.to(self.weight.device, torch.float32), T,
-                        stabilize=self.stabilize, lb=self.lb, ub=self.ub, clamp_all=self.compat,
-                        validate=False)
+        ops.stdp_update(
+            self.weight,
+            times_in,
+            times_out,
+            winners,
+            lr.to(self.weight.device, torch.float32),
+            T,
+            stabilize=self.stabilize,
+            lb=self.lb,
+            ub=self.ub,
+            clamp_all=self.compat,
+            validate=False,
+        )
         if patch:
             f = winners[..., 0].reshape(-1)
             f = f[f >= 0].unique().to(self.weight.device)

@@ -104,12 +104,17 @@ def first_spike_from_wave(spikes: Tensor, potentials: Tensor | None = None, comp
 def _first_spike_from_wave_fake(spikes, potentials, compat=False):
     shape = (spikes.shape[0], *spikes.shape[2:])
     times = spikes.new_empty(shape, dtype=times_dtype(spikes.shape[1]))
-    values = potentials.new_empty(shape) if potentials is not None else spikes.new_empty((0,), dtype=torch.float32)
+    values = (
+        potentials.new_empty(shape) if potentials is not None else spikes.new_empty((0,), dtype=torch.float32)
+    )
     return times, values
 
 
 def spike_wave(times: Tensor, T: int) -> Tensor:
-    """Inverse of first-spike extraction: ``[B, ...]`` times -> ``[B, T, ...]`` uint8 wave, ``S[t] = t >= tau``."""
+    """Inverse of first-spike extraction: ``[B, ...]`` times -> ``[B, T, ...]`` uint8 wave.
+
+    ``S[t] = t >= tau``.
+    """
     return _ops.spike_wave(times, T)
 
 
@@ -199,8 +204,10 @@ def conv_fire(
     """
     if (validate is None or validate) and weight.device.type != "cpu" and weight.numel():
         if bool((weight < 0).any()):
-            raise ValueError("weight: expected non-negative weights (the integrate-and-fire convolution "
-                             "assumes non-decreasing potentials)")
+            raise ValueError(
+                "weight: expected non-negative weights (the integrate-and-fire convolution "
+                "assumes non-decreasing potentials)"
+            )
     times, values, pot = _ops.conv_fire(times_in, weight, T, threshold, return_potentials, return_values)
     return times, (values if return_values else None), (pot if return_potentials else None)
 
@@ -246,9 +253,15 @@ def _pool_times_fake(times, kernel, stride, padding, T, out_padding=0):
 
 
 # --------------------------------------------------------------------------- decision potential
-def final_potential(times_in: Tensor, weight: Tensor, T: int, border: int = 0,
-                    weight_rows: Tensor | None = None, max_event_fraction: float = 1.0,
-                    tap_sums: Tensor | None = None):
+def final_potential(
+    times_in: Tensor,
+    weight: Tensor,
+    T: int,
+    border: int = 0,
+    weight_rows: Tensor | None = None,
+    max_event_fraction: float = 1.0,
+    tap_sums: Tensor | None = None,
+):
     """``P[T-1]`` of an integrate-and-fire convolution, exactly rounded.
 
     The sum of the weights of every input that fires at all (``tau < T``),
@@ -302,8 +315,10 @@ def final_potential_tap_sums(weight: Tensor) -> Tensor:
 def _final_potential_fake(times_in, weight_rows, T, border=0, max_event_fraction=1.0, tap_sums=None):
     B, _, Hp, Wp = times_in.shape
     _, kh, kw, F = weight_rows.shape
-    return (times_in.new_empty((B, F, Hp - kh + 1, Wp - kw + 1), dtype=torch.float32),
-            times_in.new_empty((B,), dtype=torch.bool))
+    return (
+        times_in.new_empty((B, F, Hp - kh + 1, Wp - kw + 1), dtype=torch.float32),
+        times_in.new_empty((B,), dtype=torch.bool),
+    )
 
 
 # --------------------------------------------------------------------------- STDP
@@ -319,15 +334,19 @@ def validate_winners(winners: Tensor, times_out: Tensor, T: int) -> None:
     bad = live & ((f >= F) | (y < 0) | (y >= H) | (x < 0) | (x >= W))
     if bool(bad.any()):
         b, r = (int(v) for v in bad.nonzero()[0])
-        raise ValueError(f"winners: sample {b} row {r} = {tuple(w[b, r].tolist())} is out of range "
-                         f"for output [{F}, {H}, {W}]")
+        raise ValueError(
+            f"winners: sample {b} row {r} = {tuple(w[b, r].tolist())} is out of range "
+            f"for output [{F}, {H}, {W}]"
+        )
     if w.shape[1] > 1:
         same = (f.unsqueeze(2) == f.unsqueeze(1)) & live.unsqueeze(2) & live.unsqueeze(1)
         same &= ~torch.eye(w.shape[1], dtype=torch.bool, device=w.device)
         if bool(same.any()):
             b = int(same.nonzero()[0, 0])
-            raise ValueError(f"winners: sample {b} lists a feature twice; k-WTA gives each feature "
-                             "at most one winner per sample")
+            raise ValueError(
+                f"winners: sample {b} lists a feature twice; k-WTA gives each feature "
+                "at most one winner per sample"
+            )
     if bool(live.any()):
         bi = torch.arange(B, device=w.device).unsqueeze(1).expand_as(f)
         tp = times_out[bi[live], f[live], y[live], x[live]]

@@ -20,14 +20,17 @@ def reference_conv_fire(times_in, weight, T, threshold):
     return torch.stack(out_t), torch.stack(out_v), torch.stack(pots)
 
 
-@pytest.mark.parametrize("B,C,H,W,F,K,T,threshold", [
-    (3, 6, 12, 12, 7, 5, 15, 3.0),
-    (1, 4, 9, 11, 5, 3, 15, 2.0),     # B = 1, odd sizes
-    (2, 3, 7, 7, 4, 2, 8, 1.0),       # even kernel
-    (2, 5, 8, 8, 3, 3, 15, None),     # decision mode
-    (2, 2, 6, 6, 3, 3, 1, 0.0),       # T = 1
-    (2, 3, 6, 9, 4, 3, 30, 4.0),      # T = 30
-])
+@pytest.mark.parametrize(
+    "B,C,H,W,F,K,T,threshold",
+    [
+        (3, 6, 12, 12, 7, 5, 15, 3.0),
+        (1, 4, 9, 11, 5, 3, 15, 2.0),  # B = 1, odd sizes
+        (2, 3, 7, 7, 4, 2, 8, 1.0),  # even kernel
+        (2, 5, 8, 8, 3, 3, 15, None),  # decision mode
+        (2, 2, 6, 6, 3, 3, 1, 0.0),  # T = 1
+        (2, 3, 6, 9, 4, 3, 30, 4.0),  # T = 30
+    ],
+)
 def test_conv_fire_matches_reference_exactly(B, C, H, W, F, K, T, threshold):
     g = torch.Generator().manual_seed(B * 1000 + C * 10 + K)
     times_in = random_times((B, C, H, W), T, g)
@@ -69,7 +72,9 @@ def test_conv_fire_int16_times_and_noncontiguous():
     t, v, p = fastspike.conv_fire(times_in, weight, T, 5.0, return_potentials=True)
     assert t.dtype == torch.int16
     # the reference's uint8 maps stop at T = 255: compare potentials, then first spikes of them
-    rp = torch.stack([ref.conv_potentials(ref.times_to_wave(times_in[b].long(), T), weight) for b in range(2)])
+    rp = torch.stack(
+        [ref.conv_potentials(ref.times_to_wave(times_in[b].long(), T), weight) for b in range(2)]
+    )
     assert torch.equal(p, rp)
     rt, rv = fastspike.first_spike(rp, 5.0)
     assert torch.equal(t, rt) and torch.equal(v, rv)
@@ -77,7 +82,7 @@ def test_conv_fire_int16_times_and_noncontiguous():
     tin = random_times((2, 3, 10, 12), 15, g).transpose(2, 3)
     a = fastspike.conv_fire(tin, weight, 15, 2.0)
     b = fastspike.conv_fire(tin.contiguous(), weight, 15, 2.0)
-    assert all(torch.equal(x, y) for x, y in zip(a[:2], b[:2]))
+    assert all(torch.equal(x, y) for x, y in zip(a[:2], b[:2], strict=False))
 
 
 def test_conv_fire_empty_batch_and_silence():
@@ -94,31 +99,34 @@ def _as_long_run(times_in, T):
     return torch.where(times_in >= T, 300, times_in.long()).to(torch.int16)
 
 
-@pytest.mark.parametrize("B,C,H,W,F,K,threshold,p_never,gain", [
-    (3, 30, 16, 16, 250, 3, 10.0, 0.4, 1.3),   # S2 shape: several feature blocks, programs
-    (1, 30, 16, 16, 250, 3, 10.0, 0.0, 1.3),   # B = 1 (features split over threads), every input fires
-    (4, 6, 32, 32, 30, 5, 15.0, 0.8, 1.3),     # S1 shape: one block, output rows from row events
-    (3, 2, 32, 32, 32, 5, 10.0, 0.5, 1.3),     # a full single block (Kheradpisheh S1)
-    (2, 4, 12, 12, 20, 4, 3.0, 0.5, 1.3),      # row events, even kernel (no unrolled variant)
-    (2, 3, 10, 10, 8, 1, 0.5, 0.5, 1.3),       # row events, 1x1 kernel
-    (1, 2, 9, 64, 10, 2, 1.0, 0.5, 1.3),       # row events, 64 inputs per row (the widest)
-    (2, 3, 12, 12, 10, 3, None, 0.5, 1.3),     # row events, no threshold
-    (2, 3, 20, 70, 16, 3, 2.0, 0.5, 1.3),      # one block, rows too wide for row events: masks per position
-    (2, 7, 13, 11, 70, 4, 3.0, 0.5, 1.3),      # odd sizes, 3 blocks, even kernel
-    (2, 2, 14, 14, 40, 9, 6.0, 0.3, 1.3),      # kernel wider than 8
-    (2, 250, 8, 8, 200, 5, None, 0.6, 1.3),    # decision layer: 6250 inputs per position
-    (2, 5, 9, 9, 33, 3, 2.0, 1.0, 1.3),        # silence
-    (1, 4, 10, 10, 300, 3, 4.0, 0.3, 1.3),     # 10 blocks: groups of 8 + 2 blocks (early-exit path)
-    (2, 4, 10, 10, 260, 3, 4.0, 0.0, 1.3),     # 9 blocks, 4 padding features in the last
-    (4, 6, 32, 32, 30, 5, 15.0, 0.8, 4.0),  # S1 shape, most positions done early (row early exit)
-    (3, 3, 12, 40, 9, 3, 2.0, 0.5, 3.0),    # row early exit, 9 real features of 32
-    (2, 2, 9, 64, 32, 2, 1.0, 0.3, 5.0),    # row early exit, 64-wide rows, a full block
-    (1, 30, 16, 16, 250, 3, 10.0, 0.4, 4.0),  # wide path, most positions done early
-    (2, 5, 9, 9, 100, 2, 2.0, 0.4, 1.3),    # wide path, 2-wide kernel (4-byte segments)
-    (2, 7, 6, 6, 64, 1, 1.0, 0.5, 3.0),     # wide path, 1x1 kernel
-    (1, 3, 11, 11, 96, 4, 3.0, 0.4, 3.0),   # wide path, 4-wide kernel (segments without padding)
-    (2, 6, 10, 10, 64, 5, 4.0, 0.5, 1.3),   # wide path, 5-wide kernel (packed receptive field)
-])
+@pytest.mark.parametrize(
+    "B,C,H,W,F,K,threshold,p_never,gain",
+    [
+        (3, 30, 16, 16, 250, 3, 10.0, 0.4, 1.3),  # S2 shape: several feature blocks, programs
+        (1, 30, 16, 16, 250, 3, 10.0, 0.0, 1.3),  # B = 1 (features split over threads), every input fires
+        (4, 6, 32, 32, 30, 5, 15.0, 0.8, 1.3),  # S1 shape: one block, output rows from row events
+        (3, 2, 32, 32, 32, 5, 10.0, 0.5, 1.3),  # a full single block (Kheradpisheh S1)
+        (2, 4, 12, 12, 20, 4, 3.0, 0.5, 1.3),  # row events, even kernel (no unrolled variant)
+        (2, 3, 10, 10, 8, 1, 0.5, 0.5, 1.3),  # row events, 1x1 kernel
+        (1, 2, 9, 64, 10, 2, 1.0, 0.5, 1.3),  # row events, 64 inputs per row (the widest)
+        (2, 3, 12, 12, 10, 3, None, 0.5, 1.3),  # row events, no threshold
+        (2, 3, 20, 70, 16, 3, 2.0, 0.5, 1.3),  # one block, rows too wide for row events: masks per position
+        (2, 7, 13, 11, 70, 4, 3.0, 0.5, 1.3),  # odd sizes, 3 blocks, even kernel
+        (2, 2, 14, 14, 40, 9, 6.0, 0.3, 1.3),  # kernel wider than 8
+        (2, 250, 8, 8, 200, 5, None, 0.6, 1.3),  # decision layer: 6250 inputs per position
+        (2, 5, 9, 9, 33, 3, 2.0, 1.0, 1.3),  # silence
+        (1, 4, 10, 10, 300, 3, 4.0, 0.3, 1.3),  # 10 blocks: groups of 8 + 2 blocks (early-exit path)
+        (2, 4, 10, 10, 260, 3, 4.0, 0.0, 1.3),  # 9 blocks, 4 padding features in the last
+        (4, 6, 32, 32, 30, 5, 15.0, 0.8, 4.0),  # S1 shape, most positions done early (row early exit)
+        (3, 3, 12, 40, 9, 3, 2.0, 0.5, 3.0),  # row early exit, 9 real features of 32
+        (2, 2, 9, 64, 32, 2, 1.0, 0.3, 5.0),  # row early exit, 64-wide rows, a full block
+        (1, 30, 16, 16, 250, 3, 10.0, 0.4, 4.0),  # wide path, most positions done early
+        (2, 5, 9, 9, 100, 2, 2.0, 0.4, 1.3),  # wide path, 2-wide kernel (4-byte segments)
+        (2, 7, 6, 6, 64, 1, 1.0, 0.5, 3.0),  # wide path, 1x1 kernel
+        (1, 3, 11, 11, 96, 4, 3.0, 0.4, 3.0),  # wide path, 4-wide kernel (segments without padding)
+        (2, 6, 10, 10, 64, 5, 4.0, 0.5, 1.3),  # wide path, 5-wide kernel (packed receptive field)
+    ],
+)
 def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, threshold, p_never, gain):
     # float (non-dyadic) weights: only the same fp32 additions in the same order agree bit for bit
     g = torch.Generator().manual_seed(C * 100 + F)
@@ -145,13 +153,17 @@ def test_conv_fire_gather_path_bitwise_equals_scatter_path(B, C, H, W, F, K, thr
     # and the potentials path agrees with the plain one
     t3, v3, p3 = fastspike.conv_fire(times_in, weight, T, threshold, return_potentials=True)
     assert torch.equal(t, t3) and torch.equal(v, v3)
-    assert torch.equal(p3[:, -1], fastspike.conv_fire(_as_long_run(times_in, T), weight, 300, threshold,
-                                                      return_potentials=True)[2][:, T - 1])
+    assert torch.equal(
+        p3[:, -1],
+        fastspike.conv_fire(_as_long_run(times_in, T), weight, 300, threshold, return_potentials=True)[2][
+            :, T - 1
+        ],
+    )
 
 
 def test_conv_fire_gather_path_on_real_mnist(mnist):
-    from fastspike.models import Mozafari2018
     from fastspike.encoding import Encoder
+    from fastspike.models import Mozafari2018
 
     m = Mozafari2018(seed=0)
     times = Encoder(T=m.T)(mnist[1].images[:8])
@@ -176,16 +188,21 @@ def test_conv_fire_and_final_potential_independent_of_thread_count(mnist, thread
     times = Encoder(T=m.T)(mnist[1].images[:24])
     x2 = m.layer_input(2, times)
     x3 = m.layer_input(3, times)
-    base = [fastspike.conv_fire(x2, m.conv2.weight, m.T, 10.0), fastspike.conv_fire(x2[:1], m.conv2.weight, m.T, 10.0),
-            fastspike.final_potential(x3, m.conv3.weight, m.T, 2)]
+    base = [
+        fastspike.conv_fire(x2, m.conv2.weight, m.T, 10.0),
+        fastspike.conv_fire(x2[:1], m.conv2.weight, m.T, 10.0),
+        fastspike.final_potential(x3, m.conv3.weight, m.T, 2),
+    ]
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        other = [fastspike.conv_fire(x2, m.conv2.weight, m.T, 10.0),
-                 fastspike.conv_fire(x2[:1], m.conv2.weight, m.T, 10.0),
-                 fastspike.final_potential(x3, m.conv3.weight, m.T, 2)]
+        other = [
+            fastspike.conv_fire(x2, m.conv2.weight, m.T, 10.0),
+            fastspike.conv_fire(x2[:1], m.conv2.weight, m.T, 10.0),
+            fastspike.final_potential(x3, m.conv3.weight, m.T, 2),
+        ]
     finally:
         torch.set_num_threads(old)
-    for a, b in zip(base, other):
-        for u, v in zip(a, b):
+    for a, b in zip(base, other, strict=False):
+        for u, v in zip(a, b, strict=False):
             assert (u is None and v is None) or torch.equal(u, v)

@@ -20,7 +20,7 @@ def both(fn, *args, **kw):
 
 def assert_same(cpu, gpu):
     if isinstance(cpu, (tuple, list)):
-        for a, b in zip(cpu, gpu):
+        for a, b in zip(cpu, gpu, strict=False):
             assert_same(a, b)
     elif cpu is None:
         assert gpu is None
@@ -43,26 +43,36 @@ def test_fire_and_first_spike(threshold, dtype):
     assert_same(*both(fastspike.spike_wave, times, T))
 
 
-@pytest.mark.parametrize("B,C,H,W,F,K,T_,threshold,dtype", [
-    (4, 6, 32, 32, 30, 5, 15, 15.0, torch.uint8),
-    (3, 30, 16, 16, 250, 3, 15, 10.0, torch.uint8),
-    (2, 250, 8, 8, 200, 5, 15, None, torch.uint8),
-    (1, 3, 11, 9, 5, 2, 300, 4.0, torch.int16),
-    (0, 3, 8, 8, 4, 3, 15, 1.0, torch.uint8),
-])
+@pytest.mark.parametrize(
+    "B,C,H,W,F,K,T_,threshold,dtype",
+    [
+        (4, 6, 32, 32, 30, 5, 15, 15.0, torch.uint8),
+        (3, 30, 16, 16, 250, 3, 15, 10.0, torch.uint8),
+        (2, 250, 8, 8, 200, 5, 15, None, torch.uint8),
+        (1, 3, 11, 9, 5, 2, 300, 4.0, torch.int16),
+        (0, 3, 8, 8, 4, 3, 15, 1.0, torch.uint8),
+    ],
+)
 def test_conv_fire_bitwise(B, C, H, W, F, K, T_, threshold, dtype):
     g = torch.Generator().manual_seed(B + C)
     tin = random_times((B, C, H, W), T_, g, p_never=0.7, dtype=dtype)
-    for w in (dyadic_weights((F, C, K, K), g), (0.8 + 0.05 * torch.randn(F, C, K, K, generator=g)).clamp(0, 1)):
+    for w in (
+        dyadic_weights((F, C, K, K), g),
+        (0.8 + 0.05 * torch.randn(F, C, K, K, generator=g)).clamp(0, 1),
+    ):
         assert_same(*both(fastspike.conv_fire, tin, w, T_, threshold, return_potentials=B < 4))
 
 
 @pytest.mark.parametrize("compat", [False, True])
-@pytest.mark.parametrize("k,radius,pointwise", [(5, 3, True), (8, 1, True), (1, 0, False), (50, 0, False), (3, 2, False)])
+@pytest.mark.parametrize(
+    "k,radius,pointwise", [(5, 3, True), (8, 1, True), (1, 0, False), (50, 0, False), (3, 2, False)]
+)
 def test_inhibition_and_kwta(k, radius, compat, pointwise):
     g = torch.Generator().manual_seed(k)
     times = random_times((7, 30, 14, 13), T, g, p_never=0.6)
-    values = torch.where(times < T, torch.randint(1, 4, times.shape, generator=g).float() + 10, torch.zeros(()))
+    values = torch.where(
+        times < T, torch.randint(1, 4, times.shape, generator=g).float() + 10, torch.zeros(())
+    )
     if pointwise:
         (times, values), gpu = both(fastspike.pointwise_inhibition, times, values, T)
         assert_same((times, values), gpu)

@@ -14,7 +14,7 @@ def test_dog_bank_matches_reference_and_is_normalised(specs):
     for n, (size, s1, s2) in enumerate(specs):
         S = bank.shape[-1]
         o = (S - size) // 2
-        k = bank[n, 0, o:o + size, o:o + size].double()
+        k = bank[n, 0, o : o + size, o : o + size].double()
         assert abs(float(k.sum())) < 1e-5 and float(k.max()) == pytest.approx(1.0)
         # ON-centre when sigma1 < sigma2
         assert (float(k[size // 2, size // 2]) > 0) == (s1 < s2)
@@ -62,8 +62,9 @@ def test_rank_order_ties():
     x = torch.tensor([[5.0, 5.0, 5.0, 1.0]])  # n = 4, b = 2: a tie straddles the bin boundary
     assert rank_order(x, T).tolist() == [[0, 0, 1, 1]]  # flat index order
     assert rank_order(x, T, tie_consistent=True).tolist() == [[0, 0, 0, 1]]
-    assert torch.equal(rank_order(x, T, tie_consistent=True)[0],
-                       ref.rank_order_times(x[0], T, tie_consistent=True))
+    assert torch.equal(
+        rank_order(x, T, tie_consistent=True)[0], ref.rank_order_times(x[0], T, tie_consistent=True)
+    )
 
 
 def test_encoder_bad_input():

@@ -13,57 +13,123 @@ def times(*shape, dtype=U8):
     return torch.zeros(shape, dtype=dtype)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: fastspike.fire(torch.zeros(2, 3, dtype=torch.int32), 1.0), "potentials: expected dtype float32"),
-    (lambda: fastspike.fire(torch.zeros(5), 1.0), r"potentials: expected shape \[B, T, ...\]"),
-    (lambda: fastspike.fire(torch.zeros(2, 0, 3), 1.0), "potentials: expected at least 1 time step"),
-    (lambda: fastspike.fire(torch.zeros(2, 3, 4), -1.0), "threshold: expected a value >= 0"),
-    (lambda: fastspike.first_spike(torch.zeros(2, 0, 4), 1.0), "at least 1 time step"),
-    (lambda: fastspike.first_spike_from_wave(torch.zeros(2, 3), torch.zeros(2, 4)), "potentials: expected the same shape"),
-    (lambda: fastspike.spike_wave(torch.zeros(2, 3), 15), "times: expected first-spike times of dtype uint8 or int16"),
-    (lambda: fastspike.spike_wave(times(2, 3), 0), "T: expected at least 1 time step"),
-    (lambda: fastspike.spike_wave(times(2, 3), 256), "do not fit first-spike times of dtype"),
-    (lambda: fastspike.pointwise_inhibition(times(2, 3, 4), torch.zeros(2, 3, 4), T), r"times: expected a 4-D tensor"),
-    (lambda: fastspike.pointwise_inhibition(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 5), T), "values: expected the same shape"),
-    (lambda: fastspike.pointwise_inhibition(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4, dtype=torch.float64), T),
-     "values: expected dtype float32"),
-    (lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), T, 0, 1), "k: expected at least 1 winner"),
-    (lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), T, 2, -1), "radius: expected a lateral-inhibition radius >= 0"),
-    (lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), 0, 2, 1), "T: expected at least 1 time step"),
-    (lambda: fastspike.conv_fire(times(2, 3, 8, 8), torch.zeros(4, 2, 3, 3), T, 1.0), "weight: expected 3 input channels"),
-    (lambda: fastspike.conv_fire(times(2, 3, 2, 2), torch.zeros(4, 3, 3, 3), T, 1.0), "smaller than the 3x3 kernel"),
-    (lambda: fastspike.conv_fire(times(2, 3, 8, 8), -torch.ones(4, 3, 3, 3), T, 1.0), "weight: expected non-negative weights"),
-    (lambda: fastspike.conv_fire(times(2, 3, 8, 8), torch.zeros(4, 3, 3, 3, dtype=torch.float64), T, 1.0),
-     "weight: expected dtype float32"),
-    (lambda: fastspike.conv_fire(torch.zeros(2, 3, 8, 8), torch.zeros(4, 3, 3, 3), T, 1.0), "times_in: expected first-spike times"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda: fastspike.fire(torch.zeros(2, 3, dtype=torch.int32), 1.0),
+            "potentials: expected dtype float32",
+        ),
+        (lambda: fastspike.fire(torch.zeros(5), 1.0), r"potentials: expected shape \[B, T, ...\]"),
+        (lambda: fastspike.fire(torch.zeros(2, 0, 3), 1.0), "potentials: expected at least 1 time step"),
+        (lambda: fastspike.fire(torch.zeros(2, 3, 4), -1.0), "threshold: expected a value >= 0"),
+        (lambda: fastspike.first_spike(torch.zeros(2, 0, 4), 1.0), "at least 1 time step"),
+        (
+            lambda: fastspike.first_spike_from_wave(torch.zeros(2, 3), torch.zeros(2, 4)),
+            "potentials: expected the same shape",
+        ),
+        (
+            lambda: fastspike.spike_wave(torch.zeros(2, 3), 15),
+            "times: expected first-spike times of dtype uint8 or int16",
+        ),
+        (lambda: fastspike.spike_wave(times(2, 3), 0), "T: expected at least 1 time step"),
+        (lambda: fastspike.spike_wave(times(2, 3), 256), "do not fit first-spike times of dtype"),
+        (
+            lambda: fastspike.pointwise_inhibition(times(2, 3, 4), torch.zeros(2, 3, 4), T),
+            r"times: expected a 4-D tensor",
+        ),
+        (
+            lambda: fastspike.pointwise_inhibition(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 5), T),
+            "values: expected the same shape",
+        ),
+        (
+            lambda: fastspike.pointwise_inhibition(
+                times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4, dtype=torch.float64), T
+            ),
+            "values: expected dtype float32",
+        ),
+        (
+            lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), T, 0, 1),
+            "k: expected at least 1 winner",
+        ),
+        (
+            lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), T, 2, -1),
+            "radius: expected a lateral-inhibition radius >= 0",
+        ),
+        (
+            lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), 0, 2, 1),
+            "T: expected at least 1 time step",
+        ),
+        (
+            lambda: fastspike.conv_fire(times(2, 3, 8, 8), torch.zeros(4, 2, 3, 3), T, 1.0),
+            "weight: expected 3 input channels",
+        ),
+        (
+            lambda: fastspike.conv_fire(times(2, 3, 2, 2), torch.zeros(4, 3, 3, 3), T, 1.0),
+            "smaller than the 3x3 kernel",
+        ),
+        (
+            lambda: fastspike.conv_fire(times(2, 3, 8, 8), -torch.ones(4, 3, 3, 3), T, 1.0),
+            "weight: expected non-negative weights",
+        ),
+        (
+            lambda: fastspike.conv_fire(
+                times(2, 3, 8, 8), torch.zeros(4, 3, 3, 3, dtype=torch.float64), T, 1.0
+            ),
+            "weight: expected dtype float32",
+        ),
+        (
+            lambda: fastspike.conv_fire(torch.zeros(2, 3, 8, 8), torch.zeros(4, 3, 3, 3), T, 1.0),
+            "times_in: expected first-spike times",
+        ),
+    ],
+)
 def test_operator_argument_errors(call, match):
     with pytest.raises(RuntimeError, match=match):
         call()
 
 
 def stdp_args(**over):
-    a = dict(weight=torch.rand(4, 3, 3, 3), times_in=times(2, 3, 6, 6), times_out=times(2, 4, 4, 4),
-             winners=torch.tensor([[[0, 1, 1]], [[2, 0, 3]]], dtype=torch.int32), lr=torch.ones(2, 2), T=T)
+    a = dict(
+        weight=torch.rand(4, 3, 3, 3),
+        times_in=times(2, 3, 6, 6),
+        times_out=times(2, 4, 4, 4),
+        winners=torch.tensor([[[0, 1, 1]], [[2, 0, 3]]], dtype=torch.int32),
+        lr=torch.ones(2, 2),
+        T=T,
+    )
     a.update(over)
     return a
 
 
-@pytest.mark.parametrize("over,match", [
-    (dict(winners=torch.tensor([[[4, 0, 0]], [[0, 0, 0]]], dtype=torch.int32)), "winners: sample 0 row 0 .* out of range"),
-    (dict(winners=torch.tensor([[[0, 4, 0]], [[0, 0, 0]]], dtype=torch.int32)), "out of range"),
-    (dict(winners=torch.tensor([[[0, 0, -2]], [[0, 0, 0]]], dtype=torch.int32)), "out of range"),
-    (dict(winners=torch.tensor([[[1, 0, 0], [1, 2, 2]], [[0, 0, 0], [-1, -1, -1]]], dtype=torch.int32)),
-     "lists feature 1 twice"),
-    (dict(winners=torch.zeros(2, 1, 3)), "winners: expected an int32 or int64 tensor"),
-    (dict(winners=torch.zeros(3, 1, 3, dtype=torch.int32)), r"winners: expected shape \[2, k, 3\]"),
-    (dict(lr=torch.ones(2, 3)), r"lr: expected shape \[2, 2\]"),
-    (dict(lr=torch.ones(2, 2, dtype=torch.float64)), "lr: expected a float32 tensor"),
-    (dict(times_out=times(2, 4, 5, 5)), r"times_out: expected shape \[2, 4, 4, 4\]"),
-    (dict(times_out=times(2, 4, 4, 4, dtype=torch.int16)), "times_out: expected the same dtype as times_in"),
-    (dict(weight=torch.rand(4, 3, 3, 3).transpose(2, 3)), "weight: expected a contiguous tensor"),
-    (dict(times_out=torch.full((2, 4, 4, 4), T, dtype=U8)), "did not fire"),
-])
+@pytest.mark.parametrize(
+    "over,match",
+    [
+        (
+            dict(winners=torch.tensor([[[4, 0, 0]], [[0, 0, 0]]], dtype=torch.int32)),
+            "winners: sample 0 row 0 .* out of range",
+        ),
+        (dict(winners=torch.tensor([[[0, 4, 0]], [[0, 0, 0]]], dtype=torch.int32)), "out of range"),
+        (dict(winners=torch.tensor([[[0, 0, -2]], [[0, 0, 0]]], dtype=torch.int32)), "out of range"),
+        (
+            dict(
+                winners=torch.tensor([[[1, 0, 0], [1, 2, 2]], [[0, 0, 0], [-1, -1, -1]]], dtype=torch.int32)
+            ),
+            "lists feature 1 twice",
+        ),
+        (dict(winners=torch.zeros(2, 1, 3)), "winners: expected an int32 or int64 tensor"),
+        (dict(winners=torch.zeros(3, 1, 3, dtype=torch.int32)), r"winners: expected shape \[2, k, 3\]"),
+        (dict(lr=torch.ones(2, 3)), r"lr: expected shape \[2, 2\]"),
+        (dict(lr=torch.ones(2, 2, dtype=torch.float64)), "lr: expected a float32 tensor"),
+        (dict(times_out=times(2, 4, 5, 5)), r"times_out: expected shape \[2, 4, 4, 4\]"),
+        (
+            dict(times_out=times(2, 4, 4, 4, dtype=torch.int16)),
+            "times_out: expected the same dtype as times_in",
+        ),
+        (dict(weight=torch.rand(4, 3, 3, 3).transpose(2, 3)), "weight: expected a contiguous tensor"),
+        (dict(times_out=torch.full((2, 4, 4, 4), T, dtype=U8)), "did not fire"),
+    ],
+)
 def test_stdp_argument_errors(over, match):
     a = stdp_args(**over)
     w0 = a["weight"].clone()

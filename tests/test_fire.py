@@ -45,7 +45,7 @@ def test_first_spike_from_wave_matches_reference(compat):
     g = torch.Generator().manual_seed(5)
     p = potentials(3, 15, (4, 6, 6), g)
     for threshold in (4.0, None):
-        waves, thrs = zip(*(ref.fire(p[b], threshold) for b in range(3)))
+        waves, thrs = zip(*(ref.fire(p[b], threshold) for b in range(3)), strict=False)
         wave, thr = torch.stack(waves), torch.stack(thrs)
         t, v = fastspike.first_spike_from_wave(wave, thr, compat=compat)
         t2, none = fastspike.first_spike_from_wave(wave.bool())

@@ -17,12 +17,14 @@ def to_thresholded(times, values, T):
 def tied_inputs(B, F, H, W, T, gen, n_values=3, p_never=0.5):
     """Few distinct times and values, so ties in time and potential are everywhere."""
     times = random_times((B, F, H, W), T, gen, p_never=p_never)
-    values = (torch.randint(1, n_values + 1, (B, F, H, W), generator=gen).float() * 0.5 + 10)
+    values = torch.randint(1, n_values + 1, (B, F, H, W), generator=gen).float() * 0.5 + 10
     values = torch.where(times < T, values, torch.zeros(()))
     return times, values
 
 
-@pytest.mark.parametrize("B,F,H,W,T", [(4, 6, 5, 7, 15), (1, 30, 9, 9, 15), (3, 1, 4, 4, 3), (2, 5, 1, 1, 15)])
+@pytest.mark.parametrize(
+    "B,F,H,W,T", [(4, 6, 5, 7, 15), (1, 30, 9, 9, 15), (3, 1, 4, 4, 3), (2, 5, 1, 1, 15)]
+)
 def test_pointwise_inhibition_matches_reference(B, F, H, W, T):
     g = torch.Generator().manual_seed(B * 7 + F)
     times, values = tied_inputs(B, F, H, W, T, g)
@@ -58,7 +60,7 @@ def test_kwta_matches_reference(k, radius, compat, pointwise):
         expect = ref.get_k_winners(to_thresholded(times[b], values[b], T), k, radius, compat)
         got = [tuple(r) for r in winners[b].tolist() if r[0] >= 0]
         assert got == expect, f"sample {b}"
-        assert all(r == [-1, -1, -1] for r in winners[b, len(expect):].tolist())
+        assert all(r == [-1, -1, -1] for r in winners[b, len(expect) :].tolist())
 
 
 def test_kwta_compat_quantisation_ties_lowest_index():
@@ -75,7 +77,9 @@ def test_kwta_no_candidates_and_empty_batch():
     T = 15
     w = fastspike.kwta(torch.full((2, 3, 4, 4), T, dtype=torch.uint8), torch.zeros(2, 3, 4, 4), T, 4, 1)
     assert bool((w == -1).all())
-    assert fastspike.kwta(torch.zeros(0, 3, 4, 4, dtype=torch.uint8), torch.zeros(0, 3, 4, 4), T, 2, 1).shape == (0, 2, 3)
+    assert fastspike.kwta(
+        torch.zeros(0, 3, 4, 4, dtype=torch.uint8), torch.zeros(0, 3, 4, 4), T, 2, 1
+    ).shape == (0, 2, 3)
 
 
 def test_kwta_earliest_beats_strongest():

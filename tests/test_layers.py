@@ -9,8 +9,17 @@ from fastspike import reference as ref
 from fastspike.layers import pad_times, pool_times
 
 
-@pytest.mark.parametrize("kernel,stride,padding,H,W", [
-    (2, 2, 0, 28, 28), (3, 3, 0, 14, 14), (2, 2, 1, 30, 30), (2, 2, 1, 16, 16), (3, 2, 1, 9, 11), (3, 3, 0, 13, 8)])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,H,W",
+    [
+        (2, 2, 0, 28, 28),
+        (3, 3, 0, 14, 14),
+        (2, 2, 1, 30, 30),
+        (2, 2, 1, 16, 16),
+        (3, 2, 1, 9, 11),
+        (3, 3, 0, 13, 8),
+    ],
+)
 def test_pool_times_equals_max_pool_of_wave(kernel, stride, padding, H, W):
     g = torch.Generator().manual_seed(kernel * 10 + padding)
     T = 15
@@ -23,9 +32,18 @@ def test_pool_times_equals_max_pool_of_wave(kernel, stride, padding, H, W):
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
-@pytest.mark.parametrize("kernel,stride,padding,out_padding,H,W", [
-    (2, 2, 0, 1, 26, 26), (3, 3, 0, 2, 12, 12), (3, 3, 0, 0, 14, 13), (2, 2, 1, 1, 15, 15), (3, 2, 1, 0, 9, 11),
-    (1, 1, 0, 3, 4, 5), (4, 4, 0, 0, 9, 8)])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,out_padding,H,W",
+    [
+        (2, 2, 0, 1, 26, 26),
+        (3, 3, 0, 2, 12, 12),
+        (3, 3, 0, 0, 14, 13),
+        (2, 2, 1, 1, 15, 15),
+        (3, 2, 1, 0, 9, 11),
+        (1, 1, 0, 3, 4, 5),
+        (4, 4, 0, 0, 9, 8),
+    ],
+)
 def test_pool_times_op_equals_pool_then_pad(dtype, kernel, stride, padding, out_padding, H, W):
     """The fused operator = max-pool of the wave, then padding with never; the
     CPU kernel and the generic (ATen, used on CUDA) kernel agree."""
@@ -39,7 +57,13 @@ def test_pool_times_op_equals_pool_then_pad(dtype, kernel, stride, padding, out_
         assert torch.equal(got[b].long(), pad_times(pooled, out_padding, T).long())
     generic = torch.ops.fastspike.pool_times.default.redispatch(
         torch._C.DispatchKeySet(torch._C.DispatchKey.CompositeExplicitAutograd),
-        times, kernel, stride, padding, T, out_padding)
+        times,
+        kernel,
+        stride,
+        padding,
+        T,
+        out_padding,
+    )
     assert torch.equal(generic, got)
 
 
@@ -59,7 +83,12 @@ def test_pool_times_op_errors():
         fastspike.pool_times(t.float(), 2, 2, 0, 15)
     with pytest.raises(RuntimeError, match="T: 300 time steps do not fit"):
         fastspike.pool_times(t, 2, 2, 0, 300)
-    assert fastspike.pool_times(torch.zeros(0, 2, 6, 6, dtype=torch.uint8), 2, 2, 0, 15, 1).shape == (0, 2, 5, 5)
+    assert fastspike.pool_times(torch.zeros(0, 2, 6, 6, dtype=torch.uint8), 2, 2, 0, 15, 1).shape == (
+        0,
+        2,
+        5,
+        5,
+    )
 
 
 def test_pad_times_never_fires():

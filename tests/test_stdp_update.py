@@ -26,8 +26,10 @@ def reference_sequential(weight, times_in, times_out, winners, lr, T, **kw):
     return w
 
 
-@pytest.mark.parametrize("stabilize,lb,ub,clamp_all", [
-    (True, 0.0, 1.0, False), (True, 0.0, 1.0, True), (False, 0.2, 0.8, False), (False, 0.2, 0.8, True)])
+@pytest.mark.parametrize(
+    "stabilize,lb,ub,clamp_all",
+    [(True, 0.0, 1.0, False), (True, 0.0, 1.0, True), (False, 0.2, 0.8, False), (False, 0.2, 0.8, True)],
+)
 @pytest.mark.parametrize("B", [1, 2, 7])
 def test_stdp_matches_sequential_reference(B, stabilize, lb, ub, clamp_all):
     g = torch.Generator().manual_seed(B * 13 + int(stabilize))
@@ -37,11 +39,13 @@ def test_stdp_matches_sequential_reference(B, stabilize, lb, ub, clamp_all):
     if not clamp_all:
         weight.clamp_(lb, ub)
     lr = torch.tensor([[0.05, -0.04], [-0.004, 0.0005], [0.1, -0.075]]).repeat(B, 1)[:B]
-    expect = reference_sequential(weight, times_in, times_out, winners, lr, T,
-                                  stabilize=stabilize, lb=lb, ub=ub, clamp_all=clamp_all)
+    expect = reference_sequential(
+        weight, times_in, times_out, winners, lr, T, stabilize=stabilize, lb=lb, ub=ub, clamp_all=clamp_all
+    )
     got = weight.clone()
-    fastspike.stdp_update(got, times_in, times_out, winners, lr, T, stabilize=stabilize, lb=lb, ub=ub,
-                          clamp_all=clamp_all)
+    fastspike.stdp_update(
+        got, times_in, times_out, winners, lr, T, stabilize=stabilize, lb=lb, ub=ub, clamp_all=clamp_all
+    )
     torch.testing.assert_close(got, expect, rtol=0, atol=0)
     assert bool((got >= lb).all() and (got <= ub).all()) or not clamp_all
 
@@ -55,8 +59,14 @@ def test_stdp_per_feature_rates_and_same_weight_touched_twice():
     expect = weight.clone()
     for b in range(B):
         ws = [tuple(r) for r in winners[b].tolist() if r[0] >= 0]
-        ref.stdp(expect, ref.times_to_wave(times_in[b], T), ref.times_to_wave(times_out[b], T), ws, lr[b],
-                 clamp_all=False)
+        ref.stdp(
+            expect,
+            ref.times_to_wave(times_in[b], T),
+            ref.times_to_wave(times_out[b], T),
+            ws,
+            lr[b],
+            clamp_all=False,
+        )
     got = weight.clone()
     fastspike.stdp_update(got, times_in, times_out, winners.long(), lr, T)
     torch.testing.assert_close(got, expect, rtol=0, atol=0)
@@ -75,16 +85,35 @@ def test_stdp_ltp_rule_edges():
         w = torch.full((1, 1, 1, 1), 0.5)
         times_out = torch.full((1, 1, 1, 3), T, dtype=torch.uint8)
         times_out[0, 0, 0, col] = 5
-        fastspike.stdp_update(w, times_in, times_out, torch.tensor([[[0, 0, col]]], dtype=torch.int32),
-                              torch.tensor([[0.1, -0.1]]), T, stabilize=False)
+        fastspike.stdp_update(
+            w,
+            times_in,
+            times_out,
+            torch.tensor([[[0, 0, col]]], dtype=torch.int32),
+            torch.tensor([[0.1, -0.1]]),
+            T,
+            stabilize=False,
+        )
         assert float(w) == pytest.approx(expect)
 
 
 def test_stdp_empty_batch_and_no_winners_is_noop():
     w = torch.rand(3, 2, 3, 3)
     w0 = w.clone()
-    fastspike.stdp_update(w, torch.zeros(0, 2, 5, 5, dtype=torch.uint8), torch.zeros(0, 3, 3, 3, dtype=torch.uint8),
-                          torch.zeros(0, 2, 3, dtype=torch.int32), torch.zeros(0, 2), 15)
-    fastspike.stdp_update(w, torch.zeros(1, 2, 5, 5, dtype=torch.uint8), torch.zeros(1, 3, 3, 3, dtype=torch.uint8),
-                          torch.full((1, 2, 3), -1, dtype=torch.int32), torch.ones(1, 2), 15)
+    fastspike.stdp_update(
+        w,
+        torch.zeros(0, 2, 5, 5, dtype=torch.uint8),
+        torch.zeros(0, 3, 3, 3, dtype=torch.uint8),
+        torch.zeros(0, 2, 3, dtype=torch.int32),
+        torch.zeros(0, 2),
+        15,
+    )
+    fastspike.stdp_update(
+        w,
+        torch.zeros(1, 2, 5, 5, dtype=torch.uint8),
+        torch.zeros(1, 3, 3, 3, dtype=torch.uint8),
+        torch.full((1, 2, 3), -1, dtype=torch.int32),
+        torch.ones(1, 2),
+        15,
+    )
     assert torch.equal(w, w0)
