@@ -83,6 +83,9 @@ def _train(args) -> int:
 
     t0 = time.perf_counter()
     model = resolve_spec(args.config if args.config else (args.model or "mozafari2018"), args.T)
+    for flag, values in (("--samples", args.samples), ("--epochs", args.epochs)):
+        if values is not None and any(n < 0 for n in values):
+            raise ValueError(f"{flag}: expected numbers >= 0 (0 = the default), got {values}")
     samples = None if args.samples is None else [n if n > 0 else None for n in args.samples]
     common = dict(
         dataset=args.dataset,
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "eval":
             return _eval(args)
         return _models(args)
-    except (SpecError, FileNotFoundError) as err:
+    except (SpecError, FileNotFoundError, ValueError) as err:
         print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -515,8 +515,23 @@ def train(
     ]
     spec = spec.replace(phases=tuple(phases))  # validates the phases
     bs = 64 if batch_size is None else batch_size
+    if test_samples is not None and (
+        isinstance(test_samples, bool) or not isinstance(test_samples, int) or test_samples < 1
+    ):
+        raise ValueError(
+            f"test_samples: expected a positive number of test images or None, got {test_samples!r}"
+        )
     if resume and not checkpoint_dir:
         raise ValueError("resume: needs checkpoint_dir")
+    if checkpoint_dir:  # fail now, not at the first save after a layer has trained
+        try:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+            probe = os.path.join(checkpoint_dir, ".write-test")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as err:
+            raise ValueError(f"checkpoint_dir: cannot write to {checkpoint_dir!r} ({err.strerror})") from None
     device = _default_device() if device is None else torch.device(device)
     t_start = time.perf_counter()
 

@@ -62,12 +62,27 @@ def test_cli_train_then_eval(mnist_root, tmp_path, capsys):
     assert "correct" in capsys.readouterr().out
 
 
-def test_cli_rejects_bad_arguments(mnist_root):
+def test_cli_rejects_bad_arguments(mnist_root, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--dataset", "cifar10"])
     with pytest.raises(SystemExit):
         main(["train", "--model", "lenet"])
     with pytest.raises(SystemExit):
         main(["train", "--model", "mozafari2018", "--config", "net.json"])
-    with pytest.raises(ValueError, match="preset"):
-        main(["train", "--root", mnist_root, "--preset", "slow", "--no-progress"])
+    capsys.readouterr()
+    # errors a user makes end with one line naming the argument, exit status 2, no traceback
+    bad = [
+        (["--preset", "slow"], "preset: expected one of"),
+        (["--samples", "-5"], "--samples: expected numbers >= 0"),
+        (["--epochs", "1", "-1", "1"], "--epochs: expected numbers >= 0"),
+        (["--test-samples", "-1"], "test_samples: expected a positive number"),
+        (["--test-samples", "0"], "test_samples: expected a positive number"),
+        (["--batch-size", "0"], "batch_size: expected a positive integer"),
+        (["--epochs", "1", "1"], "epochs: expected 3 values (one per phase), got 2"),
+        (["--checkpoint-dir", "/proc/no-such-dir"], "checkpoint_dir: cannot write to '/proc/no-such-dir'"),
+        (["--config", str(tmp_path / "missing.json")], "config: no file"),
+    ]
+    for args, message in bad:
+        assert main(["train", "--root", mnist_root, "--no-progress", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("python -m fastspike train: error: ") and message in err, (args, err)
