@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fastspike.registry import KHERADPISHEH_DOG, MOZAFARI_DOG  # the DoG banks: numbers in one place
+
 __all__ = [
     "KHERADPISHEH_DOG",
     "MOZAFARI_DOG",
@@ -25,16 +27,6 @@ __all__ = [
     "dog_filters",
     "rank_order",
 ]
-
-MOZAFARI_DOG: tuple[tuple[int, float, float], ...] = (
-    (3, 3 / 9, 6 / 9),
-    (3, 6 / 9, 3 / 9),
-    (7, 7 / 9, 14 / 9),
-    (7, 14 / 9, 7 / 9),
-    (13, 13 / 9, 26 / 9),
-    (13, 26 / 9, 13 / 9),
-)
-KHERADPISHEH_DOG: tuple[tuple[int, float, float], ...] = ((7, 1.0, 2.0), (7, 2.0, 1.0))
 
 
 def dog_filters(specs: Sequence[tuple[int, float, float]]) -> Tensor:

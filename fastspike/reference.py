@@ -31,6 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fastspike.registry import KHERADPISHEH_DOG as _KHERADPISHEH_DOG
+from fastspike.registry import MOZAFARI_DOG as _MOZAFARI_DOG
+from fastspike.registry import mozafari2018 as _mozafari2018
 from fastspike.spec import (
     RSTDP,
     STDP,
@@ -80,18 +83,10 @@ def _f32(x: float) -> float:
 # Input encoding (ALGORITHMS.md 2)
 # =============================================================================================
 
-#: Mozafari et al. DoG bank, as ``(size, sigma1, sigma2)``: ON/OFF pairs at three scales.
-MOZAFARI_DOG: list[tuple[int, float, float]] = [
-    (3, 3 / 9, 6 / 9),
-    (3, 6 / 9, 3 / 9),
-    (7, 7 / 9, 14 / 9),
-    (7, 14 / 9, 7 / 9),
-    (13, 13 / 9, 26 / 9),
-    (13, 26 / 9, 13 / 9),
-]
-
-#: Kheradpisheh et al. DoG bank: one ON-centre and one OFF-centre 7x7 kernel.
-KHERADPISHEH_DOG: list[tuple[int, float, float]] = [(7, 1.0, 2.0), (7, 2.0, 1.0)]
+#: The DoG banks as ``(size, sigma1, sigma2)`` (ALGORITHMS.md 2.1), from the registry (the numbers live
+#: in one place): Mozafari's ON/OFF pairs at three scales, Kheradpisheh's ON and OFF 7x7 filters.
+MOZAFARI_DOG: list[tuple[int, float, float]] = [tuple(d) for d in _MOZAFARI_DOG]
+KHERADPISHEH_DOG: list[tuple[int, float, float]] = [tuple(d) for d in _KHERADPISHEH_DOG]
 
 
 def dog_kernel(size: int, sigma1: float, sigma2: float) -> Tensor:
@@ -565,19 +560,22 @@ class ReferenceMozafari2018:
             then w2, then w3); ``None`` draws a non-deterministic seed.
     """
 
-    THRESHOLDS = (15.0, 10.0, None)
-    KWTA = ((5, 3), (8, 1))  # (k, radius) for S1 and S2
-    BOUNDS = ((0.0, 1.0), (0.0, 1.0), (0.2, 0.8))
-    FEATURES_PER_CLASS = 20
+    # The paper's numbers come from the registered spec (one place); the semantics below are this
+    # module's own, independent of the compiled network.
+    _SPEC = _mozafari2018()
+    THRESHOLDS = tuple(c.threshold for c in _SPEC.convs)  # (15, 10, None)
+    KWTA = tuple((c.k, c.radius) for c in _SPEC.convs[:2])  # (k, radius) for S1 and S2: (5, 3), (8, 1)
+    BOUNDS = tuple((c.rule.lb, c.rule.ub) for c in _SPEC.convs)  # [0, 1], [0, 1], [0.2, 0.8]
+    FEATURES_PER_CLASS = _SPEC.convs[2].out_channels // _SPEC.n_classes  # 20
     # STDP schedule (7.2), in float32.
-    A_PLUS = _f32(0.004)
-    A_MINUS = _f32(-0.003)
-    A_PLUS_MAX = _f32(0.15)
-    SCHEDULE_PERIOD = 500
+    A_PLUS = _f32(_SPEC.convs[0].rule.rates.a_plus)  # 0.004
+    A_MINUS = _f32(_SPEC.convs[0].rule.rates.a_minus)  # -0.003
+    A_PLUS_MAX = _f32(_SPEC.convs[0].rule.rates.cap)  # 0.15
+    SCHEDULE_PERIOD = _SPEC.convs[0].rule.rates.period  # 500
     # R-STDP (7.3), in float32.
-    REWARD = (_f32(0.004), _f32(-0.003))
-    PUNISH = (_f32(-0.004), _f32(0.0005))
-    ADAPT_CHUNK = 1000
+    REWARD = tuple(_f32(a) for a in _SPEC.convs[2].rule.rates.reward)  # (0.004, -0.003)
+    PUNISH = tuple(_f32(a) for a in _SPEC.convs[2].rule.rates.punish)  # (-0.004, 0.0005)
+    ADAPT_CHUNK = _SPEC.convs[2].rule.rates.chunk  # 1000
 
     def __init__(self, T: int = 15, compat: bool = False, seed: int | None = 0) -> None:
         self.T = T
@@ -587,9 +585,12 @@ class ReferenceMozafari2018:
             gen.seed()
         else:
             gen.manual_seed(seed)
-        self.w1 = torch.empty(30, 6, 5, 5).normal_(0.8, 0.05, generator=gen)
-        self.w2 = torch.empty(250, 30, 3, 3).normal_(0.8, 0.05, generator=gen)
-        self.w3 = torch.empty(200, 250, 5, 5).normal_(0.8, 0.05, generator=gen)
+        self.w1, self.w2, self.w3 = (
+            torch.empty(c.out_channels, c.in_channels, c.kernel, c.kernel).normal_(
+                c.weight_mean, c.weight_std, generator=gen
+            )
+            for c in self._SPEC.convs
+        )
         if not compat:
             for w, (lb, ub) in zip(self.weights, self.BOUNDS, strict=True):
                 w.clamp_(lb, ub)

@@ -90,8 +90,8 @@ class STDPState:
 class RSTDPState:
     """Adaptive R-STDP rates (ALGORITHMS.md 7.3), carried across epochs."""
 
-    reward: tuple[float, float] = (0.004, -0.003)
-    punish: tuple[float, float] = (-0.004, 0.0005)
+    reward: tuple[float, float] = AdaptiveRates().reward
+    punish: tuple[float, float] = AdaptiveRates().punish
     chunk_seen: int = 0
     chunk_hits: int = 0
     chunk_misses: int = 0
