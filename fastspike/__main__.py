@@ -7,31 +7,55 @@ import json
 import sys
 import time
 
+_ROOT_HELP = "dataset folder (ROOT/MNIST/raw/*.gz, ROOT/FashionMNIST/raw/*.gz; downloaded if missing)"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fastspike")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
 
 def _parser() -> argparse.ArgumentParser:
     from fastspike.registry import MODELS
+    from fastspike.train import PRESETS
 
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(
-        prog="python -m fastspike", description="fastspike: STDP-trained spiking networks"
+        prog="python -m fastspike",
+        description="fastspike: STDP-trained spiking networks",
+        formatter_class=fmt,
     )
+    p.add_argument("--version", action="version", version=f"fastspike {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a registered network or one described in a config file")
+    t = sub.add_parser(
+        "train", help="train a registered network or one described in a config file", formatter_class=fmt
+    )
     net = t.add_mutually_exclusive_group()
     net.add_argument(
         "--model",
         default=None,
         choices=sorted(MODELS),
-        help="a registered network (python -m fastspike models); default mozafari2018",
+        help="a registered network (python -m fastspike models); mozafari2018 when neither --model "
+        "nor --config is given",
     )
     net.add_argument("--config", default=None, help="a network described in a JSON or YAML file")
-    t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="training data")
+    t.add_argument("--root", default="data", help=_ROOT_HELP)
     t.add_argument(
-        "--root", default="data", help="dataset folder (ROOT/MNIST/raw/*.gz; downloaded if missing)"
+        "--preset",
+        default="quick",
+        choices=sorted(PRESETS),
+        help="tiny: about a minute on 2 cores (try it first); quick: Mozafari 2018 with 50 R-STDP epochs; "
+        "paper: the network's full schedule",
     )
-    t.add_argument("--preset", default="quick", help="quick | paper")
-    t.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    t.add_argument("--batch-size", type=int, default=None, help="samples per batched update (default: 64)")
     t.add_argument(
         "--epochs",
         type=int,
@@ -51,29 +75,37 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="training samples per epoch of each phase, in order (0 = all)",
     )
-    t.add_argument("--test-samples", type=int, default=None)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--test-samples", type=int, default=None, help="evaluate on the first N test images (default: all)"
+    )
+    t.add_argument("--seed", type=int, default=0, help="initial weights")
     t.add_argument("--T", type=int, default=None, help="time steps (default: the network's)")
-    t.add_argument("--checkpoint-dir", default=None)
-    t.add_argument("--resume", action="store_true")
+    t.add_argument("--checkpoint-dir", default=None, help="save last.pt, best.pt and metrics.json here")
+    t.add_argument("--resume", action="store_true", help="continue from CHECKPOINT_DIR/last.pt")
     t.add_argument("--compat", action="store_true", help="reproduce the reference's quirks")
     t.add_argument("--cache-dir", default=None, help="cache the encoded dataset here")
     t.add_argument("--history", default=None, help="write the per-epoch history as JSON here")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint (any network) on a test set")
-    e.add_argument("--checkpoint", required=True)
+    e = sub.add_parser(
+        "eval", help="evaluate a checkpoint (any network) on a test set: metrics", formatter_class=fmt
+    )
+    e.add_argument("--checkpoint", required=True, help="a best.pt or last.pt file")
     e.add_argument(
         "--dataset",
         default=None,
         choices=["mnist", "fashion-mnist"],
         help="default: the dataset the checkpoint was trained on",
     )
-    e.add_argument("--root", default="data")
-    e.add_argument("--device", default=None)
-    e.add_argument("--test-samples", type=int, default=None)
+    e.add_argument("--root", default="data", help=_ROOT_HELP)
+    e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)")
+    e.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    e.add_argument("--test-samples", type=int, default=None, help="the first N test images (default: all)")
+    e.add_argument(
+        "--out", default=None, help="metrics JSON (default: eval-DATASET.json beside the checkpoint)"
+    )
 
-    m = sub.add_parser("models", help="list the registered networks")
+    m = sub.add_parser("models", help="list the registered networks", formatter_class=fmt)
     m.add_argument("--spec", default=None, metavar="NAME", help="print NAME's layer table and its JSON spec")
     return p
 
@@ -132,22 +164,40 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    import torch
+    import os
 
     from fastspike.data import load_dataset
-    from fastspike.train import evaluate_images, load_model
+    from fastspike.metrics import classification_metrics, format_metrics
+    from fastspike.train import _check_device, load_model, predict_images
 
     t0 = time.perf_counter()
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.test_samples is not None and args.test_samples < 1:
+        raise ValueError(f"--test-samples: expected a positive number, got {args.test_samples}")
+    device = _check_device(args.device)
     model = load_model(args.checkpoint, device)
-    dataset = args.dataset or getattr(model, "dataset", None) or "mnist"
+    trained_on = getattr(model, "dataset", None)
+    dataset = args.dataset or trained_on or "mnist"
+    if trained_on and dataset != trained_on:
+        print(
+            f"python -m fastspike eval: warning: {args.checkpoint} was trained on {trained_on}, "
+            f"evaluating it on {dataset}",
+            file=sys.stderr,
+        )
     _, test = load_dataset(dataset, args.root)
     test = test.subset(args.test_samples)
-    res = evaluate_images(model, test.images, test.labels)
+    metrics = classification_metrics(predict_images(model, test.images), test.labels, model.n_classes)
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"eval-{dataset}.json")
+    with open(out, "w") as f:
+        json.dump(
+            {"checkpoint": args.checkpoint, "model": model.spec.name, "dataset": dataset, **metrics},
+            f,
+            indent=1,
+        )
+    print(format_metrics(metrics))
     print(
         f"fastspike eval: {args.checkpoint} ({model.spec.name}) on {dataset} ({len(test)} test images): "
-        f"correct {res['correct']:.4f} wrong {res['wrong']:.4f} silent {res['silent']:.4f} "
-        f"wall time {time.perf_counter() - t0:.1f} s"
+        f"correct {metrics['accuracy']:.4f} wrong {metrics['wrong']:.4f} silent {metrics['silent']:.4f} "
+        f"macro F1 {metrics['macro_f1']:.4f}; metrics in {out}; wall time {time.perf_counter() - t0:.1f} s"
     )
     return 0
 
@@ -171,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     from fastspike.spec import SpecError
 
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"--threads: expected a positive number, got {threads}")
+            import torch
+
+            torch.set_num_threads(threads)
         if args.command == "train":
             return _train(args)
         if args.command == "eval":

@@ -18,6 +18,7 @@ without running it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor
 
 from fastspike.data import encode_dataset, load_dataset
+from fastspike.metrics import classification_metrics, format_metrics
 from fastspike.network import Network
 from fastspike.readout import fit_linear
 from fastspike.registry import get_spec, mozafari2018
@@ -41,6 +43,8 @@ __all__ = [
     "evaluate_images",
     "load_model",
     "new_state",
+    "predict",
+    "predict_images",
     "resolve_spec",
     "stdp_rates",
     "train",
@@ -51,12 +55,41 @@ __all__ = [
 CHECKPOINT_FORMAT = "fastspike-checkpoint"
 CHECKPOINT_VERSION = 2
 
-#: Epoch overrides per preset and network (phase layer -> epochs); "paper" runs the spec's phases as they are.
-PRESETS: dict[str, dict[str, dict[str, int]]] = {
+#: Per preset and network: phase layer -> overrides of its ``epochs`` and ``samples``; "paper"
+#: runs the spec's phases as they are. A network a preset does not name runs its spec's
+#: phases, except under "tiny" (10,000 samples and at most 2 epochs per phase).
+PRESETS: dict[str, dict[str, dict[str, dict[str, int]]]] = {
     "paper": {},
     # Mozafari 2018: the paper's S1/S2 schedule and 50 R-STDP epochs (about 20 minutes on a 2-core CPU).
-    "quick": {"mozafari2018": {"S3": 50}},
+    "quick": {"mozafari2018": {"S3": {"epochs": 50}}},
+    # about a minute on a 2-core CPU: the first thing to try
+    "tiny": {
+        "mozafari2018": {
+            "S1": {"epochs": 1, "samples": 10000},
+            "S2": {"epochs": 1, "samples": 20000},
+            "S3": {"epochs": 3, "samples": 20000},
+        },
+        "mozafari2018-linear": {
+            "S1": {"epochs": 1, "samples": 10000},
+            "S2": {"epochs": 1, "samples": 20000},
+            "readout": {"samples": 20000},
+        },
+        "kheradpisheh2018": {
+            "S1": {"epochs": 1, "samples": 10000},
+            "S2": {"epochs": 2, "samples": 20000},
+            "readout": {"samples": 20000},
+        },
+    },
 }
+
+
+def _preset_overrides(preset: str, spec: NetworkSpec) -> dict[str, dict[str, int]]:
+    table = PRESETS[preset]
+    if spec.name in table:
+        return table[spec.name]
+    if preset == "tiny":
+        return {p.layer: {"epochs": min(p.epochs, 2), "samples": 10000} for p in spec.phases}
+    return {}
 
 
 # ----------------------------------------------------------------------------- rule state
@@ -267,19 +300,32 @@ def evaluate_features(model: Network, features: Tensor, labels: Tensor) -> dict[
 
 
 @torch.no_grad()
-def evaluate_images(
-    model: Network, images: Tensor, labels: Tensor, batch_size: int = 1000, progress: bool = False
-) -> dict[str, float]:
-    """Encode uint8 images ``[N, H, W]`` with the model's encoder and evaluate the network on
-    them (decision layer or linear readout) -> correct / wrong / silent fractions."""
+def predict(model: Network, times: Tensor, batch_size: int = 1000) -> Tensor:
+    """Answers ``[N]`` int64 (class, -1 = silence) of the network on encoded inputs ``times``."""
+    out = [model(times[s:e]) for s, e in _batches(times.shape[0], batch_size)]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64, device=times.device)
+
+
+@torch.no_grad()
+def predict_images(model: Network, images: Tensor, batch_size: int = 1000, progress: bool = False) -> Tensor:
+    """Encode uint8 images ``[N, H, W]`` with the model's own encoder and answer them:
+    ``[N]`` int64 classes (-1 = silence), on the model's device."""
     dev = next(model.buffers()).device
     preds = []
     with _tqdm(images.shape[0], "evaluate", progress) as bar:
         for s, e in _batches(images.shape[0], batch_size):
             preds.append(model(model.encoder(images[s:e].to(dev))))
             bar.update(e - s)
-    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
-    return _fractions(pred, labels)
+    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64, device=dev)
+
+
+@torch.no_grad()
+def evaluate_images(
+    model: Network, images: Tensor, labels: Tensor, batch_size: int = 1000, progress: bool = False
+) -> dict[str, float]:
+    """Encode uint8 images ``[N, H, W]`` with the model's encoder and evaluate the network on
+    them (decision layer or linear readout) -> correct / wrong / silent fractions."""
+    return _fractions(predict_images(model, images, batch_size, progress), labels)
 
 
 @torch.no_grad()
@@ -413,8 +459,29 @@ def load_model(path: str, device: str | torch.device = "cpu", best: bool = True)
 
 
 # ----------------------------------------------------------------------------- the trainer
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def _check_device(device: str | torch.device | None) -> torch.device:
+    """The device to run on (default CUDA when usable), or a clear error."""
+    if device is None:
+        from fastspike import WITH_CUDA
+
+        return torch.device("cuda" if torch.cuda.is_available() and WITH_CUDA else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}") from None
+    if device.type == "cuda":
+        from fastspike import WITH_CUDA
+
+        if not torch.cuda.is_available():
+            raise ValueError("device: 'cuda' asked for, but torch sees no GPU here (use --device cpu)")
+        if not WITH_CUDA:
+            raise ValueError(
+                "device: fastspike was built without its CUDA kernels; rebuild with "
+                "FORCE_CUDA=1 pip install --no-build-isolation --no-deps -e ."
+            )
+    elif device.type != "cpu":
+        raise ValueError(f"device: expected 'cpu' or 'cuda', got {str(device)!r}")
+    return device
 
 
 def resolve_spec(model: str | NetworkSpec, T: int | None = None) -> NetworkSpec:
@@ -501,17 +568,17 @@ def train(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    overrides = PRESETS[preset].get(spec.name, {})
+    overrides = _preset_overrides(preset, spec)
     phases = list(spec.phases)
     ep = _per_phase(epochs, phases, "epochs")
     sm = _per_phase(samples, phases, "samples")
     phases = [
         dataclasses.replace(
             p,
-            epochs=e if e is not None else overrides.get(p.layer, p.epochs),
-            samples=n if samples is not None else p.samples,
+            epochs=e if e is not None else overrides.get(p.layer, {}).get("epochs", p.epochs),
+            samples=n if samples is not None else overrides.get(p.layer, {}).get("samples", p.samples),
         )
-        for p, e, n in zip(phases, ep, sm, strict=False)
+        for p, e, n in zip(phases, ep, sm, strict=True)
     ]
     spec = spec.replace(phases=tuple(phases))  # validates the phases
     bs = 64 if batch_size is None else batch_size
@@ -532,7 +599,7 @@ def train(
             os.remove(probe)
         except OSError as err:
             raise ValueError(f"checkpoint_dir: cannot write to {checkpoint_dir!r} ({err.strerror})") from None
-    device = _default_device() if device is None else torch.device(device)
+    device = _check_device(device)
     t_start = time.perf_counter()
 
     net = Network(spec, compat=compat, seed=seed)
@@ -720,8 +787,17 @@ def train(
             break  # as if interrupted (stop_after_epochs)
     if prog.best_weight is not None:
         net.conv(prog.best_layer).weight.copy_(prog.best_weight.to(device))
-    if checkpoint_dir and prog.phase == len(spec.phases):
-        _save(os.path.join(checkpoint_dir, "best.pt"), _checkpoint(net, prog, config))
+    net.test_metrics = None
+    if prog.phase == len(spec.phases):
+        # the chosen weights on the whole (selected) test set: accuracy, silence, confusion, F1
+        pred = predict(net, x_test, map_bs)
+        net.test_metrics = classification_metrics(pred, test_set.labels, spec.n_classes)
+        if progress:
+            print(format_metrics(net.test_metrics), flush=True)
+        if checkpoint_dir:
+            _save(os.path.join(checkpoint_dir, "best.pt"), _checkpoint(net, prog, config))
+            with open(os.path.join(checkpoint_dir, "metrics.json"), "w") as f:
+                json.dump({"model": spec.name, "dataset": dataset, **net.test_metrics}, f, indent=1)
     return net, prog.history
 
 

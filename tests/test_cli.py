@@ -68,11 +68,12 @@ def test_cli_rejects_bad_arguments(mnist_root, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--model", "lenet"])
     with pytest.raises(SystemExit):
+        main(["train", "--preset", "slow"])
+    with pytest.raises(SystemExit):
         main(["train", "--model", "mozafari2018", "--config", "net.json"])
     capsys.readouterr()
     # errors a user makes end with one line naming the argument, exit status 2, no traceback
     bad = [
-        (["--preset", "slow"], "preset: expected one of"),
         (["--samples", "-5"], "--samples: expected numbers >= 0"),
         (["--epochs", "1", "-1", "1"], "--epochs: expected numbers >= 0"),
         (["--test-samples", "-1"], "test_samples: expected a positive number"),
@@ -80,6 +81,8 @@ def test_cli_rejects_bad_arguments(mnist_root, tmp_path, capsys):
         (["--batch-size", "0"], "batch_size: expected a positive integer"),
         (["--epochs", "1", "1"], "epochs: expected 3 values (one per phase), got 2"),
         (["--checkpoint-dir", "/proc/no-such-dir"], "checkpoint_dir: cannot write to '/proc/no-such-dir'"),
+        (["--threads", "0"], "--threads: expected a positive number"),
+        (["--device", "tpu"], "device: expected 'cpu' or 'cuda'"),
         (["--config", str(tmp_path / "missing.json")], "config: no file"),
     ]
     for args, message in bad:
