@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastspike train|eval|models ...``."""
+"""Command line: ``python -m fastspike train|eval|plot|models ...``."""
 
 from __future__ import annotations
 
@@ -105,6 +105,16 @@ def _parser() -> argparse.ArgumentParser:
         "--out", default=None, help="metrics JSON (default: eval-DATASET.json beside the checkpoint)"
     )
 
+    pl = sub.add_parser(
+        "plot",
+        help="PNGs of a checkpoint: S1/S2 features, spike maps and raster, weights, accuracy, confusion",
+        formatter_class=fmt,
+    )
+    pl.add_argument("--checkpoint", required=True, help="a best.pt or last.pt file")
+    pl.add_argument("--out", default=None, help="folder for the PNGs (default: plots/ beside the checkpoint)")
+    pl.add_argument("--root", default="data", help=_ROOT_HELP + "; a test image is drawn from it")
+    pl.add_argument("--image", type=int, default=0, help="index of the test image for the spike plots")
+
     m = sub.add_parser("models", help="list the registered networks", formatter_class=fmt)
     m.add_argument("--spec", default=None, metavar="NAME", help="print NAME's layer table and its JSON spec")
     return p
@@ -149,6 +159,10 @@ def _train(args) -> int:
             samples=samples,
             **common,
         )
+    if args.no_progress and net.test_metrics is not None:
+        from fastspike.metrics import format_metrics
+
+        print(format_metrics(net.test_metrics))
     if args.history:
         with open(args.history, "w") as f:
             json.dump(history, f, indent=1)
@@ -202,6 +216,42 @@ def _eval(args) -> int:
     return 0
 
 
+def _plot(args) -> int:
+    import os
+
+    from fastspike import plots
+    from fastspike.data import load_dataset
+    from fastspike.train import _load, load_model
+
+    model = load_model(args.checkpoint)
+    history = (_load(args.checkpoint).get("progress") or {}).get("history") or None
+    here = os.path.dirname(os.path.abspath(args.checkpoint))
+    out = args.out or os.path.join(here, "plots")
+    image = None
+    dataset = getattr(model, "dataset", None) or "mnist"
+    try:
+        _, test = load_dataset(dataset, args.root, download=False)
+    except FileNotFoundError:
+        print(f"python -m fastspike plot: note: no {dataset} under {args.root!r}; spike plots use a pattern")
+    else:
+        if not 0 <= args.image < len(test):
+            raise ValueError(f"--image: expected 0..{len(test) - 1}, got {args.image}")
+        image = test.images[args.image]
+    matrix = None
+    for name in ("metrics.json", f"eval-{dataset}.json"):
+        path = os.path.join(here, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                matrix = json.load(f).get("confusion")
+            break
+    paths = plots.save_all(model, out, history=history, image=image, matrix=matrix)
+    print(
+        f"fastspike plot: wrote {len(paths)} images to {out}: "
+        + ", ".join(os.path.basename(p) for p in paths)
+    )
+    return 0
+
+
 def _models(args) -> int:
     from fastspike.registry import MODELS, get_spec
 
@@ -232,8 +282,10 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "plot":
+            return _plot(args)
         return _models(args)
-    except (SpecError, FileNotFoundError, ValueError) as err:
+    except (SpecError, FileNotFoundError, ValueError, ImportError) as err:
         print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)
         return 2
 
