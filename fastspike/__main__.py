@@ -121,10 +121,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
+    import os
+
     from fastspike.train import resolve_spec, train, train_mnist
 
     t0 = time.perf_counter()
     model = resolve_spec(args.config if args.config else (args.model or "mozafari2018"), args.T)
+    if args.checkpoint_dir is None:
+        if args.resume:
+            raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
+        args.checkpoint_dir = os.path.join("runs", f"{model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"fastspike train: run folder {args.checkpoint_dir}", flush=True)
     for flag, values in (("--samples", args.samples), ("--epochs", args.epochs)):
         if values is not None and any(n < 0 for n in values):
             raise ValueError(f"{flag}: expected numbers >= 0 (0 = the default), got {values}")
@@ -172,7 +179,7 @@ def _train(args) -> int:
     print(
         f"fastspike train: model={net.spec.name} dataset={args.dataset} preset={args.preset} "
         f"device={next(net.buffers()).device} test accuracy {acc:.4f} ({what}) "
-        f"wall time {time.perf_counter() - t0:.1f} s"
+        f"wall time {time.perf_counter() - t0:.1f} s; run saved in {args.checkpoint_dir}"
     )
     return 0
 

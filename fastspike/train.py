@@ -383,6 +383,7 @@ class _Progress:
     epoch: int = 0
     states: dict[str, dict] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)  # every epoch of every phase
     best_accuracy: float = -1.0
     best_epoch: int = -1
     best_layer: str | None = None
@@ -394,11 +395,56 @@ class _Progress:
             "epoch": self.epoch,
             "states": self.states,
             "history": self.history,
+            "log": self.log,
             "best_accuracy": self.best_accuracy,
             "best_epoch": self.best_epoch,
             "best_layer": self.best_layer,
             "best_weight": None if self.best_weight is None else self.best_weight.cpu(),
         }
+
+
+_LOG_FIELDS = (
+    "phase",
+    "layer",
+    "epoch",
+    "samples",
+    "seconds",
+    "samples_per_s",
+    "wall",
+    "at_bounds",
+    "train_correct",
+    "train_wrong",
+    "train_silent",
+    "test_correct",
+    "test_wrong",
+    "test_silent",
+)
+
+
+def _write_log(folder: str, log: list[dict]) -> None:
+    """``history.json`` and ``history.csv``: every epoch of every phase so far (written after each)."""
+    import csv
+
+    tmp = os.path.join(folder, "history.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(log, f, indent=1)
+    os.replace(tmp, os.path.join(folder, "history.json"))
+    tmp = os.path.join(folder, "history.csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=_LOG_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(log)
+    os.replace(tmp, os.path.join(folder, "history.csv"))
+
+
+def _extends(old: NetworkSpec, new: NetworkSpec) -> bool:
+    """``new`` is ``old`` with more epochs for its last phase (extending a run)."""
+    if len(old.phases) != len(new.phases) or old.replace(phases=new.phases) != new:
+        return False
+    if old.phases[:-1] != new.phases[:-1]:
+        return False
+    a, b = old.phases[-1], new.phases[-1]
+    return dataclasses.replace(a, epochs=b.epochs) == b and b.epochs >= a.epochs
 
 
 def _checkpoint(model: Network, prog: _Progress, config: dict) -> dict:
@@ -613,10 +659,13 @@ def train(
     }
     prog = _Progress()
     last = os.path.join(checkpoint_dir, "last.pt") if checkpoint_dir else None
-    if resume and last and os.path.exists(last):
+    if resume and not os.path.exists(last):
+        raise ValueError(f"resume: nothing to resume in {checkpoint_dir!r} (no last.pt there)")
+    if resume:
         ckpt = _load(last)
         ck_spec, ck_cfg = _spec_of(ckpt, last)
-        if ck_spec != spec or ck_cfg != config:
+        extend = ck_cfg == config and _extends(ck_spec, spec)
+        if not extend and (ck_spec != spec or ck_cfg != config):
             raise ValueError(
                 f"resume: checkpoint {last!r} was made with another configuration "
                 f"({ck_cfg}, network {ck_spec.name!r}) than this run ({config}, network "
@@ -629,18 +678,53 @@ def train(
             epoch=p["epoch"],
             states=p["states"],
             history=p["history"],
+            log=p.get("log", []),
             best_accuracy=p["best_accuracy"],
             best_epoch=p["best_epoch"],
             best_layer=p["best_layer"],
             best_weight=p["best_weight"],
         )
         torch.set_rng_state(ckpt["rng"])
+        if extend and ck_spec != spec and prog.phase == len(spec.phases):
+            # a finished run with more epochs for its last phase: go on where it ended
+            prog.phase, prog.epoch = len(spec.phases) - 1, ck_spec.phases[-1].epochs
+        if progress:
+            where = (
+                "finished"
+                if prog.phase == len(spec.phases)
+                else f"phase {prog.phase + 1}/{len(spec.phases)} ({spec.phases[prog.phase].layer}), "
+                f"{prog.epoch} epochs done"
+            )
+            print(f"resuming {spec.name} from {last}: {where}", flush=True)
     net.to(device)
     net.dataset = dataset
 
     def save() -> None:
         if last:
             _save(last, _checkpoint(net, prog, config))
+            _write_log(checkpoint_dir, prog.log)
+
+    def log_epoch(layer: str, t0: float, samples: int, train_res: dict | None, test_res: dict | None) -> None:
+        sec = time.perf_counter() - t0
+        rec = {
+            "phase": prog.phase,
+            "layer": layer,
+            "epoch": prog.epoch if layer != "readout" else 1,
+            "samples": samples,
+            "seconds": round(sec, 4),
+            "samples_per_s": round(samples / sec, 1) if sec > 0 else None,
+            "wall": round(time.perf_counter() - t_start, 3),
+        }
+        if layer != "readout":
+            conv, rule = net.conv(layer), net.rule(layer)
+            w = conv.weight
+            rec["at_bounds"] = round(
+                float(((w - rule.lb).abs() < 0.01).logical_or((rule.ub - w).abs() < 0.01).float().mean()), 6
+            )
+        for key, res in (("train", train_res), ("test", test_res)):
+            for k, v in (res or {}).items():
+                rec[f"{key}_{k}"] = v
+        prog.log.append(rec)
 
     train_set, test_set = load_dataset(dataset, root, download=download)
     test_set = test_set.subset(test_samples)
@@ -710,6 +794,7 @@ def train(
                     f"{te['correct']:.4f} wrong {te['wrong']:.4f} silent {te['silent']:.4f}",
                     flush=True,
                 )
+            log_epoch("readout", t0, n, tr, te)
             done_now += 1
             prog.phase, prog.epoch = prog.phase + 1, 0
             save()
@@ -748,6 +833,7 @@ def train(
             prog.epoch += 1
             done_now += 1
             prog.states[phase.layer] = _state_dict(state)
+            te = None
             if phase.evaluate:
                 te = evaluate(net, x_eval, test_set.labels)
                 prog.history.append(
@@ -775,6 +861,7 @@ def train(
                         f"{prog.best_accuracy:.4f} (epoch {prog.best_epoch})",
                         flush=True,
                     )
+            log_epoch(phase.layer, t0, n, tr, te)
             finished = prog.epoch == phase.epochs
             if finished:
                 prog.phase, prog.epoch = prog.phase + 1, 0

@@ -429,3 +429,87 @@ def test_phase_and_spec_objects():
     assert isinstance(spec.convs[1].rule, STDP) and spec.convs[1].rule.rates.a_plus == 0.004
     assert get_spec("mozafari2018", T=30).T == 30
     assert Phase("S1").epochs == 1
+
+
+def test_run_history_resume_errors_and_extension(mnist_root, tmp_path):
+    kw = dict(samples=[300, 300, 400], test_samples=200, batch_size=50, progress=False, download=False)
+    # a run interrupted after 2 epochs leaves its per-epoch history (every layer) behind
+    d = tmp_path / "run"
+    train(
+        "mozafari2018",
+        "mnist",
+        mnist_root,
+        epochs=[1, 1, 2],
+        checkpoint_dir=str(d),
+        stop_after_epochs=2,
+        **kw,
+    )
+    log = json.loads((d / "history.json").read_text())
+    assert [(r["layer"], r["epoch"]) for r in log] == [("S1", 1), ("S2", 1)]
+    assert 0 <= log[0]["at_bounds"] <= 1 and log[0]["samples"] == 300 and log[0]["samples_per_s"] > 0
+    assert (d / "history.csv").read_text().splitlines()[0].startswith("phase,layer,epoch,samples")
+    # resuming a folder without a checkpoint is an error, not a fresh start
+    with pytest.raises(ValueError, match="resume: nothing to resume in"):
+        train(
+            "mozafari2018",
+            "mnist",
+            mnist_root,
+            epochs=[1, 1, 2],
+            checkpoint_dir=str(tmp_path / "empty"),
+            resume=True,
+            **kw,
+        )
+    # finish it, then extend the last phase by 2 epochs: equal to a 4-epoch run from the start
+    _, h2 = train(
+        "mozafari2018", "mnist", mnist_root, epochs=[1, 1, 2], checkpoint_dir=str(d), resume=True, **kw
+    )
+    assert len(h2) == 2
+    ext, h4 = train(
+        "mozafari2018", "mnist", mnist_root, epochs=[1, 1, 4], checkpoint_dir=str(d), resume=True, **kw
+    )
+    full, h4_full = train("mozafari2018", "mnist", mnist_root, epochs=[1, 1, 4], **kw)
+    assert [h["test"] for h in h4] == [h["test"] for h in h4_full] and len(h4) == 4
+    for a, b in zip(ext.spiking_layers, full.spiking_layers, strict=True):
+        assert torch.equal(a.weight, b.weight)
+    log = json.loads((d / "history.json").read_text())
+    assert [(r["layer"], r["epoch"]) for r in log] == [("S1", 1), ("S2", 1)] + [
+        ("S3", e) for e in (1, 2, 3, 4)
+    ]
+    assert all("test_correct" in r for r in log[2:])
+    # fewer epochs, or another phase changed, is not an extension
+    with pytest.raises(ValueError, match="another configuration"):
+        train("mozafari2018", "mnist", mnist_root, epochs=[2, 1, 4], checkpoint_dir=str(d), resume=True, **kw)
+
+
+def test_cli_train_saves_a_run_folder_by_default(mnist_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(
+            [
+                "train",
+                "--root",
+                mnist_root,
+                "--samples",
+                "200",
+                "200",
+                "300",
+                "--epochs",
+                "1",
+                "1",
+                "1",
+                "--test-samples",
+                "100",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("mozafari2018-")
+    assert f"run folder {os.path.join('runs', runs[0].name)}" in out and "run saved in" in out
+    assert {"best.pt", "last.pt", "metrics.json", "history.json", "history.csv"} <= {
+        p.name for p in runs[0].iterdir()
+    }
+    assert main(["train", "--root", mnist_root, "--resume", "--no-progress"]) == 2
+    assert "--resume: needs --checkpoint-dir" in capsys.readouterr().err
