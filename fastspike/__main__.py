@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastspike train|eval|plot|models ...``."""
+"""Command line: ``python -m fastspike train|eval|plot|serve|models ...``."""
 
 from __future__ import annotations
 
@@ -114,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default=None, help="folder for the PNGs (default: plots/ beside the checkpoint)")
     pl.add_argument("--root", default="data", help=_ROOT_HELP + "; a test image is drawn from it")
     pl.add_argument("--image", type=int, default=0, help="index of the test image for the spike plots")
+
+    sv = sub.add_parser("serve", help="web demo: draw a digit, watch the network answer", formatter_class=fmt)
+    sv.add_argument(
+        "--checkpoint", default=None, help="a checkpoint file (default: the shipped tiny Mozafari 2018)"
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sv.add_argument("--port", type=int, default=8000, help="port")
+    sv.add_argument("--device", default="cpu", help="cpu or cuda")
 
     m = sub.add_parser("models", help="list the registered networks", formatter_class=fmt)
     m.add_argument("--spec", default=None, metavar="NAME", help="print NAME's layer table and its JSON spec")
@@ -291,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "serve":
+            from fastspike.serve import serve
+            from fastspike.train import _check_device
+
+            _check_device(args.device)
+            serve(checkpoint=args.checkpoint, host=args.host, port=args.port, device=args.device)
+            return 0
         return _models(args)
     except (SpecError, FileNotFoundError, ValueError, ImportError) as err:
         print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)

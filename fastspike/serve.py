@@ -1,0 +1,209 @@
+"""A small web demo: draw a digit, watch the spiking network answer.
+
+``python -m fastspike serve`` (or :func:`serve`) starts a Flask app with one page
+(``fastspike/static/index.html``, self-contained, works offline) and a JSON API:
+
+- ``POST /predict`` ``{"pixels": [784 ints 0..255]}`` (row-major 28x28, a white digit on
+  black as in MNIST) -> ``{"class", "scores", "layers", "T"}``;
+- ``GET /info`` -> the model's name, dataset, T and (when known) accuracy.
+
+Flask is an optional dependency (``pip install flask``); only this module needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from importlib import resources
+from typing import Any
+
+import torch
+from flask import Flask, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from fastspike.network import Network
+
+SIDE = 28
+N_PIXELS = SIDE * SIDE
+MAX_BODY = 64 * 1024
+PRETRAINED = "mozafari2018-tiny.pt"
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+def pretrained_path(name: str = PRETRAINED) -> str:
+    """Path of a checkpoint shipped in ``fastspike/pretrained/``."""
+    path = resources.files("fastspike").joinpath("pretrained", name)
+    return str(path)
+
+
+class BadRequest(ValueError):
+    """A request the API refuses (answered 400 with the message)."""
+
+
+def parse_pixels(payload: Any) -> torch.Tensor:
+    """The JSON body of ``/predict`` -> uint8 image ``[1, 28, 28]``, or :class:`BadRequest`."""
+    if not isinstance(payload, dict):
+        raise BadRequest('expected a JSON object {"pixels": [784 ints 0..255]}')
+    pixels = payload.get("pixels")
+    if not isinstance(pixels, list):
+        raise BadRequest('"pixels": expected a list of 784 ints 0..255')
+    if len(pixels) != N_PIXELS:
+        raise BadRequest(f'"pixels": expected {N_PIXELS} values (28x28, row-major), got {len(pixels)}')
+    for i, v in enumerate(pixels):
+        # bool is an int subclass: refuse true/false too
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise BadRequest(f'"pixels"[{i}]: expected an int 0..255, got {v!r}')
+        if not 0 <= v <= 255:
+            raise BadRequest(f'"pixels"[{i}]: expected 0..255, got {v}')
+    return torch.tensor(pixels, dtype=torch.uint8).view(1, SIDE, SIDE)
+
+
+def _layer_entry(name: str, times: torch.Tensor, T: int) -> dict:
+    """First-spike summary of one map ``[1, C, H, W]``: the earliest time over channels
+    per position (``None`` = never) and how many neurons fired."""
+    t = times[0]
+    fired = t < T
+    first = t.amin(0).to(torch.int64)
+    rows = [[None if v >= T else v for v in row] for row in first.cpu().tolist()]
+    return {"name": name, "shape": list(t.shape), "first_spike": rows, "count": int(fired.sum())}
+
+
+@torch.no_grad()
+def run_model(net: Network, image: torch.Tensor) -> dict:
+    """Classify one uint8 image ``[1, 28, 28]`` and describe every layer's first spikes."""
+    T = net.T
+    dev = next(net.buffers()).device
+    times = net.encoder(image.to(dev))
+    layers = [_layer_entry("input", times, T)]
+    names = net.layer_names
+    convs = net.spiking_layers
+    n = len(names)
+    for k in range(1, n + 1):
+        conv = convs[k - 1]
+        if conv.threshold is None:  # the decision layer: handled below
+            continue
+        x = net.layer_input(k, times)
+        layers.append(_layer_entry(names[k - 1], conv(x, T, values=False)[0], T))
+    if net.is_decision:
+        x = net.layer_input(n, times)
+        classes, _, out_times = net.decide(x)
+        conv = convs[-1]
+        if x.device.type == "cpu":
+            potentials = conv(x, T, border=net._border(n - 1))[1]
+        else:  # P[T-1] = the weighted count of inputs that fired (inner rows only)
+            b = net._border(n - 1)
+            inner = x[..., b:-b, b:-b] if b else x
+            fired = (inner < T).to(conv.weight.dtype)
+            potentials = torch.nn.functional.conv2d(fired, conv.weight, padding=b)
+        layers.append(_layer_entry(names[-1], out_times, T))
+        per_class = conv.out_channels // net.n_classes
+        scores = potentials[0].reshape(net.n_classes, per_class, -1).amax(dim=(1, 2))
+    else:
+        feats = net.features(times)
+        layers.append(_layer_entry("output", net.output_map(times), T))
+        scores = (feats.float() @ net.readout_weight.T.float() + net.readout_bias.float())[0]
+        if bool(net.readout_fitted):
+            classes = net.classify_features(feats)
+        else:  # an untrained readout answers nothing
+            classes = torch.full((1,), -1, dtype=torch.int64)
+    return {
+        "class": int(classes[0]),
+        "scores": [float(s) for s in scores.cpu()],
+        "layers": layers,
+        "T": int(T),
+    }
+
+
+def _json_error(status: int, message: str):
+    resp = jsonify({"error": message, "status": status})
+    resp.status_code = status
+    return resp
+
+
+def create_app(model: Network | str, device: str | torch.device = "cpu", info: dict | None = None) -> Flask:
+    """The Flask app serving ``model`` (a :class:`~fastspike.network.Network` or a checkpoint path).
+
+    ``info``: extra fields for ``GET /info`` (e.g. ``{"accuracy": 0.855}``).
+    """
+    if isinstance(model, (str, os.PathLike)):
+        net, extra = _load(str(model), device)
+        info = {**extra, **(info or {})}
+    else:
+        net = model.to(device)
+    net.eval()
+    lock = threading.Lock()
+    meta = {
+        "model": net.name,
+        "dataset": getattr(net, "dataset", None),
+        "T": int(net.T),
+        "classes": int(net.n_classes),
+        "decision": bool(net.is_decision),
+        "layers": ["input", *net.layer_names],
+        "accuracy": None,
+        **(info or {}),
+    }
+
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["fastspike_model"] = net
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return _json_error(err.code or 500, err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def _internal_error(err: Exception):  # pragma: no cover - a bug, but still JSON
+        app.logger.exception("unhandled error")
+        return _json_error(500, f"internal error: {type(err).__name__}")
+
+    @app.get("/")
+    def index():
+        return send_from_directory(STATIC_DIR, "index.html", max_age=0)
+
+    @app.get("/static/<path:name>")
+    def static_file(name: str):
+        return send_from_directory(STATIC_DIR, name)
+
+    @app.get("/info")
+    def get_info():
+        return jsonify(meta)
+
+    @app.post("/predict")
+    def predict():
+        payload = request.get_json(silent=True)
+        if payload is None:
+            return _json_error(400, 'expected a JSON body {"pixels": [784 ints 0..255]}')
+        try:
+            image = parse_pixels(payload)
+        except BadRequest as err:
+            return _json_error(400, str(err))
+        with lock:
+            out = run_model(net, image)
+        return jsonify(out)
+
+    return app
+
+
+def _load(checkpoint: str, device: str | torch.device) -> tuple[Network, dict]:
+    """Load a checkpoint -> ``(network, info)`` (info: its best accuracy when recorded)."""
+    from fastspike.train import _load as load_ckpt
+    from fastspike.train import load_model
+
+    net = load_model(checkpoint, device)
+    info: dict = {"checkpoint": os.path.basename(checkpoint)}
+    prog = load_ckpt(checkpoint).get("progress") or {}
+    acc = prog.get("best_accuracy")
+    if isinstance(acc, (int, float)) and acc >= 0:
+        info["accuracy"] = float(acc)
+    return net, info
+
+
+def serve(
+    checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 8000, device: str = "cpu"
+) -> None:
+    """Serve the demo page for ``checkpoint`` (default: the shipped tiny Mozafari 2018)."""
+    path = checkpoint or pretrained_path()
+    app = create_app(path, device)
+    print(f"fastspike: serving {os.path.basename(path)} on http://{host}:{port}/ (Ctrl+C to stop)")
+    app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
