@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--cache-dir", default=None, help="cache the encoded dataset here")
     t.add_argument("--history", default=None, help="write the per-epoch history as JSON here")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log curves, weight histograms, spike rates and S1 features to RUN/tensorboard",
+    )
 
     e = sub.add_parser(
         "eval", help="evaluate a checkpoint (any network) on a test set: metrics", formatter_class=fmt
@@ -156,6 +161,7 @@ def _train(args) -> int:
         progress=not args.no_progress,
         compat=args.compat,
         cache_dir=args.cache_dir,
+        tensorboard=args.tensorboard,
     )
     if args.epochs is not None:
         if any(v is not None for v in (args.epochs1, args.epochs2, args.epochs3)):

@@ -579,6 +579,7 @@ def train(
     download: bool = True,
     cache_dir: str | None = None,
     stop_after_epochs: int | None = None,
+    tensorboard: bool = False,
 ) -> tuple[Network, list[dict]]:
     """Train any network through its spec's phases.
 
@@ -601,6 +602,8 @@ def train(
         compat: reproduce the reference's quirks.
         cache_dir: cache the encoded dataset on disk.
         stop_after_epochs: stop (as if interrupted) after this many epochs in this call.
+        tensorboard: also log every epoch to ``checkpoint_dir/tensorboard`` (needs the
+            ``tensorboard`` package; see :mod:`fastspike.tblog`).
 
     Returns:
         ``(model, history)``: the network (with the best weights of a ``keep_best`` phase)
@@ -636,6 +639,15 @@ def train(
         )
     if resume and not checkpoint_dir:
         raise ValueError("resume: needs checkpoint_dir")
+    if tensorboard and not checkpoint_dir:
+        raise ValueError("tensorboard: needs checkpoint_dir (the logs go into the run folder)")
+    if tensorboard:
+        try:
+            import tensorboard as _tb  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "tensorboard: the tensorboard package is not installed (pip install tensorboard)"
+            ) from None
     if checkpoint_dir:  # fail now, not at the first save after a layer has trained
         try:
             os.makedirs(checkpoint_dir, exist_ok=True)
@@ -725,6 +737,8 @@ def train(
             for k, v in (res or {}).items():
                 rec[f"{key}_{k}"] = v
         prog.log.append(rec)
+        if tb is not None:
+            tb.epoch(rec, len(prog.log))
 
     train_set, test_set = load_dataset(dataset, root, download=download)
     test_set = test_set.subset(test_samples)
@@ -736,6 +750,11 @@ def train(
     )
     x_test = encode_dataset(test_set.images, encoder, device, cache_dir=cache_dir, progress=progress)
     map_bs = max(bs, 256)
+    tb = None
+    if tensorboard:
+        from fastspike.tblog import TensorBoardLogger
+
+        tb = TensorBoardLogger(os.path.join(checkpoint_dir, "tensorboard"), net, x_test[:64])
     cache: tuple[int, Tensor] | None = None  # (conv index, its training-mode inputs)
     done_now = 0
 
@@ -872,6 +891,8 @@ def train(
                 break
         if stopped:
             break  # as if interrupted (stop_after_epochs)
+    if tb is not None:
+        tb.close()
     if prog.best_weight is not None:
         net.conv(prog.best_layer).weight.copy_(prog.best_weight.to(device))
     net.test_metrics = None
@@ -909,6 +930,7 @@ def train_mnist(
     download: bool = True,
     cache_dir: str | None = None,
     stop_after_epochs: int | None = None,
+    tensorboard: bool = False,
 ) -> tuple[Network, list[dict]]:
     """Train a network (default Mozafari 2018) on MNIST or Fashion-MNIST: :func:`train` with
     per-phase overrides ``epochs1``, ``epochs2``, ``epochs3`` (the first three phases, e.g.
@@ -952,4 +974,5 @@ def train_mnist(
         download=download,
         cache_dir=cache_dir,
         stop_after_epochs=stop_after_epochs,
+        tensorboard=tensorboard,
     )

@@ -113,3 +113,58 @@ def test_tiny_preset(mnist_root):
     assert net.test_metrics["n"] == 10000 and net.test_metrics["accuracy"] >= 0.85, net.test_metrics[
         "accuracy"
     ]
+
+
+def test_tensorboard_logs(mnist_root, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ck = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--root",
+                mnist_root,
+                "--samples",
+                "200",
+                "200",
+                "300",
+                "--epochs",
+                "1",
+                "1",
+                "2",
+                "--test-samples",
+                "100",
+                "--checkpoint-dir",
+                str(ck),
+                "--tensorboard",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    ev = EventAccumulator(str(ck / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+    ev.Reload()
+    tags = ev.Tags()
+    assert {
+        "S1/samples_per_s",
+        "S1/at_bounds",
+        "S3/test_correct",
+        "S3/train_correct",
+        "spike_rate/S1",
+        "spike_rate/S2",
+        "spike_rate/S3",
+    } <= set(tags["scalars"])
+    assert {"weights/S1", "weights/S2", "weights/S3"} <= set(tags["histograms"])
+    assert "features/S1" in tags["images"]
+    assert [e.step for e in ev.Scalars("spike_rate/S1")] == [1, 2, 3, 4]  # one point per epoch of every phase
+    acc = [e.value for e in ev.Scalars("S3/test_correct")]
+    log = json.loads((ck / "history.json").read_text())
+    assert acc == pytest.approx([r["test_correct"] for r in log if r["layer"] == "S3"])
+    assert all(0 <= e.value <= 1 for e in ev.Scalars("spike_rate/S2"))
+
+
+def test_tensorboard_needs_a_run_folder(mnist_root):
+    with pytest.raises(ValueError, match="tensorboard: needs checkpoint_dir"):
+        train("mozafari2018", "mnist", mnist_root, tensorboard=True, progress=False, download=False)

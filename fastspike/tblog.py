@@ -1,0 +1,83 @@
+"""TensorBoard logging of a training run (optional dependency: ``pip install tensorboard``).
+
+After every epoch of every phase, :class:`TensorBoardLogger` writes to the run's
+``tensorboard/`` folder:
+
+* scalars ``<layer>/<name>``: samples/s, the share of the layer's weights at its bounds
+  (climbs towards 1 as STDP converges), train and test correct / wrong / silent fractions;
+* histograms ``weights/<layer>`` of every conv's weights;
+* scalars ``spike_rate/<layer>``: the fraction of each layer's neurons that fire, on a fixed
+  probe batch of test images (a layer that stays silent or fires everywhere does not learn);
+* images ``features/<first conv>``: the first conv's features as input-space filters.
+
+``tensorboard --logdir runs`` then shows every run.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from fastspike.network import Network
+
+__all__ = ["TensorBoardLogger"]
+
+
+class TensorBoardLogger:
+    """Write a run's curves, histograms, spike rates and feature images for TensorBoard.
+
+    Args:
+        folder: where the event files go.
+        net: the network being trained.
+        probe: encoded images ``[N, C, H, W]`` (a few test images) for the spike rates.
+    """
+
+    def __init__(self, folder: str, net: Network, probe: Tensor):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:
+            raise ImportError("tensorboard logging needs tensorboard: pip install tensorboard") from err
+        self.writer = SummaryWriter(folder)
+        self.net, self.probe = net, probe
+
+    @torch.no_grad()
+    def spike_rates(self) -> dict[str, float]:
+        """Fraction of each conv's neurons that fire on the probe batch (eval mode; a decision
+        layer: the fraction with ``P[T-1] > 0``)."""
+        net, T = self.net, self.net.T
+        rates = {}
+        for k, (name, conv) in enumerate(zip(net.layer_names, net.spiking_layers, strict=True), start=1):
+            times, _ = conv(net.layer_input(k, self.probe), T)
+            rates[name] = float((times < T).float().mean())
+        return rates
+
+    @torch.no_grad()
+    def epoch(self, record: dict, step: int) -> None:
+        """Log one epoch's ``record`` (a row of the run's history) as global step ``step``."""
+        w = self.writer
+        layer = record["layer"]
+        for key in (
+            "samples_per_s",
+            "at_bounds",
+            "train_correct",
+            "train_wrong",
+            "train_silent",
+            "test_correct",
+            "test_wrong",
+            "test_silent",
+        ):
+            if record.get(key) is not None:
+                w.add_scalar(f"{layer}/{key}", record[key], step)
+        for name, conv in zip(self.net.layer_names, self.net.spiking_layers, strict=True):
+            w.add_histogram(f"weights/{name}", conv.weight.detach().float().cpu(), step)
+        for name, rate in self.spike_rates().items():
+            w.add_scalar(f"spike_rate/{name}", rate, step)
+        from fastspike.plots import s1_filters
+
+        f = s1_filters(self.net)  # [F, K, K]
+        m = f.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1)
+        w.add_images(f"features/{self.net.layer_names[0]}", (f / m * 0.5 + 0.5).unsqueeze(1), step)
+        w.flush()
+
+    def close(self) -> None:
+        self.writer.close()
