@@ -351,8 +351,11 @@ class Network(nn.Module):
     def features(self, times: Tensor) -> Tensor:
         """Whether each neuron of the final map spiked at all: ``[B, N]`` uint8 0/1,
         flattened in (c, y, x) order (the linear readout's input)."""
-        out = self.output_map(times)
-        return (out < self.T).flatten(1).to(torch.uint8)
+        return self.features_of(self.output_map(times))
+
+    def features_of(self, out_map: Tensor) -> Tensor:
+        """:meth:`features` from an already computed :meth:`output_map`."""
+        return (out_map < self.T).flatten(1).to(torch.uint8)
 
     @torch.no_grad()
     def decide(self, x_last: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -362,13 +365,36 @@ class Network(nn.Module):
         """
         if not self.is_decision:
             raise ValueError(f"decide: {self.spec.name!r} has a linear readout, not a decision layer")
+        times, values = self.spiking_layers[-1](x_last, self.T, border=self._border(len(self._names) - 1))
+        return (*self.decide_from(times, values), times)
+
+    @torch.no_grad()
+    def decide_from(self, times: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """The decision layer's output ``(times, values = P[T-1])`` ``[B, F, H, W]`` ->
+        ``(classes [B] int64 (-1 = silence), winners [B, k, 3])``."""
         conv = self.spiking_layers[-1]
-        times, values = conv(x_last, self.T, border=self._border(len(self._names) - 1))
         winners = conv.winners(times, values, self.T, pointwise=False)
         f = winners[:, 0, 0].long()
         per_class = conv.out_channels // self.n_classes
         classes = torch.where(f >= 0, torch.div(f, per_class, rounding_mode="floor"), -1)
-        return classes, winners, times
+        return classes, winners
+
+    @torch.no_grad()
+    def layer_outputs(self, times: Tensor) -> list[tuple[Tensor, Tensor | None]]:
+        """Every conv's whole output map for encoded input ``times``, in one pass (eval mode,
+        nothing cropped): ``(times [B, F, H, W], values)`` per conv, where ``values`` is the
+        decision layer's ``P[T-1]`` and ``None`` for thresholded convs."""
+        self._check_times(times)
+        x = self._run_ops(self._stages[0], times, False, None)
+        out = []
+        for i, conv in enumerate(self.spiking_layers):
+            if conv.threshold is None:
+                out.append(conv(x, self.T, border=self._border(i)))
+                break
+            t = conv(x, self.T, values=False)[0]
+            out.append((t, None))
+            x = self._run_ops(self._following(i + 1), t, False, None)
+        return out
 
     @torch.no_grad()
     def classify_features(self, feats: Tensor) -> Tensor:

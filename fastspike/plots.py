@@ -222,11 +222,9 @@ def _layer_times(net: Network, image: Any) -> tuple[Tensor, list[Tensor], list[T
     if img.dtype != torch.uint8:
         raise TypeError(f"image: expected uint8 pixels, got {img.dtype}")
     times = net.encoder(img.unsqueeze(0).to(_device(net)))
-    out, pots = [], []
-    for j, conv in enumerate(net.spiking_layers):
-        t, v = conv(net.layer_input(j + 1, times), net.T, values=conv.threshold is None)
-        out.append(t[0].cpu())
-        pots.append(v[0].float().cpu() if conv.threshold is None else None)
+    outputs = net.layer_outputs(times)
+    out = [t[0].cpu() for t, _ in outputs]
+    pots = [None if v is None else v[0].float().cpu() for _, v in outputs]
     pred = None
     if net.is_decision or bool(getattr(net, "readout_fitted", False)):
         pred = int(net(times)[0])

@@ -74,33 +74,18 @@ def run_model(net: Network, image: torch.Tensor) -> dict:
     T = net.T
     dev = next(net.buffers()).device
     times = net.encoder(image.to(dev))
+    outputs = net.layer_outputs(times)  # every conv's map, in one pass
     layers = [_layer_entry("input", times, T)]
-    names = net.layer_names
-    convs = net.spiking_layers
-    n = len(names)
-    for k in range(1, n + 1):
-        conv = convs[k - 1]
-        if conv.threshold is None:  # the decision layer: handled below
-            continue
-        x = net.layer_input(k, times)
-        layers.append(_layer_entry(names[k - 1], conv(x, T, values=False)[0], T))
+    layers += [_layer_entry(name, t, T) for name, (t, _) in zip(net.layer_names, outputs, strict=True)]
     if net.is_decision:
-        x = net.layer_input(n, times)
-        classes, _, out_times = net.decide(x)
-        conv = convs[-1]
-        if x.device.type == "cpu":
-            potentials = conv(x, T, border=net._border(n - 1))[1]
-        else:  # P[T-1] = the weighted count of inputs that fired (inner rows only)
-            b = net._border(n - 1)
-            inner = x[..., b:-b, b:-b] if b else x
-            fired = (inner < T).to(conv.weight.dtype)
-            potentials = torch.nn.functional.conv2d(fired, conv.weight, padding=b)
-        layers.append(_layer_entry(names[-1], out_times, T))
-        per_class = conv.out_channels // net.n_classes
+        out_times, potentials = outputs[-1]  # P[T-1] of the decision neurons
+        classes, _ = net.decide_from(out_times, potentials)
+        per_class = net.spiking_layers[-1].out_channels // net.n_classes
         scores = potentials[0].reshape(net.n_classes, per_class, -1).amax(dim=(1, 2))
     else:
-        feats = net.features(times)
-        layers.append(_layer_entry("output", net.output_map(times), T))
+        out_map = net.output_map(times)
+        feats = net.features_of(out_map)
+        layers.append(_layer_entry("output", out_map, T))
         scores = (feats.float() @ net.readout_weight.T.float() + net.readout_bias.float())[0]
         if bool(net.readout_fitted):
             classes = net.classify_features(feats)

@@ -44,12 +44,12 @@ class TensorBoardLogger:
     def spike_rates(self) -> dict[str, float]:
         """Fraction of each conv's neurons that fire on the probe batch (eval mode; a decision
         layer: the fraction with ``P[T-1] > 0``)."""
-        net, T = self.net, self.net.T
-        rates = {}
-        for k, (name, conv) in enumerate(zip(net.layer_names, net.spiking_layers, strict=True), start=1):
-            times, _ = conv(net.layer_input(k, self.probe), T)
-            rates[name] = float((times < T).float().mean())
-        return rates
+        net = self.net
+        outputs = net.layer_outputs(self.probe)
+        return {
+            name: float((t < net.T).float().mean())
+            for name, (t, _) in zip(net.layer_names, outputs, strict=True)
+        }
 
     @torch.no_grad()
     def epoch(self, record: dict, step: int) -> None:
