@@ -459,24 +459,19 @@ class NetworkSpec:
             _fail("spec", "layers", "expected at least one conv layer")
         if isinstance(self.readout, LinearReadout):
             self.readout._check("readout")
-        elif isinstance(self.readout, DecisionReadout):
-            if not self.convs or not self.convs[-1].is_decision:
-                # checked here so that the message names the readout, not a layer
-                pass
-        else:
+        elif not isinstance(self.readout, DecisionReadout):
             _fail(
                 "spec", "readout", f"expected a decision or linear readout, got {type(self.readout).__name__}"
             )
         shapes = self._walk()
-        if isinstance(self.readout, DecisionReadout) and not self.convs[-1].is_decision:
-            i = max(i for i, layer in enumerate(self.layers) if isinstance(layer, Conv))
-            _fail(
-                f"layers[{i}] {self.convs[-1].name!r}",
-                "threshold",
-                "expected null: a decision readout needs a decision layer as the last conv",
-            )
         if isinstance(self.readout, DecisionReadout):
             last = max(i for i, layer in enumerate(self.layers) if isinstance(layer, Conv))
+            if not self.convs[-1].is_decision:
+                _fail(
+                    f"layers[{last}] {self.convs[-1].name!r}",
+                    "threshold",
+                    "expected null: a decision readout needs a decision layer as the last conv",
+                )
             if last != len(self.layers) - 1:
                 _fail(f"layers[{last + 1}]", "type", "nothing may follow the decision layer")
         if shapes[-1][1] < 1 or shapes[-1][2] < 1:

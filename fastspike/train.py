@@ -178,6 +178,21 @@ def _batches(n: int, batch_size: int):
         yield s, min(n, s + batch_size)
 
 
+def _map_batches(fn, x: Tensor, batch_size: int, progress: bool = False, desc: str = "") -> Tensor:
+    """``fn`` applied to ``x`` in batches along dim 0, the results written into one tensor."""
+    if x.shape[0] == 0:
+        return fn(x)
+    out = None
+    with _tqdm(x.shape[0], desc, progress) as bar:
+        for s, e in _batches(x.shape[0], batch_size):
+            y = fn(x[s:e])
+            if out is None:
+                out = torch.empty((x.shape[0], *y.shape[1:]), dtype=y.dtype, device=y.device)
+            out[s:e] = y
+            bar.update(e - s)
+    return out
+
+
 def _tqdm(total: int, desc: str, enabled: bool, unit: str = "sample"):
     from tqdm.auto import tqdm
 
@@ -288,9 +303,7 @@ def _fractions(pred: Tensor, labels: Tensor) -> dict[str, float]:
 @torch.no_grad()
 def evaluate(model: Network, x_last: Tensor, labels: Tensor, batch_size: int = 1000) -> dict[str, float]:
     """Fractions correct / wrong / silent of a decision network on its decision layer's inputs."""
-    preds = [model.decide(x_last[s:e])[0] for s, e in _batches(x_last.shape[0], batch_size)]
-    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
-    return _fractions(pred, labels)
+    return _fractions(_map_batches(lambda x: model.decide(x)[0], x_last, batch_size), labels)
 
 
 @torch.no_grad()
@@ -302,8 +315,7 @@ def evaluate_features(model: Network, features: Tensor, labels: Tensor) -> dict[
 @torch.no_grad()
 def predict(model: Network, times: Tensor, batch_size: int = 1000) -> Tensor:
     """Answers ``[N]`` int64 (class, -1 = silence) of the network on encoded inputs ``times``."""
-    out = [model(times[s:e]) for s, e in _batches(times.shape[0], batch_size)]
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64, device=times.device)
+    return _map_batches(model, times, batch_size)
 
 
 @torch.no_grad()
@@ -311,12 +323,9 @@ def predict_images(model: Network, images: Tensor, batch_size: int = 1000, progr
     """Encode uint8 images ``[N, H, W]`` with the model's own encoder and answer them:
     ``[N]`` int64 classes (-1 = silence), on the model's device."""
     dev = next(model.buffers()).device
-    preds = []
-    with _tqdm(images.shape[0], "evaluate", progress) as bar:
-        for s, e in _batches(images.shape[0], batch_size):
-            preds.append(model(model.encoder(images[s:e].to(dev))))
-            bar.update(e - s)
-    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64, device=dev)
+    return _map_batches(
+        lambda img: model(model.encoder(img.to(dev))), images, batch_size, progress, "evaluate"
+    )
 
 
 @torch.no_grad()
@@ -329,28 +338,16 @@ def evaluate_images(
 
 
 @torch.no_grad()
-def _features(model: Network, times: Tensor, batch_size: int, progress: bool, desc: str) -> Tensor:
-    out = torch.empty((times.shape[0], model.feature_size), dtype=torch.uint8, device=times.device)
-    with _tqdm(times.shape[0], desc, progress) as bar:
-        for s, e in _batches(times.shape[0], batch_size):
-            out[s:e] = model.features(times[s:e])
-            bar.update(e - s)
-    return out
-
-
-@torch.no_grad()
 def _advance(model: Network, i: int, x: Tensor, j: int, batch_size: int, progress: bool) -> Tensor:
     """Conv ``i``'s inputs ``x`` -> conv ``j``'s inputs (``j > i``; training mode)."""
     for k in range(i, j):
-        out = None
-        with _tqdm(x.shape[0], f"{model.layer_names[k]} features", progress) as bar:
-            for s, e in _batches(x.shape[0], batch_size):
-                y = model.next_input(k + 1, x[s:e], training=True)
-                if out is None:
-                    out = torch.empty((x.shape[0], *y.shape[1:]), dtype=y.dtype, device=y.device)
-                out[s:e] = y
-                bar.update(e - s)
-        x = out
+        x = _map_batches(
+            lambda xb, k=k: model.next_input(k + 1, xb, training=True),
+            x,
+            batch_size,
+            progress,
+            f"{model.layer_names[k]} features",
+        )
     return x
 
 
@@ -507,17 +504,15 @@ def load_model(path: str, device: str | torch.device = "cpu", best: bool = True)
 # ----------------------------------------------------------------------------- the trainer
 def _check_device(device: str | torch.device | None) -> torch.device:
     """The device to run on (default CUDA when usable), or a clear error."""
-    if device is None:
-        from fastspike import WITH_CUDA
+    from fastspike import WITH_CUDA
 
+    if device is None:
         return torch.device("cuda" if torch.cuda.is_available() and WITH_CUDA else "cpu")
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}") from None
     if device.type == "cuda":
-        from fastspike import WITH_CUDA
-
         if not torch.cuda.is_available():
             raise ValueError("device: 'cuda' asked for, but torch sees no GPU here (use --device cpu)")
         if not WITH_CUDA:
@@ -783,7 +778,7 @@ def train(
                 break
             t0 = time.perf_counter()
             ro = spec.readout
-            f_train = _features(net, x_train[:n], map_bs, progress, "features (train)")
+            f_train = _map_batches(net.features, x_train[:n], map_bs, progress, "features (train)")
             y_train = train_set.labels[:n].to(device)
             W, b = fit_linear(
                 f_train, y_train, spec.n_classes, ro.method, ro.C, ro.max_iter, progress=progress
@@ -794,7 +789,7 @@ def train(
             tr = evaluate_features(net, f_train, y_train)
             del f_train
             te = evaluate_features(
-                net, _features(net, x_test, map_bs, progress, "features (test)"), test_set.labels
+                net, _map_batches(net.features, x_test, map_bs, progress, "features (test)"), test_set.labels
             )
             prog.history.append(
                 {
@@ -830,13 +825,7 @@ def train(
                 x = inputs(j, n)
                 labels = train_set.labels[:n]
             if phase.evaluate and x_eval is None:
-                x_eval = (
-                    net.layer_input(j + 1, x_test)
-                    if x_test.shape[0] <= map_bs
-                    else torch.cat(
-                        [net.layer_input(j + 1, x_test[s:e]) for s, e in _batches(x_test.shape[0], map_bs)]
-                    )
-                )
+                x_eval = _map_batches(lambda xb, j=j: net.layer_input(j + 1, xb), x_test, map_bs)
             t0 = time.perf_counter()
             tr = train_epoch(
                 net,
