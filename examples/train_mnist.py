@@ -28,13 +28,15 @@ def main() -> None:
         else {}
     )
     model, history = train_mnist(args.root, preset=args.preset, checkpoint_dir=args.out, **extra)
-    for h in history:
+    for h in history:  # the evaluated epochs, scored on the validation split held out of the training set
+        v = h["val"]
         print(
-            f"epoch {h['epoch']:3d}: test correct {h['test']['correct']:.4f} wrong {h['test']['wrong']:.4f} "
-            f"silent {h['test']['silent']:.4f} ({h['seconds']:.1f} s)"
+            f"{h['layer']} epoch {h['epoch']:3d}: validation correct {v['correct']:.4f} "
+            f"wrong {v['wrong']:.4f} silent {v['silent']:.4f} ({h['seconds']:.1f} s)"
         )
+    print(f"test accuracy of the chosen weights: {model.test_metrics['accuracy']:.4f}")
 
-    # The best weights are saved in OUT/best.pt; load them and evaluate once more.
+    # The chosen weights are saved in OUT/best.pt; load them and evaluate once more.
     model = load_model(os.path.join(args.out, "best.pt"))
     _, test = load_dataset("mnist", args.root)
     with torch.no_grad():

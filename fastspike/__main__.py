@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--test-samples", type=int, default=None, help="evaluate on the first N test images (default: all)"
     )
+    t.add_argument(
+        "--validation",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hold out the last N training images to choose the best epoch on (default: 10000 when a "
+        "phase keeps its best epoch, else 0); the test set is evaluated once, at the end",
+    )
     t.add_argument("--seed", type=int, default=0, help="initial weights")
     t.add_argument("--T", type=int, default=None, help="time steps (default: the network's)")
     t.add_argument("--checkpoint-dir", default=None, help="save last.pt, best.pt and metrics.json here")
@@ -136,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args) -> int:
     import os
 
-    from fastspike.train import resolve_spec, train, train_mnist
+    from fastspike.train import resolve_spec
 
     t0 = time.perf_counter()
     model = resolve_spec(args.config if args.config else (args.model or "mozafari2018"), args.T)
@@ -144,7 +152,19 @@ def _train(args) -> int:
         if args.resume:
             raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
         args.checkpoint_dir = os.path.join("runs", f"{model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    fresh = not os.path.exists(args.checkpoint_dir)
     print(f"fastspike train: run folder {args.checkpoint_dir}", flush=True)
+    try:
+        return _run_training(args, model, t0)
+    except BaseException:
+        if fresh and os.path.isdir(args.checkpoint_dir) and not os.listdir(args.checkpoint_dir):
+            os.rmdir(args.checkpoint_dir)  # a run that failed before its first epoch leaves nothing behind
+        raise
+
+
+def _run_training(args, model, t0: float) -> int:
+    from fastspike.train import train, train_mnist
+
     for flag, values in (("--samples", args.samples), ("--epochs", args.epochs)):
         if values is not None and any(n < 0 for n in values):
             raise ValueError(f"{flag}: expected numbers >= 0 (0 = the default), got {values}")
@@ -154,6 +174,7 @@ def _train(args) -> int:
         device=args.device,
         preset=args.preset,
         test_samples=args.test_samples,
+        validation=args.validation,
         batch_size=args.batch_size,
         seed=args.seed,
         checkpoint_dir=args.checkpoint_dir,
@@ -187,12 +208,34 @@ def _train(args) -> int:
     if args.history:
         with open(args.history, "w") as f:
             json.dump(history, f, indent=1)
-    best = max(history, key=lambda h: h["test"]["correct"]) if history else None
-    acc = best["test"]["correct"] if best else float("nan")
-    what = f"best of {len(history)} evaluated epochs" if len(history) > 1 else "test set"
+    ran = f"preset={args.preset}"
+    over = {
+        "epochs": args.epochs,
+        "epochs1": args.epochs1,
+        "epochs2": args.epochs2,
+        "epochs3": args.epochs3,
+        "samples": args.samples,
+        "batch_size": args.batch_size,
+        "T": args.T,
+        "validation": args.validation,
+        "test_samples": args.test_samples,
+    }
+    over = {k: v for k, v in over.items() if v is not None}
+    if over:
+        ran += " with " + " ".join(f"{k}={v}" for k, v in over.items())
+    if net.test_metrics is None:
+        result = "not finished (resume with --resume)"
+    else:
+        result = f"test accuracy {net.test_metrics['accuracy']:.4f}"
+        sel = net.selection
+        if sel is not None:
+            result += (
+                f" (weights of {sel['layer']} epoch {sel['epoch']} of {sel['of']}, chosen on "
+                f"{sel['validation']} validation images: {sel['val_correct']:.4f})"
+            )
     print(
-        f"fastspike train: model={net.spec.name} dataset={args.dataset} preset={args.preset} "
-        f"device={next(net.buffers()).device} test accuracy {acc:.4f} ({what}) "
+        f"fastspike train: model={net.spec.name} dataset={args.dataset} {ran} "
+        f"device={next(net.buffers()).device}: {result}; "
         f"wall time {time.perf_counter() - t0:.1f} s; run saved in {args.checkpoint_dir}"
     )
     return 0

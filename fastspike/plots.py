@@ -425,8 +425,9 @@ def weight_histograms(net: Network, bins: int = 50) -> Figure:
 
 def accuracy_curves(history: Sequence[dict]) -> Figure:
     """Per layer in ``history`` (as returned by :func:`fastspike.train.train`: dicts with
-    ``layer``, ``epoch``, ``train`` and ``test``, each ``{correct, wrong, silent}`` fractions),
-    test (and train) correct vs epoch, plus the test silent fraction (dotted)."""
+    ``layer``, ``epoch``, ``train`` and ``val``, each ``{correct, wrong, silent}`` fractions;
+    runs made before the validation split have ``test`` instead), validation (and train)
+    correct vs epoch, plus the validation silent fraction (dotted)."""
     layers: dict[str, list[dict]] = {}
     for h in history:
         layers.setdefault(str(h.get("layer", "?")), []).append(h)
@@ -437,15 +438,18 @@ def accuracy_curves(history: Sequence[dict]) -> Figure:
     for ax, (name, hs) in zip(axes, layers.items(), strict=True):
         hs = sorted(hs, key=lambda h: h.get("epoch", 0))
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(hs)]
-        for key, style, label in (("test", "o-", "test correct"), ("train", "s--", "train correct")):
+        held = "val" if any(h.get("val") for h in hs) else "test"
+        what = "validation" if held == "val" else "test"
+        for key, style, label in ((held, "o-", f"{what} correct"), ("train", "s--", "train correct")):
             pts = [(e, h[key]["correct"]) for e, h in zip(epochs, hs, strict=True) if h.get(key)]
             if pts:
                 ax.plot(*zip(*pts, strict=True), style, label=label, ms=4)
-        pts = [(e, h["test"]["silent"]) for e, h in zip(epochs, hs, strict=True) if h.get("test")]
+        pts = [(e, h[held]["silent"]) for e, h in zip(epochs, hs, strict=True) if h.get(held)]
         if pts and any(s > 0 for _, s in pts):
-            ax.plot(*zip(*pts, strict=True), ":", color="grey", label="test silent")
-        best = max((h["test"]["correct"] for h in hs if h.get("test")), default=None)
-        ax.set_title(f"{name}" + (f": best test {100 * best:.1f}%" if best is not None else ""), fontsize=10)
+            ax.plot(*zip(*pts, strict=True), ":", color="grey", label=f"{what} silent")
+        best = max((h[held]["correct"] for h in hs if h.get(held)), default=None)
+        title = f"{name}" + (f": best {what} {100 * best:.1f}%" if best is not None else "")
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("fraction")
         ax.set_ylim(0, 1)

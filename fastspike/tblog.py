@@ -62,9 +62,9 @@ class TensorBoardLogger:
             "train_correct",
             "train_wrong",
             "train_silent",
-            "test_correct",
-            "test_wrong",
-            "test_silent",
+            "val_correct",
+            "val_wrong",
+            "val_silent",
         ):
             if record.get(key) is not None:
                 w.add_scalar(f"{layer}/{key}", record[key], step)

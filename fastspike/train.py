@@ -412,9 +412,9 @@ _LOG_FIELDS = (
     "train_correct",
     "train_wrong",
     "train_silent",
-    "test_correct",
-    "test_wrong",
-    "test_silent",
+    "val_correct",
+    "val_wrong",
+    "val_silent",
 )
 
 
@@ -554,6 +554,27 @@ def _per_phase(values, phases: Sequence[Phase], what: str) -> list:
     return values
 
 
+def _hold_out(train_set, validation: int, spec: NetworkSpec):
+    """``(training pool, validation split or None)``: the last ``validation`` training images are
+    held out; a phase that asks for more images than the pool has is an error."""
+    n_all = len(train_set)
+    if validation >= n_all:
+        raise ValueError(
+            f"validation: {validation} held-out images leave none to train on (the training set has {n_all})"
+        )
+    if validation == 0:
+        return train_set, None
+    pool = train_set.subset(n_all - validation)
+    val = type(train_set)(train_set.images[n_all - validation :], train_set.labels[n_all - validation :])
+    for p in spec.phases:
+        if p.samples is not None and p.samples > len(pool):
+            raise ValueError(
+                f"samples: phase {p.layer!r} asks for {p.samples} training images, but {len(pool)} are "
+                f"left after holding out validation={validation} (ask for fewer, or a smaller validation)"
+            )
+    return pool, val
+
+
 def train(
     model: str | NetworkSpec = "mozafari2018",
     dataset: str = "mnist",
@@ -564,6 +585,7 @@ def train(
     epochs: Sequence[int | None] | dict[str, int] | None = None,
     samples: Sequence[int | None] | dict[str, int | None] | None = None,
     test_samples: int | None = None,
+    validation: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
     T: int | None = None,
@@ -587,6 +609,11 @@ def train(
         epochs, samples: per phase (a sequence in phase order, or a dict phase layer -> value),
             overriding the preset; ``samples`` ``None`` = the whole training set.
         test_samples: evaluate on the first ``test_samples`` test images only.
+        validation: the last ``validation`` training images are held out (never trained on)
+            and every evaluated epoch is scored on them; a ``keep_best`` phase keeps the
+            weights of its best epoch on this split. The test set is evaluated once, at the
+            end, with the chosen weights. Default (``None``): 10,000 when a phase keeps its
+            best epoch, else 0 (nothing is chosen, so every image trains).
         batch_size: samples per batched update (1 = the exact sequential algorithm); a
             phase's own ``batch_size`` wins.
         seed: initial weights; a run is reproducible from its seed on the same device.
@@ -601,9 +628,10 @@ def train(
             ``tensorboard`` package; see :mod:`fastspike.tblog`).
 
     Returns:
-        ``(model, history)``: the network (with the best weights of a ``keep_best`` phase)
-        and one record per evaluated epoch (layer, epoch, train and test correct / wrong /
-        silent fractions, seconds, wall time).
+        ``(model, history)``: the network (with the chosen weights of a ``keep_best`` phase)
+        and one record per evaluated epoch (layer, epoch, train and validation correct /
+        wrong / silent fractions, seconds, wall time). ``model.test_metrics`` holds the
+        test-set metrics of the returned weights (:func:`fastspike.metrics.classification_metrics`).
     """
     spec = resolve_spec(model, T)
     if preset not in PRESETS:
@@ -631,6 +659,12 @@ def train(
     ):
         raise ValueError(
             f"test_samples: expected a positive number of test images or None, got {test_samples!r}"
+        )
+    if validation is None:
+        validation = 10000 if any(p.keep_best for p in spec.phases) else 0
+    if isinstance(validation, bool) or not isinstance(validation, int) or validation < 0:
+        raise ValueError(
+            f"validation: expected a number of held-out training images >= 0, got {validation!r}"
         )
     if resume and not checkpoint_dir:
         raise ValueError("resume: needs checkpoint_dir")
@@ -663,6 +697,7 @@ def train(
         "compat": compat,
         "batch_size": bs,
         "test_samples": test_samples,
+        "validation": validation,
     }
     prog = _Progress()
     last = os.path.join(checkpoint_dir, "last.pt") if checkpoint_dir else None
@@ -711,7 +746,7 @@ def train(
             _save(last, _checkpoint(net, prog, config))
             _write_log(checkpoint_dir, prog.log)
 
-    def log_epoch(layer: str, t0: float, samples: int, train_res: dict | None, test_res: dict | None) -> None:
+    def log_epoch(layer: str, t0: float, samples: int, train_res: dict | None, val_res: dict | None) -> None:
         sec = time.perf_counter() - t0
         rec = {
             "phase": prog.phase,
@@ -728,7 +763,7 @@ def train(
             rec["at_bounds"] = round(
                 float(((w - rule.lb).abs() < 0.01).logical_or((rule.ub - w).abs() < 0.01).float().mean()), 6
             )
-        for key, res in (("train", train_res), ("test", test_res)):
+        for key, res in (("train", train_res), ("val", val_res)):
             for k, v in (res or {}).items():
                 rec[f"{key}_{k}"] = v
         prog.log.append(rec)
@@ -737,19 +772,23 @@ def train(
 
     train_set, test_set = load_dataset(dataset, root, download=download)
     test_set = test_set.subset(test_samples)
+    train_set, val_set = _hold_out(train_set, validation, spec)
     sizes = [len(train_set.subset(p.samples)) for p in spec.phases]
     n_max = max(sizes)
     encoder = net.encoder
     x_train = encode_dataset(
         train_set.images[:n_max], encoder, device, cache_dir=cache_dir, progress=progress
     )
-    x_test = encode_dataset(test_set.images, encoder, device, cache_dir=cache_dir, progress=progress)
+    x_val = None
+    if val_set is not None:
+        x_val = encode_dataset(val_set.images, encoder, device, cache_dir=cache_dir, progress=progress)
     map_bs = max(bs, 256)
     tb = None
     if tensorboard:
         from fastspike.tblog import TensorBoardLogger
 
-        tb = TensorBoardLogger(os.path.join(checkpoint_dir, "tensorboard"), net, x_test[:64])
+        probe = x_val if x_val is not None else x_train
+        tb = TensorBoardLogger(os.path.join(checkpoint_dir, "tensorboard"), net, probe[:64])
     cache: tuple[int, Tensor] | None = None  # (conv index, its training-mode inputs)
     done_now = 0
 
@@ -788,27 +827,33 @@ def train(
             net.readout_fitted.fill_(True)
             tr = evaluate_features(net, f_train, y_train)
             del f_train
-            te = evaluate_features(
-                net, _map_batches(net.features, x_test, map_bs, progress, "features (test)"), test_set.labels
-            )
+            va = None
+            if x_val is not None:
+                f_val = _map_batches(net.features, x_val, map_bs, progress, "features (validation)")
+                va = evaluate_features(net, f_val, val_set.labels)
             prog.history.append(
                 {
                     "phase": prog.phase,
                     "layer": "readout",
                     "epoch": 1,
                     "train": tr,
-                    "test": te,
+                    **({"val": va} if va is not None else {}),
                     "seconds": time.perf_counter() - t0,
                     "wall": time.perf_counter() - t_start,
                 }
             )
             if progress:
                 print(
-                    f"readout ({ro.method}, C={ro.C:g}): train {tr['correct']:.4f} | test correct "
-                    f"{te['correct']:.4f} wrong {te['wrong']:.4f} silent {te['silent']:.4f}",
+                    f"readout ({ro.method}, C={ro.C:g}): train {tr['correct']:.4f}"
+                    + (
+                        f" | validation correct {va['correct']:.4f} wrong {va['wrong']:.4f} "
+                        f"silent {va['silent']:.4f}"
+                        if va is not None
+                        else ""
+                    ),
                     flush=True,
                 )
-            log_epoch("readout", t0, n, tr, te)
+            log_epoch("readout", t0, n, tr, va)
             done_now += 1
             prog.phase, prog.epoch = prog.phase + 1, 0
             save()
@@ -824,8 +869,8 @@ def train(
             if x is None:
                 x = inputs(j, n)
                 labels = train_set.labels[:n]
-            if phase.evaluate and x_eval is None:
-                x_eval = _map_batches(lambda xb, j=j: net.layer_input(j + 1, xb), x_test, map_bs)
+            if phase.evaluate and x_val is not None and x_eval is None:
+                x_eval = _map_batches(lambda xb, j=j: net.layer_input(j + 1, xb), x_val, map_bs)
             t0 = time.perf_counter()
             tr = train_epoch(
                 net,
@@ -841,35 +886,40 @@ def train(
             prog.epoch += 1
             done_now += 1
             prog.states[phase.layer] = _state_dict(state)
-            te = None
+            va = None
             if phase.evaluate:
-                te = evaluate(net, x_eval, test_set.labels)
+                va = evaluate(net, x_eval, val_set.labels) if x_eval is not None else None
                 prog.history.append(
                     {
                         "phase": prog.phase,
                         "layer": phase.layer,
                         "epoch": prog.epoch,
                         "train": tr,
-                        "test": te,
+                        **({"val": va} if va is not None else {}),
                         "seconds": time.perf_counter() - t0,
                         "wall": time.perf_counter() - t_start,
                     }
                 )
-                if phase.keep_best and te["correct"] > prog.best_accuracy:
+                if phase.keep_best and va is not None and va["correct"] > prog.best_accuracy:
                     prog.best_accuracy, prog.best_epoch, prog.best_layer = (
-                        te["correct"],
+                        va["correct"],
                         prog.epoch,
                         phase.layer,
                     )
                     prog.best_weight = net.conv(j + 1).weight.detach().cpu().clone()
                 if progress:
                     print(
-                        f"{phase.layer} epoch {prog.epoch}: train {tr['correct']:.4f} | test correct "
-                        f"{te['correct']:.4f} wrong {te['wrong']:.4f} silent {te['silent']:.4f} | best "
-                        f"{prog.best_accuracy:.4f} (epoch {prog.best_epoch})",
+                        f"{phase.layer} epoch {prog.epoch}: train {tr['correct']:.4f}"
+                        + (
+                            f" | validation correct {va['correct']:.4f} wrong {va['wrong']:.4f} "
+                            f"silent {va['silent']:.4f} | best {prog.best_accuracy:.4f} "
+                            f"(epoch {prog.best_epoch})"
+                            if va is not None
+                            else ""
+                        ),
                         flush=True,
                     )
-            log_epoch(phase.layer, t0, n, tr, te)
+            log_epoch(phase.layer, t0, n, tr, va)
             finished = prog.epoch == phase.epochs
             if finished:
                 prog.phase, prog.epoch = prog.phase + 1, 0
@@ -885,8 +935,18 @@ def train(
     if prog.best_weight is not None:
         net.conv(prog.best_layer).weight.copy_(prog.best_weight.to(device))
     net.test_metrics = None
+    net.selection = None
+    if prog.best_weight is not None:
+        net.selection = {
+            "layer": prog.best_layer,
+            "epoch": prog.best_epoch,
+            "of": spec.phases[[p.layer for p in spec.phases].index(prog.best_layer)].epochs,
+            "val_correct": prog.best_accuracy,
+            "validation": validation,
+        }
     if prog.phase == len(spec.phases):
-        # the chosen weights on the whole (selected) test set: accuracy, silence, confusion, F1
+        # the test set, once, with the chosen weights: accuracy, silence, confusion, F1
+        x_test = encode_dataset(test_set.images, encoder, device, cache_dir=cache_dir, progress=progress)
         pred = predict(net, x_test, map_bs)
         net.test_metrics = classification_metrics(pred, test_set.labels, spec.n_classes)
         if progress:
@@ -894,7 +954,18 @@ def train(
         if checkpoint_dir:
             _save(os.path.join(checkpoint_dir, "best.pt"), _checkpoint(net, prog, config))
             with open(os.path.join(checkpoint_dir, "metrics.json"), "w") as f:
-                json.dump({"model": spec.name, "dataset": dataset, **net.test_metrics}, f, indent=1)
+                json.dump(
+                    {
+                        "model": spec.name,
+                        "dataset": dataset,
+                        "test_images": len(test_set),
+                        "validation_images": validation,
+                        "selected": net.selection,
+                        **net.test_metrics,
+                    },
+                    f,
+                    indent=1,
+                )
     return net, prog.history
 
 
@@ -910,6 +981,7 @@ def train_mnist(
     epochs3: int | None = None,
     samples: Sequence[int | None] | None = None,
     test_samples: int | None = None,
+    validation: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
     checkpoint_dir: str | None = None,
@@ -954,6 +1026,7 @@ def train_mnist(
         epochs=epochs,
         samples=samples,
         test_samples=test_samples,
+        validation=validation,
         batch_size=batch_size,
         seed=seed,
         checkpoint_dir=checkpoint_dir,

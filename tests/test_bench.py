@@ -126,12 +126,15 @@ def test_batch_accuracy_tiny_run_default_name(mnist_root, tmp_path):
         "1",
         "--test-samples",
         "32",
+        "--validation",
+        "40",
     ]
     assert main([*argv, "--data", mnist_root, "--out", str(tmp_path)]) == 0
     stem = f"batch-accuracy-cpu-{cpu_slug()}"
     assert sorted(p.name for p in tmp_path.iterdir()) == [stem + ".json", stem + ".md"]
     res = json.loads((tmp_path / (stem + ".json")).read_text())
     assert res["model"] == "mozafari2018" and [r["batch_size"] for r in res["rows"]] == [1, 4]
+    assert res["validation"] == 40
     for r in res["rows"]:
-        t = r["best_test"]
-        assert abs(t["correct"] + t["wrong"] + t["silent"] - 1) < 1e-9 and r["best_epoch"] == 1
+        assert 0 <= r["test_accuracy"] <= 1 and 0 <= r["test_silent"] <= 1 - r["test_accuracy"]
+        assert r["chosen_epoch"] == 1 and len(r["val_per_epoch"]) == 1

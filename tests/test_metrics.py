@@ -55,14 +55,18 @@ def test_train_saves_metrics_and_eval_prints_them(mnist_root, tmp_path, capsys):
         samples=[400, 400, 500],
         epochs=[1, 1, 2],
         test_samples=300,
+        validation=300,
         checkpoint_dir=str(ck),
         progress=False,
         download=False,
     )
     saved = json.loads((ck / "metrics.json").read_text())
     assert saved["model"] == "mozafari2018" and saved["n"] == 300
-    best = max(h["test"]["correct"] for h in hist)
-    assert saved["accuracy"] == net.test_metrics["accuracy"] == best  # the chosen weights, on the test set
+    assert saved["accuracy"] == net.test_metrics["accuracy"]  # the chosen weights, on the test set
+    assert saved["validation_images"] == 300 and saved["selected"]["layer"] == "S3"
+    best = max(hist, key=lambda h: h["val"]["correct"])
+    assert saved["selected"]["epoch"] == best["epoch"]
+    assert saved["selected"]["val_correct"] == best["val"]["correct"]
     assert sum(map(sum, saved["confusion"])) == 300
     # eval: the same metrics for the checkpoint, printed and saved; a warning for another dataset
     assert (
@@ -136,6 +140,8 @@ def test_tensorboard_logs(mnist_root, tmp_path):
                 "2",
                 "--test-samples",
                 "100",
+                "--validation",
+                "200",
                 "--checkpoint-dir",
                 str(ck),
                 "--tensorboard",
@@ -150,7 +156,7 @@ def test_tensorboard_logs(mnist_root, tmp_path):
     assert {
         "S1/samples_per_s",
         "S1/at_bounds",
-        "S3/test_correct",
+        "S3/val_correct",
         "S3/train_correct",
         "spike_rate/S1",
         "spike_rate/S2",
@@ -159,9 +165,9 @@ def test_tensorboard_logs(mnist_root, tmp_path):
     assert {"weights/S1", "weights/S2", "weights/S3"} <= set(tags["histograms"])
     assert "features/S1" in tags["images"]
     assert [e.step for e in ev.Scalars("spike_rate/S1")] == [1, 2, 3, 4]  # one point per epoch of every phase
-    acc = [e.value for e in ev.Scalars("S3/test_correct")]
+    acc = [e.value for e in ev.Scalars("S3/val_correct")]
     log = json.loads((ck / "history.json").read_text())
-    assert acc == pytest.approx([r["test_correct"] for r in log if r["layer"] == "S3"])
+    assert acc == pytest.approx([r["val_correct"] for r in log if r["layer"] == "S3"])
     assert all(0 <= e.value <= 1 for e in ev.Scalars("spike_rate/S2"))
 
 

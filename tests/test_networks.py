@@ -1,6 +1,7 @@
 """Networks as data: specs, the registry, config files, the generic network's passes,
 checkpoints as plain data, and resume for every registered network."""
 
+import importlib
 import json
 import os
 import pathlib
@@ -324,7 +325,15 @@ _SMALL = {
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, tmp_path):
-    kw = dict(test_samples=300, batch_size=50, progress=False, download=False, preset="paper", **_SMALL[name])
+    kw = dict(
+        test_samples=300,
+        validation=300,
+        batch_size=50,
+        progress=False,
+        download=False,
+        preset="paper",
+        **_SMALL[name],
+    )
     full, hist_full = train(name, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), **kw)
     n_epochs = sum(kw["epochs"])
     for stop in (1, n_epochs - 1):  # interrupted in the first phase, and in the last
@@ -334,7 +343,8 @@ def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, 
         resumed, hist_res = train(name, "mnist", mnist_root, checkpoint_dir=str(d), resume=True, **kw)
         for a, b in zip(full.spiking_layers, resumed.spiking_layers, strict=False):
             assert torch.equal(a.weight, b.weight)
-        assert [h["test"] for h in hist_res] == [h["test"] for h in hist_full]
+        assert [h["val"] for h in hist_res] == [h["val"] for h in hist_full]
+        assert resumed.test_metrics == full.test_metrics
         assert torch.equal(
             full.state_dict()[next(iter(full.state_dict()))],
             resumed.state_dict()[next(iter(resumed.state_dict()))],
@@ -344,8 +354,12 @@ def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, 
     for k, v in full.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v), k
     test = mnist[1].subset(300)
-    best = max(hist_full, key=lambda h: h["test"]["correct"])  # the first best epoch's weights are kept
-    assert evaluate_images(loaded, test.images, test.labels) == best["test"]
+    assert evaluate_images(loaded, test.images, test.labels)["correct"] == full.test_metrics["accuracy"]
+    # the chosen weights are those of the first best epoch on the validation split (the
+    # last 300 training images), which is what the loaded weights score there
+    best = max(hist_full, key=lambda h: h["val"]["correct"])
+    val = mnist[0]
+    assert evaluate_images(loaded, val.images[-300:], val.labels[-300:]) == best["val"]
     # a resume with another configuration is refused, naming both
     with pytest.raises(ValueError, match="another configuration"):
         train(name, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), resume=True, seed=1, **kw)
@@ -410,12 +424,14 @@ def test_linear_readout_network_trains(mnist_root):
         samples=[1000, 1000, 2000],
         epochs=[1, 1, 1],
         test_samples=500,
+        validation=500,
         progress=False,
         download=False,
     )
     assert bool(net.readout_fitted) and len(hist) == 1 and hist[0]["layer"] == "readout"
-    assert hist[0]["test"]["correct"] > 0.6, hist  # chance is 0.1
-    h = hist[0]["test"]
+    assert net.test_metrics["accuracy"] > 0.6, hist  # chance is 0.1
+    assert hist[0]["val"]["correct"] > 0.6, hist
+    h = hist[0]["val"]
     assert abs(h["correct"] + h["wrong"] + h["silent"] - 1) < 1e-9
     with pytest.raises(RuntimeError, match="not fitted"):
         Kheradpisheh2018()(Kheradpisheh2018().encoder(torch.zeros(2, 28, 28, dtype=torch.uint8) + 200))
@@ -432,7 +448,14 @@ def test_phase_and_spec_objects():
 
 
 def test_run_history_resume_errors_and_extension(mnist_root, tmp_path):
-    kw = dict(samples=[300, 300, 400], test_samples=200, batch_size=50, progress=False, download=False)
+    kw = dict(
+        samples=[300, 300, 400],
+        test_samples=200,
+        validation=200,
+        batch_size=50,
+        progress=False,
+        download=False,
+    )
     # a run interrupted after 2 epochs leaves its per-epoch history (every layer) behind
     d = tmp_path / "run"
     train(
@@ -468,14 +491,15 @@ def test_run_history_resume_errors_and_extension(mnist_root, tmp_path):
         "mozafari2018", "mnist", mnist_root, epochs=[1, 1, 4], checkpoint_dir=str(d), resume=True, **kw
     )
     full, h4_full = train("mozafari2018", "mnist", mnist_root, epochs=[1, 1, 4], **kw)
-    assert [h["test"] for h in h4] == [h["test"] for h in h4_full] and len(h4) == 4
+    assert [h["val"] for h in h4] == [h["val"] for h in h4_full] and len(h4) == 4
+    assert ext.test_metrics == full.test_metrics
     for a, b in zip(ext.spiking_layers, full.spiking_layers, strict=True):
         assert torch.equal(a.weight, b.weight)
     log = json.loads((d / "history.json").read_text())
     assert [(r["layer"], r["epoch"]) for r in log] == [("S1", 1), ("S2", 1)] + [
         ("S3", e) for e in (1, 2, 3, 4)
     ]
-    assert all("test_correct" in r for r in log[2:])
+    assert all("val_correct" in r for r in log[2:])
     # fewer epochs, or another phase changed, is not an extension
     with pytest.raises(ValueError, match="another configuration"):
         train("mozafari2018", "mnist", mnist_root, epochs=[2, 1, 4], checkpoint_dir=str(d), resume=True, **kw)
@@ -513,3 +537,47 @@ def test_cli_train_saves_a_run_folder_by_default(mnist_root, tmp_path, monkeypat
     }
     assert main(["train", "--root", mnist_root, "--resume", "--no-progress"]) == 2
     assert "--resume: needs --checkpoint-dir" in capsys.readouterr().err
+
+
+def test_validation_split_chooses_the_epoch_and_the_test_set_is_read_once(mnist_root, mnist, monkeypatch):
+    ftrain = importlib.import_module("fastspike.train")  # the module (fastspike.train is the function)
+
+    calls = []
+    real_evaluate, real_predict = ftrain.evaluate, ftrain.predict
+
+    def evaluate(net, x, labels, *a, **k):
+        calls.append(("evaluate", x.shape[0], labels[:5].tolist()))
+        return real_evaluate(net, x, labels, *a, **k)
+
+    def predict(net, x, *a, **k):
+        calls.append(("predict", x.shape[0]))
+        return real_predict(net, x, *a, **k)
+
+    monkeypatch.setattr(ftrain, "evaluate", evaluate)
+    monkeypatch.setattr(ftrain, "predict", predict)
+    kw = dict(samples=[300, 300, 400], test_samples=150, batch_size=50, progress=False, download=False)
+    net, hist = train("mozafari2018", "mnist", mnist_root, epochs=[1, 1, 4], validation=250, **kw)
+    train_set, test_set = mnist
+    # every S3 epoch is scored on the last 250 training images; the test set is read once, at the end
+    tail = train_set.labels[-250:][:5].tolist()
+    assert calls == [("evaluate", 250, tail)] * 4 + [("predict", 150)]
+    vals = [h["val"]["correct"] for h in hist]
+    assert "test" not in hist[0] and len(vals) == 4
+    assert net.selection["epoch"] == vals.index(max(vals)) + 1 and net.selection["val_correct"] == max(vals)
+    direct = evaluate_images(net, test_set.images[:150], test_set.labels[:150])
+    m = net.test_metrics
+    assert (m["n"], m["accuracy"], m["wrong"], m["silent"]) == (
+        150,
+        direct["correct"],
+        direct["wrong"],
+        direct["silent"],
+    )
+    # the chosen weights are those after that epoch: a run that stops there, without a split, has them
+    k = net.selection["epoch"]
+    short, h0 = train("mozafari2018", "mnist", mnist_root, epochs=[1, 1, k], validation=0, **kw)
+    assert torch.equal(short.conv3.weight, net.conv3.weight) and short.selection is None
+    assert all("val" not in h for h in h0)
+    # the pool and the split are disjoint: the split is the tail of the training set
+    pool, val = ftrain._hold_out(train_set, 250, get_spec("mozafari2018"))
+    assert len(pool) == len(train_set) - 250 and torch.equal(val.images, train_set.images[-250:])
+    assert torch.equal(pool.images[-1], train_set.images[-251])
