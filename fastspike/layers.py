@@ -135,8 +135,8 @@ class SpikingConv(nn.Module):
         ``values=False``: only the times are needed (inference through a
         thresholded layer); ``values`` is then ``None``.
         """
-        if self.threshold is None and times_in.device.type == "cpu":
-            p = self._decision_potential_cpu(times_in, T, border)
+        if self.threshold is None:
+            p = self.decision_potential(times_in, T, border)
             # fires at T - 1 iff P[T-1] > 0 (else never: T); the value is P, which is
             # >= 0 (final_potential rejects negative weights), so 0 where silent
             times = (p <= 0).to(times_in.dtype).add_(T - 1)
@@ -146,40 +146,26 @@ class SpikingConv(nn.Module):
         )
         return times, v
 
-    # a sample goes to the exact event-driven kernel when at most this fraction
-    # of its inner inputs are events (fire, or when most fire, do not). Measured
-    # on the Mozafari S3 (2-core AVX-512 Xeon): ~0.4 us of one thread per event
-    # against ~400 us per sample for oneDNN's dense conv: break-even near 25%.
-    event_fraction = 0.25
+    def decision_potential(self, times_in: Tensor, T: int, border: int = 0) -> Tensor:
+        """``P[T-1]`` of a decision layer: the float64 sum of the weights of every input
+        that fires at all, rounded once to float32 (subnormal weights count as 0). One
+        definition on every device, batch and CPU: for weights in a few binades (the
+        R-STDP bounds [0.2, 0.8]) the float64 sums are exact, so the result is the
+        correctly rounded exact sum whatever the order of the additions.
 
-    def _decision_potential_cpu(self, times_in: Tensor, T: int, border: int) -> Tensor:
-        """``P[T-1]`` of a decision layer on CPU, per sample by the cheaper of:
-
-        - :func:`fastspike.ops.final_potential` (float64 sums of the inputs that
-          fire, or of the complement when most fire, rounded once: the exactly
-          rounded sum) when at most ``event_fraction`` of the sample's inner
-          inputs are events: e.g. freshly initialised networks, where ~99% fire;
-        - otherwise a dense oneDNN float32 convolution of "fired at all" over the
-          inner inputs (order of the additions unspecified: it may differ from
-          the exact sum in the last bits).
-        The choice depends only on the sample itself, never on the batch.
+        On CPU the event-driven :func:`fastspike.ops.final_potential` (the inputs that
+        fire, or the complement when most fire); on other devices its float64
+        convolution. (A dense float32 convolution would be faster on CPU for trained
+        networks, where about a third of the inputs fire, but its order of additions is
+        the library's and the machine's: its last bits differ by device and CPU.)
         """
+        if times_in.device.type != "cpu":
+            p, _ = ops.final_potential(
+                times_in, self.weight, T, border, weight_rows=self.weight.permute(1, 2, 3, 0), validate=False
+            )
+            return p
         rows, taps = self._weight_rows()
-        p, done = ops.final_potential(
-            times_in,
-            self.weight,
-            T,
-            border,
-            weight_rows=rows,
-            max_event_fraction=self.event_fraction,
-            tap_sums=taps,
-        )
-        if not bool(done.all()):
-            rest = ~done
-            x = times_in[rest] < T
-            if border:
-                x = x[..., border:-border, border:-border]
-            p[rest] = F.conv2d(x.to(self.weight.dtype), self.weight, padding=border)
+        p, _ = ops.final_potential(times_in, self.weight, T, border, weight_rows=rows, tap_sums=taps)
         return p
 
     def _weight_rows(self) -> tuple[Tensor, Tensor]:
@@ -211,7 +197,12 @@ class SpikingConv(nn.Module):
         # without the whole-tensor clamp only the winners' features change: a
         # cached weight layout that was current is patched, not rebuilt (R-STDP
         # with batch_size=1 would otherwise rebuild ~5 MB after every sample)
-        patch = cache is not None and cache[0] == self._rows_key() and not self.compat
+        patch = (
+            cache is not None
+            and cache[0] == self._rows_key()
+            and not self.compat
+            and self.weight.device.type == "cpu"
+        )
         ops.stdp_update(
             self.weight,
             times_in,

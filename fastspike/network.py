@@ -12,8 +12,8 @@ a tail after the last conv. Two passes make the list fast without per-network co
   reach it (floor-mode pooling drops the last rows of a map; cropping a valid
   convolution's input crops its output, so the result is exact).
 
-A decision layer on CPU picks, per sample, the exact event-driven
-``final_potential`` kernel or a dense convolution (see :class:`SpikingConv`).
+A decision layer's ``P[T-1]`` is the exactly rounded ``final_potential`` on every
+device (see :meth:`SpikingConv.decision_potential`).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_weights",
     "conv_fire",
     "fire",
     "first_spike",
@@ -171,6 +172,21 @@ def _kwta_fake(times, values, T, k, radius, compat=False):
 
 
 # --------------------------------------------------------------------------- conv
+_FLOAT_MAX = torch.finfo(torch.float32).max
+
+
+def check_weights(weight: Tensor, name: str = "weight") -> None:
+    """Raise ``ValueError`` unless every weight is finite and ``>= 0`` (the CPU kernels'
+    check; NaN and infinities fail it). One host sync on a GPU."""
+    if weight.numel() and not bool(((weight >= 0) & (weight <= _FLOAT_MAX)).all()):
+        bad = ~((weight >= 0) & (weight <= _FLOAT_MAX))
+        e = int(bad.reshape(-1).nonzero()[0])
+        raise ValueError(
+            f"{name}: expected finite, non-negative weights (the integrate-and-fire convolution "
+            f"assumes non-decreasing potentials), got {float(weight.reshape(-1)[e])} at flat index {e}"
+        )
+
+
 def conv_fire(
     times_in: Tensor,
     weight: Tensor,
@@ -192,8 +208,8 @@ def conv_fire(
         T: number of time steps.
         threshold: spike where ``P[t] > threshold``; ``None``: spike at ``T-1`` where ``P[T-1] > 0``.
         return_potentials: also return the full ``[B, T, F, H, W]`` potentials.
-        validate: check ``weight >= 0`` on CUDA too (one host sync; CPU always checks).
-            Defaults to True.
+        validate: check that the weights are finite and ``>= 0`` on CUDA too (one host
+            sync; the CPU kernel always checks). Defaults to True.
         return_values: return the values; ``False`` (inference: only the times
             go on) returns ``None`` instead and spares writing them.
 
@@ -202,12 +218,8 @@ def conv_fire(
         ``times_in``), float32 values at the first spike (0 if never) or ``None``,
         and the potentials or ``None``.
     """
-    if (validate is None or validate) and weight.device.type != "cpu" and weight.numel():
-        if bool((weight < 0).any()):
-            raise ValueError(
-                "weight: expected non-negative weights (the integrate-and-fire convolution "
-                "assumes non-decreasing potentials)"
-            )
+    if (validate is None or validate) and weight.device.type != "cpu":
+        check_weights(weight, "weight")
     times, values, pot = _ops.conv_fire(times_in, weight, T, threshold, return_potentials, return_values)
     return times, (values if return_values else None), (pot if return_potentials else None)
 
@@ -261,6 +273,7 @@ def final_potential(
     weight_rows: Tensor | None = None,
     max_event_fraction: float = 1.0,
     tap_sums: Tensor | None = None,
+    validate: bool | None = None,
 ):
     """``P[T-1]`` of an integrate-and-fire convolution, exactly rounded.
 
@@ -288,11 +301,15 @@ def final_potential(
             reads every weight on every call for these sums (the decision
             layer's 5 MB: ~0.2 ms, most of a batch-of-one call). When it is
             given, the weights are not re-checked for negative values.
+        validate: check that the weights are finite and ``>= 0`` on other devices too
+            (one host sync; the CPU kernel always checks). Defaults to True.
 
     Returns:
         ``(P, done)``: ``P`` ``[B, F, Hp - kh + 1, Wp - kw + 1]`` float32 and
         ``done`` ``[B]`` bool, the samples that were computed.
     """
+    if (validate is None or validate) and weight.device.type != "cpu":
+        check_weights(weight, "weight")
     if weight_rows is None:
         weight_rows = weight.permute(1, 2, 3, 0).contiguous()
     return _ops.final_potential(times_in, weight_rows, T, border, max_event_fraction, tap_sums)
@@ -305,8 +322,7 @@ def final_potential_tap_sums(weight: Tensor) -> Tensor:
     Raises ``ValueError`` on negative weights."""
     if weight.dim() != 4 or weight.dtype != torch.float32:
         raise ValueError(f"weight: expected [F, C, kh, kw] float32, got {weight.dtype} {tuple(weight.shape)}")
-    if bool((weight < 0).any()):
-        raise ValueError("weight: expected non-negative weights")
+    check_weights(weight, "weight")
     w = torch.where(weight.abs() < torch.finfo(torch.float32).tiny, 0.0, weight.double())
     return w.sum(1).permute(1, 2, 0).contiguous()
 

@@ -67,7 +67,7 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, int]]]] = {
         "mozafari2018": {
             "S1": {"epochs": 1, "samples": 10000},
             "S2": {"epochs": 1, "samples": 20000},
-            "S3": {"epochs": 3, "samples": 20000},
+            "S3": {"epochs": 4, "samples": 20000},
         },
         "mozafari2018-linear": {
             "S1": {"epochs": 1, "samples": 10000},

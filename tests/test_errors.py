@@ -70,7 +70,25 @@ def times(*shape, dtype=U8):
         ),
         (
             lambda: fastspike.conv_fire(times(2, 3, 8, 8), -torch.ones(4, 3, 3, 3), T, 1.0),
-            "weight: expected non-negative weights",
+            "weight: expected finite, non-negative weights",
+        ),
+        (
+            lambda: fastspike.conv_fire(
+                times(2, 3, 8, 8), torch.ones(4, 3, 3, 3).index_fill_(0, torch.tensor([2]), torch.nan), T, 1.0
+            ),
+            "weight: expected finite, non-negative weights",
+        ),
+        (
+            lambda: fastspike.conv_fire(times(2, 3, 8, 8), torch.full((4, 3, 3, 3), float("inf")), T, None),
+            "weight: expected finite, non-negative weights",
+        ),
+        (
+            lambda: fastspike.final_potential(times(2, 3, 8, 8), torch.full((4, 3, 3, 3), float("nan")), T),
+            "weight_rows: expected finite, non-negative weights",
+        ),
+        (
+            lambda: fastspike.final_potential(times(2, 3, 8, 8), torch.full((4, 3, 3, 3), float("inf")), T),
+            "weight_rows: expected finite, non-negative weights",
         ),
         (
             lambda: fastspike.conv_fire(
@@ -87,6 +105,22 @@ def times(*shape, dtype=U8):
 def test_operator_argument_errors(call, match):
     with pytest.raises(RuntimeError, match=match):
         call()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), -0.5])
+def test_weight_checks_of_the_python_layer(bad):
+    """fastspike.ops.check_weights (the CUDA path's check, one host sync) refuses what the
+    CPU kernels refuse, naming the argument and the first bad element."""
+    w = torch.rand(4, 3, 3, 3)
+    w[2, 1, 0, 2] = bad
+    flat = 2 * 27 + 1 * 9 + 0 * 3 + 2
+    msg = f"weight: expected finite, non-negative weights .* at flat index {flat}"
+    with pytest.raises(ValueError, match=msg):
+        fastspike.ops.check_weights(w)
+    with pytest.raises(ValueError, match="weight: expected finite, non-negative weights"):
+        fastspike.ops.final_potential_tap_sums(w)
+    fastspike.ops.check_weights(torch.rand(4, 3, 3, 3))  # fine weights pass
+    fastspike.ops.check_weights(torch.zeros(0, 3, 3, 3))
 
 
 def stdp_args(**over):

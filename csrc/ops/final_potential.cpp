@@ -1,9 +1,13 @@
 #include "fastspike/checks.h"
 
+#include <ATen/ops/abs.h>
 #include <ATen/ops/conv2d.h>
+#include <ATen/ops/where.h>
 #include <ATen/ops/lt.h>
 #include <ATen/ops/ones.h>
 #include <torch/library.h>
+
+#include <limits>
 
 // The potential after the last step of an integrate-and-fire convolution,
 // P[T-1] = sum of W over every input that fires at all (tau < T), accumulated
@@ -41,7 +45,8 @@ namespace fastspike {
 namespace {
 
 // Every other backend: the same definition through a float64 convolution of
-// "fired at all" (padded cells never fire and add 0), every sample computed.
+// "fired at all" (padded cells never fire and add 0), every sample computed;
+// subnormal weights count as 0, as in the CPU kernel's flush-to-zero adds.
 std::tuple<at::Tensor, at::Tensor> final_potential_generic(const at::Tensor& times_in, const at::Tensor& weight_rows,
                                                            int64_t T, int64_t border, double max_event_fraction,
                                                            const std::optional<at::Tensor>& tap_sums) {
@@ -49,6 +54,7 @@ std::tuple<at::Tensor, at::Tensor> final_potential_generic(const at::Tensor& tim
   check_tap_sums(tap_sums, g, weight_rows);
   auto fired = at::lt(times_in, T).to(at::kDouble);
   auto w = weight_rows.permute({3, 0, 1, 2}).to(at::kDouble);
+  w = at::where(at::lt(at::abs(w), static_cast<double>(std::numeric_limits<float>::min())), 0.0, w);
   return {at::conv2d(fired, w).to(at::kFloat), at::ones({times_in.size(0)}, times_in.options().dtype(at::kBool))};
 }
 

@@ -48,6 +48,11 @@ C10_HOST_DEVICE inline uint32_t float_bits(float v) {
 #endif
 }
 
+// A weight an integrate-and-fire layer accepts: finite and >= 0 (NaN fails the
+// comparison, +inf the upper bound). The CPU kernels check every weight with it;
+// the CUDA path checks the same in fastspike.ops (one host sync, on request).
+C10_HOST_DEVICE inline bool valid_weight(float w) { return w >= 0.f && w <= 3.40282347e38f; }
+
 C10_HOST_DEVICE inline float clamp_weight(float w, float lb, float ub) {
   return w < lb ? lb : (w > ub ? ub : w);
 }

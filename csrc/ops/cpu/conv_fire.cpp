@@ -10,6 +10,7 @@
 // The cost is (input spikes x kh*kw x F) instead of the dense
 // T x F x C x kh*kw per position, and the working set is two [H, W, F] maps.
 #include "fastspike/checks.h"
+#include "fastspike/math.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -212,8 +213,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
     const float* wp = w.const_data_ptr<float>();
     const int64_t n = w.numel();
     for (int64_t e = 0; e < n; ++e)
-      TORCH_CHECK(wp[e] >= 0.f, "weight: expected non-negative weights (the integrate-and-fire "
-                  "convolution assumes non-decreasing potentials), got ", wp[e], " at flat index ", e);
+      TORCH_CHECK(math::valid_weight(wp[e]), "weight: expected finite, non-negative weights (the "
+                  "integrate-and-fire convolution assumes non-decreasing potentials), got ", wp[e],
+                  " at flat index ", e);
   }
   auto times = at::empty({g.B, g.F, g.H, g.W}, times_in.options());
   auto values = return_values ? at::empty({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat))  // all written

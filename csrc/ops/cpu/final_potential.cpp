@@ -9,6 +9,7 @@
 // inputs are visited. Both give the exact sum whenever float64 holds it
 // exactly (see the definition), so the choice never shows in the result.
 #include "fastspike/checks.h"
+#include "fastspike/math.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -96,7 +97,7 @@ int64_t list_events(const uint8_t* ev, const uint8_t* border_cell, int64_t n_wor
 }
 
 // tap[e] = sum over c of W[c, e] for e in [e0, e1) (e = (i, j, f); float64, exact
-// as the sums are); returns whether a weight is negative.
+// as the sums are); returns whether a weight is negative, NaN or infinite.
 FASTSPIKE_CPU_CLONES
 bool tap_sums_of(const ConvGeometry& g, const float* __restrict__ wr, int64_t e0, int64_t e1, double* __restrict__ tap) {
   const int64_t n = g.kh * g.kw * g.F;
@@ -106,7 +107,7 @@ bool tap_sums_of(const ConvGeometry& g, const float* __restrict__ wr, int64_t e0
     const float* w = wr + c * n;
     for (int64_t e = e0; e < e1; ++e) {
       tap[e] += static_cast<double>(w[e]);
-      neg |= w[e] < 0.f;
+      neg |= !math::valid_weight(w[e]);
     }
   }
   return neg != 0;
@@ -135,7 +136,7 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
       ScopedFlushDenormal ftz;  // as in the event adds: subnormal weights count as 0
       if (tap_sums_of(g, wr, e0, e1, tap.data())) negative = true;
     });
-    TORCH_CHECK(!negative.load(), "weight_rows: expected non-negative weights");
+    TORCH_CHECK(!negative.load(), "weight_rows: expected finite, non-negative weights");
   }
   std::vector<double> total(HW * fg.Fd, 0.0);
   for (int64_t y = 0; y < g.H; ++y)
