@@ -236,18 +236,19 @@ def train_epoch(
     if isinstance(rule, STDP):
         if not isinstance(state, STDPState):
             raise TypeError(f"state: expected an STDPState for layer {layer!r}, got {type(state).__name__}")
+        # the whole epoch's rates, built on the host and copied once (no copy, and so no
+        # host synchronisation, per batch on a GPU)
+        if isinstance(rule.rates, FixedRates):
+            lr_all = torch.tensor([rule.rates.a_plus, rule.rates.a_minus], dtype=torch.float32).expand(n, 2)
+        else:
+            lr_all = stdp_rates(torch.arange(state.samples, state.samples + n), rule.rates)
+        lr_all = lr_all.to(conv.weight.device)
         with _tqdm(n, desc, progress) as bar:
             for s, e in _batches(n, batch_size):
                 xb = x[s:e]
                 times, values = conv(xb, T)
                 winners = conv.winners(times, values, T, pointwise=conv.pointwise)
-                if isinstance(rule.rates, FixedRates):
-                    lr = torch.tensor([rule.rates.a_plus, rule.rates.a_minus], dtype=torch.float32).expand(
-                        e - s, 2
-                    )
-                else:
-                    lr = stdp_rates(torch.arange(state.samples, state.samples + (e - s)), rule.rates)
-                conv.stdp(xb, times, winners, lr, T)
+                conv.stdp(xb, times, winners, lr_all[s:e], T)
                 state.samples += e - s
                 bar.update(e - s)
         return {}
@@ -261,8 +262,20 @@ def train_epoch(
     if i != len(model.layer_names) - 1:
         raise ValueError(f"layer {layer!r}: R-STDP trains the decision layer only")
     chunk = rule.rates.chunk
-    hits = misses = silent = 0
-    labels = labels.to(x.device)
+    dev = x.device
+    labels = labels.to(dev)
+
+    # Counts stay on the device and the rates are copied there once per chunk: on a GPU
+    # the loop synchronises with the host once per chunk of samples, not per batch.
+    # (compat mode selects the non-silent samples with a mask: one sync per batch.)
+    def device_rates() -> Tensor:
+        return torch.tensor([state.reward, state.punish], dtype=torch.float32, device=dev)
+
+    rates = device_rates()
+    hits_t = torch.zeros((), dtype=torch.int64, device=dev)
+    misses_t = torch.zeros((), dtype=torch.int64, device=dev)
+    chunk_hits_t = torch.zeros((), dtype=torch.int64, device=dev)
+    chunk_misses_t = torch.zeros((), dtype=torch.int64, device=dev)
     s = 0
     with _tqdm(n, desc, progress) as bar:
         while s < n:
@@ -271,23 +284,30 @@ def train_epoch(
             classes, winners, times = model.decide(xb)
             hit = classes == yb
             miss = (classes != yb) & (classes >= 0)
-            reward = torch.tensor(state.reward, dtype=torch.float32, device=x.device)
-            punish = torch.tensor(state.punish, dtype=torch.float32, device=x.device)
-            lr = torch.where(hit.unsqueeze(1), reward, punish)  # silent samples have no winner: no update
+            lr = torch.where(hit.unsqueeze(1), rates[0], rates[1])  # silent samples have no winner: no update
             if conv.compat:  # the reference makes no update call at all for silence (no whole-tensor clamp)
                 keep = winners[:, 0, 0] >= 0
                 xb, times, winners, lr = xb[keep], times[keep], winners[keep], lr[keep]
             conv.stdp(xb, times, winners, lr, T)
-            h, m = int(hit.sum()), int(miss.sum())
-            hits, misses, silent = hits + h, misses + m, silent + (e - s - h - m)
-            state.chunk_hits += h
-            state.chunk_misses += m
+            h, m = hit.sum(), miss.sum()
+            hits_t += h
+            misses_t += m
+            chunk_hits_t += h
+            chunk_misses_t += m
             state.chunk_seen += e - s
             if state.chunk_seen == chunk:
+                state.chunk_hits += int(chunk_hits_t)
+                state.chunk_misses += int(chunk_misses_t)
+                chunk_hits_t.zero_()
+                chunk_misses_t.zero_()
                 state.end_chunk(chunk, rule.rates)
+                rates = device_rates()
             bar.update(e - s)
             s = e
-    return {"correct": hits / n, "wrong": misses / n, "silent": silent / n}
+    state.chunk_hits += int(chunk_hits_t)
+    state.chunk_misses += int(chunk_misses_t)
+    hits, misses = int(hits_t), int(misses_t)
+    return {"correct": hits / n, "wrong": misses / n, "silent": (n - hits - misses) / n}
 
 
 def _fractions(pred: Tensor, labels: Tensor) -> dict[str, float]:

@@ -138,3 +138,27 @@ def test_batch_accuracy_tiny_run_default_name(mnist_root, tmp_path):
     for r in res["rows"]:
         assert 0 <= r["test_accuracy"] <= 1 and 0 <= r["test_silent"] <= 1 - r["test_accuracy"]
         assert r["chosen_epoch"] == 1 and len(r["val_per_epoch"]) == 1
+
+
+def test_gpu_check_script_parses_and_plans(tmp_path):
+    """bench/gpu_check.sh: valid bash; --dry-run lists every step with its command; bad
+    arguments and a machine without a GPU are refused with a message, not run."""
+    import os
+    import shutil
+    import subprocess
+
+    script = os.path.join(os.path.dirname(__file__), "..", "bench", "gpu_check.sh")
+    assert subprocess.run(["bash", "-n", script]).returncode == 0
+    r = subprocess.run(["bash", script, "--dry-run"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    steps = [ln.split("]")[0][1:] for ln in lines[1:]]
+    assert steps == ["build", "env", "cuda-tests", "suite", "memcheck", "racecheck", "bench"]
+    assert "pip install --no-build-isolation --no-deps -e ." in lines[1]
+    assert "TORCH_CUDA_ARCH_LIST=9.0" in lines[0] or "TORCH_CUDA_ARCH_LIST" in os.environ
+    assert "compute-sanitizer --tool memcheck" in r.stdout and "-m bench --device cuda" in r.stdout
+    r = subprocess.run(["bash", script, "--dry-run", "--only", "build,nope"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown step 'nope'" in r.stderr
+    if shutil.which("nvidia-smi") is None:
+        r = subprocess.run(["bash", script, "--only", "env"], capture_output=True, text=True)
+        assert r.returncode == 2 and "no GPU" in r.stderr

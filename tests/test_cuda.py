@@ -2,6 +2,8 @@
 
 Skipped when no GPU is visible or fastspike was built without CUDA."""
 
+import functools
+
 import pytest
 import torch
 from conftest import dyadic_weights, random_times
@@ -106,6 +108,15 @@ def test_cuda_validation_errors():
         fastspike.stdp_update(w, tin, tout, bad, torch.ones(2, 2, device="cuda"), T)
     with pytest.raises(ValueError, match="non-negative"):
         fastspike.conv_fire(tin, -w, T, 1.0)
+    for bad_value in (float("nan"), float("inf")):
+        wb = w.clone()
+        wb[1, 2, 0, 1] = bad_value
+        with pytest.raises(ValueError, match="finite, non-negative weights"):
+            fastspike.conv_fire(tin, wb, T, 1.0)
+        with pytest.raises(ValueError, match="finite, non-negative weights"):
+            fastspike.conv_fire(tin, wb, T, None)
+        with pytest.raises(ValueError, match="finite, non-negative weights"):
+            fastspike.final_potential(tin, wb, T)
     with pytest.raises(RuntimeError, match="same device"):
         fastspike.conv_fire(tin, w.cpu(), T, 1.0)
 
@@ -123,3 +134,148 @@ def test_model_cuda_matches_cpu(mnist):
     x2_cpu = m.layer_input(2, enc_cpu)
     x2_gpu = m.to("cuda").layer_input(2, enc_gpu)
     assert torch.equal(x2_gpu.cpu(), x2_cpu)
+    x3_cpu = m.cpu().layer_input(3, enc_cpu)
+    classes_cpu = m(enc_cpu)
+    m.cuda()
+    assert torch.equal(m.layer_input(3, enc_gpu).cpu(), x3_cpu)
+    assert torch.equal(m(enc_gpu).cpu(), classes_cpu)  # through the decision layer
+
+
+@pytest.mark.parametrize(
+    "B,T_,dtype,threshold",
+    [
+        (1, 200, torch.uint8, 6.0),  # T > 128: several histogram windows
+        (3, 255, torch.uint8, None),
+        (2, 300, torch.int16, 4.0),  # T > 255
+        (1, 1000, torch.int16, None),
+        (300, 15, torch.uint8, 5.0),  # a large batch
+    ],
+)
+def test_conv_fire_long_windows_and_batches(B, T_, dtype, threshold):
+    g = torch.Generator().manual_seed(B + T_)
+    tin = random_times((B, 4, 9, 8), T_, g, p_never=0.5, dtype=dtype)
+    for w in (dyadic_weights((6, 4, 3, 3), g), torch.rand(6, 4, 3, 3, generator=g)):
+        for pot in (False, True) if B < 10 else (False,):
+            assert_same(*both(fastspike.conv_fire, tin, w, T_, threshold, return_potentials=pot))
+        t_cpu, _, _ = fastspike.conv_fire(tin, w, T_, threshold, return_values=False)
+        t_gpu, v_gpu, _ = fastspike.conv_fire(tin.cuda(), w.cuda(), T_, threshold, return_values=False)
+        assert v_gpu is None and torch.equal(t_gpu.cpu(), t_cpu)
+
+
+def test_non_contiguous_inputs():
+    g = torch.Generator().manual_seed(5)
+    tin = random_times((3, 4, 12, 10), T, g).transpose(2, 3)  # [3, 4, 10, 12], not contiguous
+    w = torch.rand(6, 3, 4, 3, generator=g).permute(0, 2, 1, 3)  # [6, 4, 3, 3], not contiguous
+    assert not tin.is_contiguous() and not w.is_contiguous()
+    assert_same(*both(fastspike.conv_fire, tin, w, T, 2.0))
+    assert_same(*both(fastspike.final_potential, tin, w, T))
+    times, values, _ = fastspike.conv_fire(tin.contiguous(), w.contiguous(), T, 2.0)
+    tt, vt = times.transpose(2, 3), values.transpose(2, 3)
+    assert_same(*both(fastspike.pointwise_inhibition, tt, vt, T))
+    assert_same(*both(fastspike.kwta, tt, vt, T, 4, 1))
+    assert_same(*both(fastspike.pool_times, tt, 2, 2, 0, T))
+
+
+@pytest.mark.parametrize("B", [1, 64])
+def test_decision_potential_is_one_definition(B):
+    """The decision layer's P[T-1]: CUDA (float64 convolution) equals the CPU (event-driven
+    or dense float64) bit for bit, for sparse and dense samples alike."""
+    from fastspike.layers import SpikingConv
+
+    g = torch.Generator().manual_seed(B)
+    conv = SpikingConv(250, 200, 5, None, k=1, lb=0.2, ub=0.8, stabilize=False)
+    conv.weight.copy_(0.2 + 0.6 * torch.rand(200, 250, 5, 5, generator=g))
+    p_never = torch.linspace(0.02, 0.98, B) if B > 1 else torch.tensor([0.5])
+    x = torch.stack([random_times((250, 9, 9), T, g, p_never=float(p)) for p in p_never])
+    x[..., :2, :] = T  # a border of never, as the network pads it
+    x[..., -2:, :] = T
+    x[..., :, :2] = T
+    x[..., :, -2:] = T
+    cpu = conv(x, T, border=2)
+    conv_gpu = SpikingConv(250, 200, 5, None, k=1, lb=0.2, ub=0.8, stabilize=False).cuda()
+    conv_gpu.weight.copy_(conv.weight)
+    assert_same(cpu, conv_gpu(x.cuda(), T, border=2))
+
+
+def _trained_pair(mnist, n=512):
+    """A Mozafari 2018 network with S1 and S2 trained briefly on CPU, and its copy on CUDA."""
+    import copy
+
+    from fastspike.models import Mozafari2018
+    from fastspike.train import new_state, train_epoch
+
+    train, _ = mnist
+    m = Mozafari2018(seed=0)
+    x = m.encoder(train.images[:n])
+    for layer in (1, 2):
+        train_epoch(m, layer, m.layer_input(layer, x, training=True), new_state(m, layer), batch_size=64)
+    return m, copy.deepcopy(m).cuda(), x
+
+
+@pytest.mark.parametrize("batch_size", [1, 32])
+def test_training_on_cuda_matches_cpu(mnist, batch_size):
+    """S1 / S2 STDP and S3 R-STDP epochs on CUDA give the CPU's weights, decisions and
+    rule states bit for bit (the decision layer included)."""
+    from fastspike.train import new_state, train_epoch
+
+    train, _ = mnist
+    n = 40 if batch_size == 1 else 1200  # 1200 > the R-STDP chunk of 1000: the rates adapt once
+    m_cpu, m_gpu, _ = _trained_pair(mnist)
+    x = m_cpu.encoder(train.images[:n])
+    for layer in (1, 2):
+        xc = m_cpu.layer_input(layer, x, training=True)
+        xg = m_gpu.layer_input(layer, x.cuda(), training=True)
+        assert torch.equal(xg.cpu(), xc)
+        sc, sg = new_state(m_cpu, layer), new_state(m_gpu, layer)
+        train_epoch(m_cpu, layer, xc[:200], sc, batch_size=batch_size)
+        train_epoch(m_gpu, layer, xg[:200], sg, batch_size=batch_size)
+        assert torch.equal(m_gpu.conv(layer).weight.cpu(), m_cpu.conv(layer).weight) and sc == sg
+    x3c = m_cpu.layer_input(3, x, training=True)
+    x3g = m_gpu.layer_input(3, x.cuda(), training=True)
+    assert torch.equal(x3g.cpu(), x3c)
+    for a, b in zip(m_cpu.decide(x3c), m_gpu.decide(x3g), strict=True):
+        assert torch.equal(b.cpu(), a)
+    labels = train.labels[:n]
+    sc, sg = new_state(m_cpu, 3), new_state(m_gpu, 3)
+    rc = train_epoch(m_cpu, 3, x3c, sc, labels=labels, batch_size=batch_size)
+    rg = train_epoch(m_gpu, 3, x3g, sg, labels=labels, batch_size=batch_size)
+    assert rc == rg and sc == sg
+    assert torch.equal(m_gpu.conv3.weight.cpu(), m_cpu.conv3.weight)
+    assert torch.equal(m_gpu(x.cuda()).cpu(), m_cpu(x))
+
+
+def _count_syncs(fn) -> int:
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def test_training_step_host_sync_budget(mnist):
+    """Training on a GPU synchronises with the host a fixed number of times per epoch
+    (and once per R-STDP chunk), never per batch."""
+    from fastspike.train import new_state, train_epoch
+
+    train, _ = mnist
+    _, m, _ = _trained_pair(mnist, n=256)
+    x = m.encoder(train.images[:512].cuda())
+    labels = train.labels[:512].cuda()
+    counts = {}
+    for layer in (1, 2, 3):
+        xl = m.layer_input(layer, x, training=True)
+        for n in (128, 512):  # 4 and 16 batches of 32, inside one R-STDP chunk
+            st = new_state(m, layer)
+            kw = {"labels": labels[:n]} if layer == 3 else {}
+            counts[layer, n] = _count_syncs(
+                functools.partial(train_epoch, m, layer, xl[:n], st, batch_size=32, **kw)
+            )
+    for layer in (1, 2, 3):
+        assert counts[layer, 128] == counts[layer, 512], counts  # nothing per batch
+        assert counts[layer, 512] <= (1 if layer < 3 else 6), counts

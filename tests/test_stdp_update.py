@@ -117,3 +117,61 @@ def test_stdp_empty_batch_and_no_winners_is_noop():
         15,
     )
     assert torch.equal(w, w0)
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_stdp_clamp_all_clamps_samples_without_winners(device):
+    """The reference clamps the whole weight after every sample's update call, winners or not."""
+    for clamp_all, expect in ((True, [1.0, 1.0]), (False, [1.5, 1.5])):
+        w = torch.full((2, 1, 1, 1), 1.5, device=device)
+        fastspike.stdp_update(
+            w,
+            torch.zeros(1, 1, 1, 1, dtype=torch.uint8, device=device),
+            torch.full((1, 2, 1, 1), 15, dtype=torch.uint8, device=device),
+            torch.full((1, 1, 3), -1, dtype=torch.int32, device=device),
+            torch.ones(1, 2, device=device),
+            15,
+            clamp_all=clamp_all,
+        )
+        assert w.flatten().tolist() == expect, clamp_all
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("stabilize,lb,ub", [(True, 0.0, 1.0), (False, 0.2, 0.8)])
+@pytest.mark.parametrize("clamp_all", [False, True])
+def test_stdp_silent_samples_and_out_of_bounds_weights(device, stabilize, lb, ub, clamp_all):
+    """Samples without any winner among samples with winners, weights visibly outside
+    [lb, ub]: the batched update equals the sequential rule (clamps included)."""
+    g = torch.Generator().manual_seed(11)
+    B, F, C, K, H, W, T = 6, 5, 3, 3, 5, 5, 15
+    times_in, times_out, winners = make_case(B, F, C, K, H, W, T, g)
+    winners[[0, 3]] = -1  # the first sample and one in the middle have no winner
+    winners[winners[..., 0] == F - 1] = -1  # and nobody wins the last feature
+    assert bool((winners[1:3, :, 0] >= 0).any(1).all())  # the samples between do have winners
+    weight = torch.rand(F, C, K, K, generator=g) * 2 - 0.5  # in [-0.5, 1.5]
+    lr = torch.tensor([0.05, -0.04]).repeat(B, 1)
+    expect = reference_sequential(
+        weight, times_in, times_out, winners, lr, T, stabilize=stabilize, lb=lb, ub=ub, clamp_all=clamp_all
+    )
+    got = weight.to(device)
+    fastspike.stdp_update(
+        got,
+        times_in.to(device),
+        times_out.to(device),
+        winners.to(device),
+        lr.to(device),
+        T,
+        stabilize=stabilize,
+        lb=lb,
+        ub=ub,
+        clamp_all=clamp_all,
+    )
+    torch.testing.assert_close(got.cpu(), expect, rtol=0, atol=0)
+    if clamp_all:
+        assert bool((got >= lb).all() and (got <= ub).all())
+    else:  # a feature nobody won keeps its out-of-bounds weights
+        assert torch.equal(got[F - 1].cpu(), weight[F - 1])
+        assert bool((weight[F - 1] < lb).any() or (weight[F - 1] > ub).any())

@@ -47,7 +47,7 @@ __device__ __forceinline__ int spike_bin(tau_t s) {
 }
 
 //   times_in [B, C, Hp, Wp], weight [F, C, kh, kw]
-//   times, values [B, F, H, W], potentials [B, T, F, H, W] or nullptr
+//   times, values [B, F, H, W] (values nullptr: not wanted), potentials [B, T, F, H, W] or nullptr
 template <typename tau_t>
 __global__ void conv_fire_kernel(const tau_t* __restrict__ times_in,
                                  const float* __restrict__ weight, tau_t* __restrict__ times,
@@ -129,11 +129,11 @@ __global__ void conv_fire_kernel(const tau_t* __restrict__ times_in,
 
     if (a.has_th) {
       times[n] = static_cast<tau_t>(first);
-      values[n] = first < T ? v_first : 0.f;
+      if (values) values[n] = first < T ? v_first : 0.f;
     } else {
       const bool fires = acc > 0.f;
       times[n] = static_cast<tau_t>(fires ? T - 1 : T);
-      values[n] = fires ? acc : 0.f;
+      if (values) values[n] = fires ? acc : 0.f;
     }
   }
 }
@@ -152,7 +152,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cuda(const at::Tensor& 
   const auto w = weight.contiguous();
   // Every element of every output is written by the kernel.
   auto times = at::empty({g.B, g.F, g.H, g.W}, tin.options());
-  auto values = at::empty({g.B, g.F, g.H, g.W}, tin.options().dtype(at::kFloat));
+  auto values = return_values ? at::empty({g.B, g.F, g.H, g.W}, tin.options().dtype(at::kFloat))
+                              : at::empty({0}, tin.options().dtype(at::kFloat));
   auto potentials = return_potentials ? at::empty({g.B, T, g.F, g.H, g.W}, values.options())
                                       : at::empty({0}, values.options());
   if (g.B == 0) return {times, values, potentials};
@@ -161,20 +162,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cuda(const at::Tensor& 
                  threshold.has_value(),
                  threshold.has_value() ? static_cast<float>(*threshold) : 0.f};
   // Histogram window and block size: TW * threads floats of shared memory,
-  // at most 32 KiB.
-  a.TW = static_cast<int>(std::min<int64_t>(T, 256));
-  const int threads = a.TW <= 32 ? 256 : a.TW <= 64 ? 128 : a.TW <= 128 ? 64 : 32;
+  // at most 32 KiB. Windows of at most 64 bins keep blocks at 4 warps or more
+  // (a longer T takes several windows; the result does not depend on TW).
+  a.TW = static_cast<int>(std::min<int64_t>(T, 64));
+  const int threads = a.TW <= 32 ? 256 : 128;
   const size_t smem = static_cast<size_t>(a.TW) * threads * sizeof(float);
   const int64_t n_total = g.B * g.F * g.H * g.W;
   FASTSPIKE_DISPATCH_TIMES(tin.scalar_type(), "conv_fire", [&] {
     conv_fire_kernel<tau_t><<<cuda::grid_for(n_total, threads), threads, smem, stream>>>(
         tin.const_data_ptr<tau_t>(), w.const_data_ptr<float>(), times.mutable_data_ptr<tau_t>(),
-        values.mutable_data_ptr<float>(),
+        return_values ? values.mutable_data_ptr<float>() : nullptr,
         return_potentials ? potentials.mutable_data_ptr<float>() : nullptr, a);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  // (the kernel writes the values regardless; not returning them only saves the caller memory)
-  if (!return_values) values = at::empty({0}, values.options());
   return {times, values, potentials};
 }
 

@@ -23,8 +23,9 @@ namespace {
 
 // winners [B, k, 3] (feature, row, col), times_out [B, F, H, W]; writes
 // sample / pos / t_post [F, B] (first count[f] entries of row f) and count [F].
-// A sample with at least one valid winner gives feature f an event when it
-// lists f (pos = y*W + x) or, with clamp_all, a clamp-only event (pos = -1).
+// A sample gives feature f an event when it lists f as a valid winner
+// (pos = y*W + x) or, with clamp_all, a clamp-only event (pos = -1) whether or
+// not it has any winner at all, as the CPU kernel does.
 // One warp per feature: lane l looks at sample b0 + l, and a ballot compacts
 // the events of 32 samples at a time, keeping them in sample order.
 template <typename tau_t, typename widx_t>
@@ -42,26 +43,24 @@ __global__ void stdp_events_kernel(const widx_t* __restrict__ winners,
     int32_t n = 0;
     for (int64_t b0 = 0; b0 < B; b0 += 32) {
       const int64_t b = b0 + lane;
-      bool found = false, any = false;
+      bool found = false;
       int32_t pos = -1, t_post = 0;
       if (b < B) {
         const widx_t* wb = winners + b * k * 3;
         for (int64_t r = 0; r < k; ++r) {
           const int64_t fr = wb[r * 3], y = wb[r * 3 + 1], x = wb[r * 3 + 2];
-          // Other features' rows matter only to decide "any" for clamp_all.
-          if (fr != f && (any || !clamp_all)) continue;
-          if (fr < 0 || fr >= F || y < 0 || y >= H || x < 0 || x >= W) continue;
+          if (fr != f) continue;
+          if (y < 0 || y >= H || x < 0 || x >= W) continue;
           const int64_t tp = times_out[((b * F + fr) * H + y) * W + x];
           if (tp >= T) continue;  // did not fire
-          any = true;
-          if (fr == f) {  // a later row for the same feature replaces an earlier one
-            found = true;
-            pos = static_cast<int32_t>(y * W + x);
-            t_post = static_cast<int32_t>(tp);
-          }
+          // a later row for the same feature replaces an earlier one
+          found = true;
+          pos = static_cast<int32_t>(y * W + x);
+          t_post = static_cast<int32_t>(tp);
         }
       }
-      const bool has = found || (clamp_all && any);
+      // every sample clamps every feature with clamp_all (the CPU's clamp-only events)
+      const bool has = b < B && (found || clamp_all);
       const unsigned int mask = __ballot_sync(0xffffffffu, has);
       if (has) {
         const int64_t slot = f * B + n + __popc(mask & ((1u << lane) - 1u));
