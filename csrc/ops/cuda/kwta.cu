@@ -112,16 +112,19 @@ __device__ void kwta_sample(const tau_t* __restrict__ tb, const float* __restric
 }
 
 // Block i handles samples i, i + gridDim.x, ... of times / values [B, N];
-// keys [B, N] scratch; out [B, k, 3].
+// out [B, k, 3]. The N ranking keys of a sample live in the block's dynamic
+// shared memory when they fit (keys == nullptr), else in the global scratch
+// keys [B, N]; the code that reads and writes them is the same.
 template <typename tau_t>
 __global__ void kwta_kernel(const tau_t* __restrict__ times, const float* __restrict__ values,
                             rank_key_t* keys, int32_t* __restrict__ out, int64_t B, int N, int F,
                             int H, int W, int T, int64_t k, int radius, bool compat) {
+  extern __shared__ rank_key_t s_keys[];
   __shared__ rank_key_t s_key[kMaxWarps + 1];
   __shared__ float s_val[kMaxWarps + 1];
   for (int64_t b = blockIdx.x; b < B; b += gridDim.x) {
-    kwta_sample<tau_t>(times + b * N, values + b * N, keys + b * N, out + b * k * 3, N, F, H, W,
-                       T, k, radius, compat, s_key, s_val);
+    kwta_sample<tau_t>(times + b * N, values + b * N, keys ? keys + b * N : s_keys,
+                       out + b * k * 3, N, F, H, W, T, k, radius, compat, s_key, s_val);
     __syncthreads();
   }
 }
@@ -138,17 +141,31 @@ at::Tensor kwta_cuda(const at::Tensor& times, const at::Tensor& values, int64_t 
   auto winners = at::full({B, k, 3}, -1, tm.options().dtype(at::kInt));
   if (B == 0 || F * H * W == 0) return winners;
   const int64_t N = F * H * W;
-  // Scratch: one ranking key per neuron (uint64 stored in an int64 tensor).
-  auto keys = at::empty({B, N}, tm.options().dtype(at::kLong));
+  // One ranking key per neuron: in shared memory when a sample's keys fit in what
+  // a block may opt in to (S1 of Mozafari 2018: 23,520 keys, 184 KiB; S3: 3,200),
+  // else a global scratch (uint64 stored in an int64 tensor; S2: 49,000 keys).
+  int device = 0, optin = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const size_t key_bytes = static_cast<size_t>(N) * sizeof(rank_key_t);
+  const size_t static_bytes = 2 * (kMaxWarps + 1) * sizeof(rank_key_t);
+  const bool keys_in_smem = key_bytes + static_bytes <= static_cast<size_t>(optin);
+  at::Tensor keys;
+  if (!keys_in_smem) keys = at::empty({B, N}, tm.options().dtype(at::kLong));
   // A radius of max(H, W) already covers the whole map.
   const int r = static_cast<int>(std::min<int64_t>(radius, std::max(H, W)));
   const auto blocks =
       static_cast<unsigned int>(std::min<int64_t>(B, std::numeric_limits<int32_t>::max()));
   const int threads = N <= 2048 ? 128 : N <= 8192 ? 256 : N <= 32768 ? 512 : 1024;
   FASTSPIKE_DISPATCH_TIMES(tm.scalar_type(), "kwta", [&] {
-    kwta_kernel<tau_t><<<blocks, threads, 0, stream>>>(
+    const size_t smem = keys_in_smem ? key_bytes : 0;
+    if (smem > 48 * 1024)  // above the default limit a kernel must opt in
+      C10_CUDA_CHECK(cudaFuncSetAttribute(kwta_kernel<tau_t>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(smem)));
+    kwta_kernel<tau_t><<<blocks, threads, smem, stream>>>(
         tm.const_data_ptr<tau_t>(), vl.const_data_ptr<float>(),
-        reinterpret_cast<rank_key_t*>(keys.mutable_data_ptr<int64_t>()),
+        keys_in_smem ? nullptr : reinterpret_cast<rank_key_t*>(keys.mutable_data_ptr<int64_t>()),
         winners.mutable_data_ptr<int32_t>(), B, static_cast<int>(N), static_cast<int>(F),
         static_cast<int>(H), static_cast<int>(W), static_cast<int>(T), k, r, compat);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
