@@ -152,6 +152,10 @@ def _train(args) -> int:
         if args.resume:
             raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
         args.checkpoint_dir = os.path.join("runs", f"{model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.history:  # fail now, not after the whole run
+        folder = os.path.dirname(os.path.abspath(args.history))
+        if os.path.isdir(args.history) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise ValueError(f"--history: cannot write a file at {args.history!r}")
     fresh = not os.path.exists(args.checkpoint_dir)
     print(f"fastspike train: run folder {args.checkpoint_dir}", flush=True)
     try:

@@ -40,18 +40,47 @@ class Split:
 
 
 def _read_idx(path: str, kind: str) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    """An IDX file (gzip-compressed) -> uint8 ``[N, H, W]`` images or ``[N]`` labels, or a
+    ``ValueError`` naming the file and what is wrong with it."""
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:  # not gzip, or cut short
+        raise ValueError(f"{path}: not a readable gzip-compressed IDX file ({err})") from None
+    header = 16 if kind == "images" else 8
+    if len(data) < header:
+        raise ValueError(f"{path}: {len(data)} bytes, shorter than an IDX {kind} header ({header} bytes)")
     magic = int.from_bytes(data[:4], "big")
     if kind == "images":
         if magic != 2051:
-            raise ValueError(f"{path}: not an IDX image file (magic {magic})")
+            raise ValueError(f"{path}: not an IDX image file (magic {magic}, expected 2051)")
         n, h, w = (int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(3))
-        return np.frombuffer(data, np.uint8, n * h * w, 16).reshape(n, h, w)
+        if h < 1 or w < 1:
+            raise ValueError(f"{path}: images of {h}x{w} pixels")
+        if len(data) - header < n * h * w:
+            raise ValueError(
+                f"{path}: the header announces {n} images of {h}x{w} ({n * h * w} bytes), the file holds "
+                f"{len(data) - header} (truncated?)"
+            )
+        return np.frombuffer(data, np.uint8, n * h * w, header).reshape(n, h, w)
     if magic != 2049:
-        raise ValueError(f"{path}: not an IDX label file (magic {magic})")
+        raise ValueError(f"{path}: not an IDX label file (magic {magic}, expected 2049)")
     n = int.from_bytes(data[4:8], "big")
-    return np.frombuffer(data, np.uint8, n, 8)
+    if len(data) - header < n:
+        raise ValueError(
+            f"{path}: the header announces {n} labels, the file holds {len(data) - header} (truncated?)"
+        )
+    return np.frombuffer(data, np.uint8, n, header)
+
+
+def _split(images: np.ndarray, labels: np.ndarray, what: str) -> Split:
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{what}: {images.shape[0]} images but {labels.shape[0]} labels")
+    if labels.size and int(labels.max()) > 9:
+        raise ValueError(f"{what}: labels must be classes 0-9, got {int(labels.max())}")
+    if images.shape[1:] != (28, 28):
+        raise ValueError(f"{what}: expected 28x28 images, got {images.shape[1]}x{images.shape[2]}")
+    return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
 
 
 def load_dataset(name: str = "mnist", root: str = "data", download: bool = True) -> tuple[Split, Split]:
@@ -65,10 +94,7 @@ def load_dataset(name: str = "mnist", root: str = "data", download: bool = True)
         for split in ("train", "test"):
             img, lab = paths[split]
             out.append(
-                Split(
-                    torch.from_numpy(_read_idx(img, "images").copy()),
-                    torch.from_numpy(_read_idx(lab, "labels").astype(np.int64)),
-                )
+                _split(_read_idx(img, "images"), _read_idx(lab, "labels"), f"dataset {name!r} ({split})")
             )
         return out[0], out[1]
     if not download:
@@ -112,7 +138,21 @@ def encode_dataset(
         h.update(encoder.key().encode())
         path = os.path.join(cache_dir, f"encoded-{h.hexdigest()[:16]}.pt")
         if os.path.exists(path):
-            return torch.load(path, map_location=device)
+            expect = (images.shape[0], encoder.channels, *images.shape[-2:])
+            try:
+                cached = torch.load(path, map_location=device, weights_only=True)
+            except Exception as err:  # a damaged cache file is re-made, not fatal
+                cached, why = (
+                    None,
+                    f"unreadable ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
+                )
+            else:
+                why = f"not a uint8 tensor of shape {list(expect)}"
+            if isinstance(cached, Tensor) and cached.dtype == torch.uint8 and tuple(cached.shape) == expect:
+                return cached
+            import warnings
+
+            warnings.warn(f"cache_dir: {path} is {why}; encoding again and replacing it", stacklevel=2)
     out = torch.empty(
         (images.shape[0], encoder.channels, *images.shape[-2:]), dtype=torch.uint8, device=device
     )

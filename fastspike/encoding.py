@@ -122,6 +122,36 @@ class Encoder:
     tie_consistent: bool = False
     _bank: Tensor | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        import math
+
+        def bad(name: str, expected: str, got) -> ValueError:
+            return ValueError(f"Encoder.{name}: expected {expected}, got {got!r}")
+
+        try:
+            specs = tuple(tuple(s) for s in self.specs)
+        except TypeError:
+            raise bad("specs", "a sequence of (size, sigma1, sigma2) DoG filters", self.specs) from None
+        if not specs:
+            raise bad("specs", "at least one (size, sigma1, sigma2) DoG filter", self.specs)
+        for i, s in enumerate(specs):
+            ok = len(s) == 3 and isinstance(s[0], int) and not isinstance(s[0], bool) and s[0] >= 1
+            ok = ok and s[0] % 2 == 1 and all(isinstance(v, (int, float)) and 0 < v < math.inf for v in s[1:])
+            if not ok:
+                raise bad(f"specs[{i}]", "(odd size >= 1, sigma1 > 0, sigma2 > 0)", s)
+        for name in ("padding", "norm_radius"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1024:
+                raise bad(name, "an integer in [0, 1024]", v)
+        if isinstance(self.cpu_chunk, bool) or not isinstance(self.cpu_chunk, int) or self.cpu_chunk < 1:
+            raise bad("cpu_chunk", "a positive integer", self.cpu_chunk)
+        if not isinstance(self.threshold, (int, float)) or not 0 <= self.threshold < math.inf:
+            raise bad("threshold", "a finite number >= 0", self.threshold)
+        if isinstance(self.T, bool) or not isinstance(self.T, int) or not 1 <= self.T <= 255:
+            raise bad("T", "1 to 255 time steps", self.T)
+        if self.mode not in ("clean", "compat"):
+            raise bad("mode", "'clean' or 'compat'", self.mode)
+
     @property
     def channels(self) -> int:
         return len(self.specs)
@@ -133,14 +163,24 @@ class Encoder:
             f"-T{self.T}-{self.mode}-tc{int(self.tie_consistent)}"
         )
 
-    def filter(self, images: Tensor) -> Tensor:
-        """DoG filtering + threshold: uint8 ``[B, (1,) H, W]`` -> float32 ``[B, n, H, W]``."""
+    @staticmethod
+    def _images(images) -> Tensor:
+        """``images`` as uint8 ``[B, 1, H, W]``, or a clear error."""
+        if not isinstance(images, Tensor):
+            raise TypeError(f"images: expected a uint8 tensor [B, H, W], got {type(images).__name__}")
         if images.dtype != torch.uint8:
             raise TypeError(f"images: expected uint8 pixels, got {images.dtype}")
         if images.dim() == 3:
             images = images.unsqueeze(1)
         if images.dim() != 4 or images.shape[1] != 1:
             raise ValueError(f"images: expected shape [B, H, W] or [B, 1, H, W], got {tuple(images.shape)}")
+        if images.shape[2] < 1 or images.shape[3] < 1:
+            raise ValueError(f"images: expected images of at least 1x1 pixels, got {tuple(images.shape)}")
+        return images
+
+    def filter(self, images: Tensor) -> Tensor:
+        """DoG filtering + threshold: uint8 ``[B, (1,) H, W]`` -> float32 ``[B, n, H, W]``."""
+        images = self._images(images)
         if self._bank is None or self._bank.device != images.device:
             self._bank = dog_filters(self.specs).to(images.device, torch.float64)
         x = (images.float() / 255 * 255).double()
@@ -159,6 +199,9 @@ class Encoder:
     cpu_chunk: int = 16
 
     def __call__(self, images: Tensor) -> Tensor:
+        images = self._images(images)
+        if images.shape[0] == 0:  # an empty batch encodes to an empty batch (of the right shape)
+            return self(torch.zeros((1, *images.shape[1:]), dtype=torch.uint8, device=images.device))[:0]
         if images.device.type == "cpu" and images.shape[0] > self.cpu_chunk:
             # every step is per sample, so chunking changes no result
             return torch.cat(

@@ -33,7 +33,7 @@ def pool_times(
     padding, fused). Runs as the compiled ``fastspike::pool_times`` operator.
     """
     stride = kernel if stride is None else stride
-    return ops.pool_times(times, kernel, stride, padding, T, out_padding)
+    return ops.pool_times(times, kernel, stride, padding, T, out_padding, validate=False)
 
 
 class Pad(nn.Module):
@@ -187,8 +187,8 @@ class SpikingConv(nn.Module):
     def winners(self, times: Tensor, values: Tensor, T: int, pointwise: bool = True) -> Tensor:
         """Training-time competition: pointwise inhibition then k-WTA -> ``[B, k, 3]``."""
         if pointwise:
-            times, values = ops.pointwise_inhibition(times, values, T)
-        return ops.kwta(times, values, T, self.k, self.radius, self.compat)
+            times, values = ops.pointwise_inhibition(times, values, T, validate=False)
+        return ops.kwta(times, values, T, self.k, self.radius, self.compat, validate=False)
 
     @torch.no_grad()
     def stdp(self, times_in: Tensor, times_out: Tensor, winners: Tensor, lr: Tensor, T: int) -> None:

@@ -227,10 +227,10 @@ class Network(nn.Module):
                 else:
                     x = F.pad(x, (op.padding,) * 4, value=T)
             elif op.kind == "pool":
-                x = ops.pool_times(x, op.kernel, op.stride, op.padding, T, op.out_padding)
+                x = ops.pool_times(x, op.kernel, op.stride, op.padding, T, op.out_padding, validate=False)
             elif training or not op.train_only:
                 ones = torch.ones(x.shape, dtype=torch.float32, device=x.device)
-                x = ops.pointwise_inhibition(x, ones, T)[0]
+                x = ops.pointwise_inhibition(x, ones, T, validate=False)[0]
         if crop is not None and (crop[0] < x.shape[-2] or crop[1] < x.shape[-1]):
             x = x[..., : crop[0], : crop[1]]
         return x

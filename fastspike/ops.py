@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_finite",
+    "check_times",
     "check_weights",
     "conv_fire",
     "fire",
@@ -51,6 +53,7 @@ def fire(potentials: Tensor, threshold: float | None, return_thresholded: bool =
         ``(spikes, thresholded)``: uint8 ``[B, T, ...]`` and, on request, the
         thresholded potentials ``[B, T, ...]`` (else ``None``).
     """
+    _expect_tensor(potentials, "potentials", "a float tensor [B, T, ...]")
     spikes, thr = _ops.fire(potentials, threshold, return_thresholded)
     return spikes, (thr if return_thresholded else None)
 
@@ -74,6 +77,7 @@ def first_spike(potentials: Tensor, threshold: float | None):
         ``(times, values)``: ``[B, ...]`` first-spike times (uint8 if ``T <= 255``
         else int16; ``T`` = never) and the potential at the first spike (0 if never).
     """
+    _expect_tensor(potentials, "potentials", "a float tensor [B, T, ...]")
     return _ops.first_spike(potentials, threshold)
 
 
@@ -111,11 +115,14 @@ def _first_spike_from_wave_fake(spikes, potentials, compat=False):
     return times, values
 
 
-def spike_wave(times: Tensor, T: int) -> Tensor:
+def spike_wave(times: Tensor, T: int, validate: bool | None = None) -> Tensor:
     """Inverse of first-spike extraction: ``[B, ...]`` times -> ``[B, T, ...]`` uint8 wave.
 
-    ``S[t] = t >= tau``.
+    ``S[t] = t >= tau``. ``validate``: check the times on a GPU too (one host sync).
     """
+    _expect_tensor(times, "times", "first-spike times [B, ...]")
+    if _on_device(times, validate=validate):
+        check_times(times, T)
     return _ops.spike_wave(times, T)
 
 
@@ -125,7 +132,7 @@ def _spike_wave_fake(times, T):
 
 
 # --------------------------------------------------------------------------- inhibition
-def pointwise_inhibition(times: Tensor, values: Tensor, T: int):
+def pointwise_inhibition(times: Tensor, values: Tensor, T: int, validate: bool | None = None):
     """Per position, keep only the earliest feature (ties: larger value, then lower index).
 
     Args:
@@ -133,9 +140,14 @@ def pointwise_inhibition(times: Tensor, values: Tensor, T: int):
         values: ``[B, F, H, W]`` float32 potentials at the first spike.
         T: number of time steps.
 
+        validate: check the times and values on a GPU too (one host sync).
+
     Returns:
         ``(times, values)`` with every loser set to never (``T``) and 0.
     """
+    if _on_device(times, validate=validate):
+        check_times(times, T)
+        check_finite(values, "values")
     return _ops.pointwise_inhibition(times, values, T)
 
 
@@ -144,7 +156,15 @@ def _pointwise_inhibition_fake(times, values, T):
     return torch.empty_like(times), torch.empty_like(values)
 
 
-def kwta(times: Tensor, values: Tensor, T: int, k: int, radius: int = 0, compat: bool = False) -> Tensor:
+def kwta(
+    times: Tensor,
+    values: Tensor,
+    T: int,
+    k: int,
+    radius: int = 0,
+    compat: bool = False,
+    validate: bool | None = None,
+) -> Tensor:
     """k-winners-take-all with lateral inhibition, for a whole batch, with no host sync.
 
     Each sample independently selects up to ``k`` winners, best first: earliest
@@ -159,10 +179,14 @@ def kwta(times: Tensor, values: Tensor, T: int, k: int, radius: int = 0, compat:
         k: winners per sample (``>= 1``).
         radius: lateral inhibition radius (``>= 0``; 0 = none).
         compat: rank by the reference's float32 score ``(T - tau) * (V + T*Vmax)``.
+        validate: check the times and values on a GPU too (one host sync).
 
     Returns:
         ``[B, k, 3]`` int32 winners ``(feature, row, col)``; rows of ``-1`` where fewer exist.
     """
+    if _on_device(times, validate=validate):
+        check_times(times, T)
+        check_finite(values, "values")
     return _ops.kwta(times, values, T, k, radius, compat)
 
 
@@ -171,8 +195,43 @@ def _kwta_fake(times, values, T, k, radius, compat=False):
     return times.new_empty((times.shape[0], k, 3), dtype=torch.int32)
 
 
-# --------------------------------------------------------------------------- conv
+# --------------------------------------------------------------------------- validation
+# The CPU kernels check the data they read (times in [0, T], finite values, weights);
+# on other devices that needs a host synchronisation, so the wrappers below do it when
+# ``validate`` is true (the default) and the tensors are not on the CPU. The model
+# layer, which makes its own inputs, passes ``validate=False``.
 _FLOAT_MAX = torch.finfo(torch.float32).max
+
+
+def _on_device(*tensors, validate: bool | None) -> bool:
+    return (validate is None or validate) and any(
+        isinstance(t, Tensor) and t.device.type != "cpu" for t in tensors
+    )
+
+
+def _expect_tensor(value, name: str, what: str) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}: expected {what}, got {type(value).__name__}")
+
+
+def check_times(times: Tensor, T: int, name: str = "times") -> None:
+    """Raise ``ValueError`` unless every first-spike time is in ``[0, T]`` (``T`` = never).
+    One host sync on a GPU."""
+    if times.numel() and not bool(((times >= 0) & (times <= T)).all()):
+        flat = times.reshape(-1)
+        e = int(((flat < 0) | (flat > T)).nonzero()[0])
+        raise ValueError(
+            f"{name}: expected first-spike times in [0, T = {T}] (T = never), got {int(flat[e])} "
+            f"at flat index {e}"
+        )
+
+
+def check_finite(t: Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless every value is finite (no NaN, no infinity)."""
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        flat = t.reshape(-1)
+        e = int((~torch.isfinite(flat)).nonzero()[0])
+        raise ValueError(f"{name}: expected finite values, got {float(flat[e])} at flat index {e}")
 
 
 def check_weights(weight: Tensor, name: str = "weight") -> None:
@@ -208,8 +267,8 @@ def conv_fire(
         T: number of time steps.
         threshold: spike where ``P[t] > threshold``; ``None``: spike at ``T-1`` where ``P[T-1] > 0``.
         return_potentials: also return the full ``[B, T, F, H, W]`` potentials.
-        validate: check that the weights are finite and ``>= 0`` on CUDA too (one host
-            sync; the CPU kernel always checks). Defaults to True.
+        validate: check the times and that the weights are finite and ``>= 0`` on CUDA
+            too (one host sync; the CPU kernel always checks). Defaults to True.
         return_values: return the values; ``False`` (inference: only the times
             go on) returns ``None`` instead and spares writing them.
 
@@ -218,7 +277,8 @@ def conv_fire(
         ``times_in``), float32 values at the first spike (0 if never) or ``None``,
         and the potentials or ``None``.
     """
-    if (validate is None or validate) and weight.device.type != "cpu":
+    if _on_device(times_in, weight, validate=validate):
+        check_times(times_in, T, "times_in")
         check_weights(weight, "weight")
     times, values, pot = _ops.conv_fire(times_in, weight, T, threshold, return_potentials, return_values)
     return times, (values if return_values else None), (pot if return_potentials else None)
@@ -238,7 +298,15 @@ def _conv_fire_fake(times_in, weight, T, threshold, return_potentials=False, ret
 
 
 # --------------------------------------------------------------------------- pooling
-def pool_times(times: Tensor, kernel: int, stride: int, padding: int, T: int, out_padding: int = 0) -> Tensor:
+def pool_times(
+    times: Tensor,
+    kernel: int,
+    stride: int,
+    padding: int,
+    T: int,
+    out_padding: int = 0,
+    validate: bool | None = None,
+) -> Tensor:
     """Max-pooling of spike waves in first-spike form, then padding with never.
 
     The minimum of ``tau`` over each ``kernel x kernel`` window (stride
@@ -252,7 +320,11 @@ def pool_times(times: Tensor, kernel: int, stride: int, padding: int, T: int, ou
     Returns:
         ``[B, C, Ho + 2*out_padding, Wo + 2*out_padding]`` with
         ``Ho = (H + 2*padding - kernel) // stride + 1`` (same for ``Wo``).
+
+    ``validate``: check the times on a GPU too (one host sync).
     """
+    if _on_device(times, validate=validate):
+        check_times(times, T)
     return _ops.pool_times(times, kernel, stride, padding, T, out_padding)
 
 
@@ -308,9 +380,14 @@ def final_potential(
         ``(P, done)``: ``P`` ``[B, F, Hp - kh + 1, Wp - kw + 1]`` float32 and
         ``done`` ``[B]`` bool, the samples that were computed.
     """
-    if (validate is None or validate) and weight.device.type != "cpu":
+    _expect_tensor(times_in, "times_in", "first-spike times [B, C, H, W]")
+    _expect_tensor(weight, "weight", "a float32 tensor [F, C, kh, kw]")
+    if _on_device(times_in, weight, validate=validate):
+        check_times(times_in, T, "times_in")
         check_weights(weight, "weight")
     if weight_rows is None:
+        if weight.dim() != 4:
+            raise ValueError(f"weight: expected a 4-D tensor [F, C, kh, kw], got shape {tuple(weight.shape)}")
         weight_rows = weight.permute(1, 2, 3, 0).contiguous()
     return _ops.final_potential(times_in, weight_rows, T, border, max_event_fraction, tap_sums)
 
@@ -320,6 +397,7 @@ def final_potential_tap_sums(weight: Tensor) -> Tensor:
     subnormal weights counted as 0 as in the CPU kernels (exact whenever the sums
     are, see :func:`final_potential`), for ``final_potential(..., tap_sums=)``.
     Raises ``ValueError`` on negative weights."""
+    _expect_tensor(weight, "weight", "a float32 tensor [F, C, kh, kw]")
     if weight.dim() != 4 or weight.dtype != torch.float32:
         raise ValueError(f"weight: expected [F, C, kh, kw] float32, got {weight.dtype} {tuple(weight.shape)}")
     check_weights(weight, "weight")
@@ -347,6 +425,13 @@ def validate_winners(winners: Tensor, times_out: Tensor, T: int) -> None:
     w = winners.long()
     live = w[..., 0] >= 0
     f, y, x = w.unbind(-1)
+    pad = ~live & ((f != -1) | (y != -1) | (x != -1))
+    if bool(pad.any()):
+        b, r = (int(v) for v in pad.nonzero()[0])
+        raise ValueError(
+            f"winners: sample {b} row {r} = {tuple(w[b, r].tolist())} is neither a winner nor a "
+            "(-1, -1, -1) padding row"
+        )
     bad = live & ((f >= F) | (y < 0) | (y >= H) | (x < 0) | (x >= W))
     if bool(bad.any()):
         b, r = (int(v) for v in bad.nonzero()[0])
@@ -403,10 +488,14 @@ def stdp_update(
         stabilize, lb, ub: stabiliser flag and weight bounds (``lb <= ub``).
         clamp_all: clamp the whole weight after every sample, winners or not (reference quirk:
             each sample is one call of the reference's rule).
-        validate: check the winners on CUDA too (one host sync; the CPU kernel
-            always checks). Defaults to True.
+        validate: check the winners, times, rates and weights on CUDA too (one host
+            sync; the CPU kernel always checks). Defaults to True.
     """
-    if (validate is None or validate) and weight.device.type != "cpu":
+    if _on_device(weight, validate=validate):
+        check_times(times_in, T, "times_in")
+        check_times(times_out, T, "times_out")
+        check_finite(lr, "lr")
+        check_finite(weight, "weight")
         validate_winners(winners, times_out, T)
     _ops.stdp_update(weight, times_in, times_out, winners, lr, T, stabilize, lb, ub, clamp_all)
     # the operator writes in place without autograd's bookkeeping: bump the

@@ -18,6 +18,7 @@ without running it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "fastspike-checkpoint"
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: with a checksum; 2 (no checksum) and 1 (Mozafari 2018 only) still load
 
 #: Per preset and network: phase layer -> overrides of its ``epochs`` and ``samples``; "paper"
 #: runs the spec's phases as they are. A network a preset does not name runs its spec's
@@ -372,8 +373,35 @@ def _advance(model: Network, i: int, x: Tensor, j: int, batch_size: int, progres
 
 
 # ----------------------------------------------------------------------------- checkpoints
+def checkpoint_checksum(ckpt: dict) -> str:
+    """SHA-256 of everything in a checkpoint but its ``checksum`` entry: every tensor's
+    name, dtype, shape and bytes, and every other value's ``repr``, in a fixed order."""
+    h = hashlib.sha256()
+
+    def walk(o, path: str) -> None:
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f"{path}:{t.dtype}:{tuple(t.shape)}:".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(o, dict):
+            for k in sorted(o, key=str):
+                if not (path == "" and k == "checksum"):
+                    walk(o[k], f"{path}/{k}")
+        elif isinstance(o, (list, tuple)):
+            h.update(f"{path}:{type(o).__name__}{len(o)}".encode())
+            for i, v in enumerate(o):
+                walk(v, f"{path}[{i}]")
+        else:
+            h.update(f"{path}={o!r};".encode())
+
+    walk(ckpt, "")
+    return h.hexdigest()
+
+
 def _save(path: str, obj: dict) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    if obj.get("format") == CHECKPOINT_FORMAT:
+        obj = {**obj, "checksum": checkpoint_checksum(obj)}
     torch.save(obj, path + ".tmp")
     os.replace(path + ".tmp", path)
 
@@ -391,6 +419,14 @@ def _load(path: str, what: str = "checkpoint") -> dict:
         ) from None
     if not isinstance(ckpt, dict):
         raise ValueError(f"{what} {path!r}: expected a dict, got {type(ckpt).__name__}")
+    if "checksum" in ckpt and ckpt["checksum"] != checkpoint_checksum(ckpt):
+        raise ValueError(
+            f"{what} {path!r}: its contents do not match the checksum it was saved with "
+            "(the file is damaged or was edited)"
+        )
+    if ckpt.get("format") == CHECKPOINT_FORMAT and ckpt.get("version") == CHECKPOINT_VERSION:
+        if "checksum" not in ckpt:
+            raise ValueError(f"{what} {path!r}: version {CHECKPOINT_VERSION} but no checksum (damaged?)")
     return ckpt
 
 
@@ -491,9 +527,9 @@ def _spec_of(ckpt: dict, path: str) -> tuple[NetworkSpec, dict]:
             "compat": bool(cfg.get("compat", False)),
             "dataset": cfg.get("dataset", "mnist"),
         }
-    if ckpt.get("format") != CHECKPOINT_FORMAT or version != CHECKPOINT_VERSION:
+    if ckpt.get("format") != CHECKPOINT_FORMAT or version not in (2, CHECKPOINT_VERSION):
         raise ValueError(
-            f"checkpoint {path!r}: not a fastspike checkpoint of version {CHECKPOINT_VERSION} "
+            f"checkpoint {path!r}: not a fastspike checkpoint of version 1 to {CHECKPOINT_VERSION} "
             f"(format {ckpt.get('format')!r}, version {version!r})"
         )
     return NetworkSpec.from_dict(ckpt["spec"]), ckpt.get("config", {})

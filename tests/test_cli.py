@@ -91,6 +91,11 @@ def test_cli_rejects_bad_arguments(mnist_root, tmp_path, capsys, monkeypatch):
         (["--batch-size", "0"], "batch_size: expected a positive integer"),
         (["--epochs", "1", "1"], "epochs: expected 3 values (one per phase), got 2"),
         (["--checkpoint-dir", "/proc/no-such-dir"], "checkpoint_dir: cannot write to '/proc/no-such-dir'"),
+        (
+            ["--history", "/no/such/dir/h.json"],
+            "--history: cannot write a file at '/no/such/dir/h.json'",
+        ),
+        (["--history", str(tmp_path)], "--history: cannot write a file at"),
         (["--threads", "0"], "--threads: expected a positive number"),
         (["--device", "tpu"], "device: expected 'cpu' or 'cuda'"),
         (["--config", str(tmp_path / "missing.json")], "config: no file"),

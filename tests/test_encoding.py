@@ -74,3 +74,52 @@ def test_encoder_bad_input():
         Encoder()(torch.zeros(2, 3, 28, 28, dtype=torch.uint8))
     with pytest.raises(ValueError, match="T: expected"):
         rank_order(torch.ones(1, 4), 0)
+
+
+@pytest.mark.parametrize(
+    "images,exc,match",
+    [
+        (torch.tensor(3, dtype=torch.uint8), ValueError, r"images: expected shape \[B, H, W\]"),
+        (torch.zeros(28, dtype=torch.uint8), ValueError, r"images: expected shape \[B, H, W\]"),
+        (torch.zeros(2, 0, 0, dtype=torch.uint8), ValueError, "images: expected images of at least 1x1"),
+        (torch.zeros(2, 28, 0, dtype=torch.uint8), ValueError, "images: expected images of at least 1x1"),
+        ([[0, 1], [2, 3]], TypeError, "images: expected a uint8 tensor"),
+        (None, TypeError, "images: expected a uint8 tensor"),
+        (torch.zeros(2, 28, 28, dtype=torch.int64), TypeError, "images: expected uint8 pixels"),
+    ],
+)
+def test_encoder_rejects_bad_images(images, exc, match):
+    with pytest.raises(exc, match=match):
+        Encoder()(images)
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"norm_radius": -1}, "Encoder.norm_radius: expected an integer in"),
+        ({"padding": -3}, "Encoder.padding: expected an integer in"),
+        ({"padding": 2.5}, "Encoder.padding: expected an integer in"),
+        ({"cpu_chunk": 0}, "Encoder.cpu_chunk: expected a positive integer"),
+        ({"threshold": float("nan")}, "Encoder.threshold: expected a finite number"),
+        ({"threshold": -1.0}, "Encoder.threshold: expected a finite number"),
+        ({"T": 0}, r"Encoder.T: expected 1 to 255"),
+        ({"T": 256}, r"Encoder.T: expected 1 to 255"),
+        ({"mode": "fast"}, "Encoder.mode: expected 'clean' or 'compat'"),
+        ({"specs": ()}, "Encoder.specs: expected at least one"),
+        ({"specs": ((4, 1.0, 2.0),)}, r"Encoder.specs\[0\]: expected \(odd size"),
+        ({"specs": ((3, 0.0, 2.0),)}, r"Encoder.specs\[0\]: expected \(odd size"),
+        ({"specs": ((3, 1.0),)}, r"Encoder.specs\[0\]: expected \(odd size"),
+        ({"specs": 5}, "Encoder.specs: expected a sequence"),
+    ],
+)
+def test_encoder_rejects_bad_parameters(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Encoder(**kw)
+
+
+def test_encoder_empty_batch_and_one_pixel():
+    enc = Encoder()
+    out = enc(torch.zeros(0, 28, 28, dtype=torch.uint8))
+    assert out.shape == (0, 6, 28, 28) and out.dtype == torch.uint8
+    one = enc(torch.full((1, 1, 1), 200, dtype=torch.uint8))
+    assert one.shape == (1, 6, 1, 1)

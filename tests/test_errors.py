@@ -50,7 +50,7 @@ def times(*shape, dtype=U8):
         ),
         (
             lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), T, 0, 1),
-            "k: expected at least 1 winner",
+            "k: expected 1 to 33554431 winners, got 0",
         ),
         (
             lambda: fastspike.kwta(times(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), T, 2, -1),
@@ -183,3 +183,83 @@ def test_validate_winners_python_checks():
         fastspike.ops.validate_winners(a["winners"], a["times_out"], T)
     with pytest.raises(ValueError, match="twice"):
         fastspike.ops.validate_winners(torch.tensor([[[1, 0, 0], [1, 1, 1]]]), times(1, 4, 4, 4), T)
+
+
+def _gz(path, data):
+    import gzip
+
+    if isinstance(data, tuple):  # ("raw", bytes): written as they are, not compressed
+        path.write_bytes(data[1])
+        return
+    with gzip.open(path, "wb") as f:
+        f.write(data)
+
+
+def _idx_images(n, h, w, body=None):
+    head = (2051).to_bytes(4, "big") + n.to_bytes(4, "big") + h.to_bytes(4, "big") + w.to_bytes(4, "big")
+    return head + (bytes(n * h * w) if body is None else body)
+
+
+def _idx_labels(labels):
+    return (2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + bytes(labels)
+
+
+@pytest.mark.parametrize(
+    "files,match",
+    [
+        (
+            {"train-images-idx3-ubyte.gz": ("raw", b"not gzip at all")},
+            "not a readable gzip-compressed IDX file",
+        ),
+        ({"train-images-idx3-ubyte.gz": _idx_images(5, 28, 28)[:100]}, r"announces 5 images of 28x28"),
+        ({"train-images-idx3-ubyte.gz": b"\x00\x00"}, "shorter than an IDX images header"),
+        ({"train-labels-idx1-ubyte.gz": _idx_labels([1, 2])[:9]}, "announces 2 labels, the file holds 1"),
+        (
+            {"train-labels-idx1-ubyte.gz": _idx_labels([1, 2, 3, 4, 12])},
+            "labels must be classes 0-9, got 12",
+        ),
+        ({"train-labels-idx1-ubyte.gz": _idx_labels([1, 2])}, "5 images but 2 labels"),
+        ({"train-images-idx3-ubyte.gz": _idx_images(5, 20, 20)}, "expected 28x28 images, got 20x20"),
+        ({"train-images-idx3-ubyte.gz": _idx_labels([1] * 12)}, r"not an IDX image file \(magic 2049"),
+    ],
+)
+def test_corrupt_dataset_files_name_the_file(tmp_path, files, match):
+    """Damaged IDX files: a ValueError naming the file (or the split) and what is wrong."""
+    from fastspike.data import load_dataset
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    good = {
+        "train-images-idx3-ubyte.gz": _idx_images(5, 28, 28),
+        "train-labels-idx1-ubyte.gz": _idx_labels([1, 2, 3, 4, 5]),
+        "t10k-images-idx3-ubyte.gz": _idx_images(3, 28, 28),
+        "t10k-labels-idx1-ubyte.gz": _idx_labels([0, 1, 2]),
+    }
+    for name, data in {**good, **files}.items():
+        _gz(raw / name, data)
+    with pytest.raises(ValueError, match=match):
+        load_dataset("mnist", str(tmp_path), download=False)
+    for name, data in good.items():  # and the good files load
+        _gz(raw / name, data)
+    train, test = load_dataset("mnist", str(tmp_path), download=False)
+    assert train.images.shape == (5, 28, 28) and test.labels.tolist() == [0, 1, 2]
+
+
+def test_encoded_dataset_cache_is_reused_and_a_damaged_one_remade(tmp_path):
+    from fastspike.data import encode_dataset
+    from fastspike.encoding import Encoder
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (5, 28, 28), generator=g, dtype=torch.uint8)
+    first = encode_dataset(images, Encoder(), cache_dir=str(tmp_path))
+    (cache,) = tmp_path.iterdir()
+    assert torch.equal(encode_dataset(images, Encoder(), cache_dir=str(tmp_path)), first)
+    for damage in (b"garbage", None):
+        if damage is None:  # a readable file holding the wrong thing
+            torch.save(torch.zeros(2, 2), cache)
+        else:
+            cache.write_bytes(damage)
+        with pytest.warns(UserWarning, match="encoding again and replacing it"):
+            again = encode_dataset(images, Encoder(), cache_dir=str(tmp_path))
+        assert torch.equal(again, first)
+        assert torch.equal(torch.load(cache, weights_only=True), first)  # replaced

@@ -312,8 +312,45 @@ def test_version_one_checkpoint_loads(tmp_path):
     loaded = load_model(str(tmp_path / "v1.pt"))
     assert torch.equal(loaded.conv1.weight, m.conv1.weight) and torch.equal(loaded.conv3.weight, best)
     torch.save({"version": 7, "format": "fastspike-checkpoint"}, tmp_path / "v7.pt")
-    with pytest.raises(ValueError, match="not a fastspike checkpoint of version 2"):
+    with pytest.raises(ValueError, match="not a fastspike checkpoint of version 1 to 3"):
         load_model(str(tmp_path / "v7.pt"))
+
+
+def test_damaged_checkpoints_are_refused(tmp_path):
+    """Checkpoints carry a SHA-256 of their contents: zeroed bytes inside a tensor, or an
+    edited value, are refused with a message naming the file; version-2 files (no checksum)
+    still load."""
+    from fastspike.train import _checkpoint, _Progress, _save, checkpoint_checksum
+
+    m = Mozafari2018(seed=3)
+    path = tmp_path / "ck.pt"
+    _save(str(path), _checkpoint(m, _Progress(), {"model": "mozafari2018"}))
+    assert torch.equal(load_model(str(path)).conv3.weight, m.conv3.weight)
+    raw = bytearray(path.read_bytes())
+    # zero 64 bytes in the middle of the largest tensor (conv3, 5 MB): still a valid zip
+    start = raw.find(m.conv3.weight.contiguous().numpy().tobytes()[:64])
+    assert start > 0
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(raw[: start + 4096]) + bytes(64) + bytes(raw[start + 4096 + 64 :]))
+    with pytest.raises(ValueError, match=r"damaged.pt.*do not match the checksum"):
+        load_model(str(damaged))
+    # an edited value (rewritten with the old checksum kept)
+    ck = torch.load(path, weights_only=True)
+    ck["config"]["model"] = "kheradpisheh2018"
+    torch.save(ck, tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match="do not match the checksum"):
+        load_model(str(tmp_path / "edited.pt"))
+    # version 3 without a checksum is damaged too; version 2 never had one
+    del ck["checksum"]
+    torch.save(ck, tmp_path / "nosum.pt")
+    with pytest.raises(ValueError, match="no checksum"):
+        load_model(str(tmp_path / "nosum.pt"))
+    ck = torch.load(path, weights_only=True)
+    del ck["checksum"]
+    ck["version"] = 2
+    torch.save(ck, tmp_path / "v2.pt")
+    assert torch.equal(load_model(str(tmp_path / "v2.pt")).conv3.weight, m.conv3.weight)
+    assert len(checkpoint_checksum(ck)) == 64
 
 
 _SMALL = {

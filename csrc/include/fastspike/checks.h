@@ -4,12 +4,74 @@
 
 #include "fastspike/common.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
 
 namespace fastspike {
+
+// ---------------------------------------------------------------- data checks
+// Checks of the values inside a tensor. They read the data, so they run on CPU
+// tensors only: on CUDA they would need a host synchronisation, and the Python
+// wrappers in fastspike.ops make them there on request (validate=True, the default).
+
+template <typename tau_t>
+inline bool times_in_range(const tau_t* p, int64_t n, int T) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int v = p[i];
+    bad |= (v < 0) | (v > T);
+  }
+  return bad == 0;
+}
+
+// Every first-spike time in [0, T] (T = never): one rule for every operator.
+inline void check_times_range(const at::Tensor& t, int64_t T, const char* name) {
+  if (!t.device().is_cpu() || t.numel() == 0) return;
+  const auto c = t.contiguous();
+  FASTSPIKE_DISPATCH_TIMES(c.scalar_type(), name, [&] {
+    const tau_t* p = c.const_data_ptr<tau_t>();
+    const int64_t n = c.numel();
+    std::atomic<bool> bad{false};
+    at::parallel_for(0, n, int64_t(1) << 18, [&](int64_t a, int64_t b) {
+      if (!times_in_range(p + a, b - a, static_cast<int>(T))) bad = true;
+    });
+    if (!bad.load()) return;
+    int64_t lo = p[0], hi = p[0], at_ = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      lo = std::min<int64_t>(lo, p[i]);
+      hi = std::max<int64_t>(hi, p[i]);
+      if ((p[i] < 0 || p[i] > T) && at_ == 0) at_ = i + 1;
+    }
+    TORCH_CHECK(false, name, ": expected first-spike times in [0, T = ", T, "] (T = never), got ",
+                static_cast<int64_t>(p[at_ - 1]), " at flat index ", at_ - 1, " (values in [", lo, ", ", hi,
+                "])");
+  });
+}
+
+// Every value finite (no NaN, no infinity); float32, float16 or bfloat16.
+inline void check_finite(const at::Tensor& t, const char* name) {
+  if (!t.device().is_cpu() || t.numel() == 0) return;
+  const auto c = (t.scalar_type() == at::kFloat ? t : t.to(at::kFloat)).contiguous();
+  const float* p = c.const_data_ptr<float>();
+  const int64_t n = c.numel();
+  std::atomic<bool> bad{false};
+  at::parallel_for(0, n, int64_t(1) << 16, [&](int64_t a, int64_t b) {
+    int nf = 0;
+    for (int64_t i = a; i < b; ++i) nf |= !(std::fabs(p[i]) <= std::numeric_limits<float>::max());
+    if (nf) bad = true;
+  });
+  if (!bad.load()) return;
+  int64_t i = 0;
+  while (i < n && std::fabs(p[i]) <= std::numeric_limits<float>::max()) ++i;
+  TORCH_CHECK(false, name, ": expected finite values, got ", p[i], " at flat index ", i);
+}
 
 inline void check_potentials(const at::Tensor& p, const char* name) {
   TORCH_CHECK(p.defined(), name, ": expected a tensor, got None");
@@ -20,6 +82,7 @@ inline void check_potentials(const at::Tensor& p, const char* name) {
               p.sizes());
   TORCH_CHECK(p.size(1) >= 1, name, ": expected at least 1 time step (dim 1), got T = ",
               p.size(1));
+  check_finite(p, name);
 }
 
 inline void check_threshold(const std::optional<double>& threshold) {
@@ -38,6 +101,8 @@ inline void check_times_values(const at::Tensor& times, const at::Tensor& values
               values.sizes());
   check_same_device(times, "times", values, "values");
   check_T(T, times.scalar_type());
+  check_times_range(times, T, "times");
+  check_finite(values, "values");
 }
 
 // First-spike times dtype for T steps (T itself means never).
@@ -71,7 +136,7 @@ inline int64_t check_wave(const at::Tensor& spikes, const std::optional<at::Tens
 inline void check_kwta(const at::Tensor& times, const at::Tensor& values, int64_t T, int64_t k,
                        int64_t radius, int64_t max_neurons) {
   check_times_values(times, values, T);
-  TORCH_CHECK(k >= 1, "k: expected at least 1 winner, got ", k);
+  TORCH_CHECK(k >= 1 && k < max_neurons, "k: expected 1 to ", max_neurons - 1, " winners, got ", k);
   TORCH_CHECK(radius >= 0, "radius: expected a lateral-inhibition radius >= 0, got ", radius);
   TORCH_CHECK(T <= kMaxTUint8, "T: k-WTA supports at most ", kMaxTUint8, " time steps, got ", T);
   const int64_t n = times.size(1) * times.size(2) * times.size(3);
@@ -86,12 +151,15 @@ inline std::pair<int64_t, int64_t> check_pool(const at::Tensor& times, int64_t k
   check_T(T, times.scalar_type());
   TORCH_CHECK(kernel >= 1, "kernel: expected a pooling window of at least 1, got ", kernel);
   TORCH_CHECK(stride >= 1, "stride: expected at least 1, got ", stride);
-  TORCH_CHECK(padding >= 0 && 2 * padding <= kernel, "padding: expected 0 <= padding <= kernel / 2 (",
+  TORCH_CHECK(padding >= 0 && padding <= kernel / 2, "padding: expected 0 <= padding <= kernel / 2 (",
               kernel / 2, "), got ", padding);
-  TORCH_CHECK(out_padding >= 0, "out_padding: expected >= 0, got ", out_padding);
+  TORCH_CHECK(out_padding >= 0 && out_padding <= kMaxOutPadding, "out_padding: expected 0 to ", kMaxOutPadding,
+              " rows/columns of never, got ", out_padding);
   const int64_t H = times.size(2), W = times.size(3);
-  TORCH_CHECK(H + 2 * padding >= kernel && W + 2 * padding >= kernel, "times: spatial size ", H, "x", W,
-              " (padding ", padding, ") is smaller than the ", kernel, "x", kernel, " pooling window");
+  // (kernel - 2 * padding >= 0 cannot overflow, unlike H + 2 * padding)
+  TORCH_CHECK(kernel - 2 * padding <= H && kernel - 2 * padding <= W, "kernel: the ", kernel, "x", kernel,
+              " pooling window is larger than times' spatial size ", H, "x", W, " (padding ", padding, ")");
+  check_times_range(times, T, "times");
   return {(H + 2 * padding - kernel) / stride + 1, (W + 2 * padding - kernel) / stride + 1};
 }
 
@@ -121,6 +189,7 @@ inline ConvGeometry check_conv(const at::Tensor& times_in, const at::Tensor& wei
               " is smaller than the ", g.kh, "x", g.kw, " kernel");
   g.H = g.Hp - g.kh + 1;
   g.W = g.Wp - g.kw + 1;
+  check_times_range(times_in, T, "times_in");
   return g;
 }
 
@@ -147,10 +216,11 @@ inline ConvGeometry check_final_potential(const at::Tensor& times_in, const at::
               "weight_rows: expected non-empty [C_in, kh, kw, C_out], got ", weight_rows.sizes());
   TORCH_CHECK(g.Hp >= g.kh && g.Wp >= g.kw, "times_in: spatial size ", g.Hp, "x", g.Wp,
               " is smaller than the ", g.kh, "x", g.kw, " kernel");
-  TORCH_CHECK(border >= 0 && 2 * border < std::min(g.Hp, g.Wp),
+  TORCH_CHECK(border >= 0 && border <= (std::min(g.Hp, g.Wp) - 1) / 2,
               "border: expected 0 <= border < min(H, W) / 2 (padding rows/columns of times_in), got ", border);
   g.H = g.Hp - g.kh + 1;
   g.W = g.Wp - g.kw + 1;
+  check_times_range(times_in, T, "times_in");
   return g;
 }
 
@@ -169,6 +239,8 @@ inline void check_tap_sums(const std::optional<at::Tensor>& tap_sums, const Conv
 }
 
 inline void check_bounds(double lb, double ub) {
+  TORCH_CHECK(std::isfinite(lb) && std::isfinite(ub), "lb, ub: expected finite weight bounds, got lb = ", lb,
+              ", ub = ", ub);
   TORCH_CHECK(lb <= ub, "lb, ub: expected lb <= ub, got lb = ", lb, " > ub = ", ub);
 }
 
@@ -216,6 +288,14 @@ inline StdpGeometry check_stdp(const at::Tensor& weight, const at::Tensor& times
   check_same_device(weight, "weight", winners, "winners");
   check_same_device(weight, "weight", lr, "lr");
   check_bounds(lb, ub);
+  // weight is written in place: nothing it reads may share its memory
+  TORCH_CHECK(!weight.is_alias_of(lr), "lr: must not share memory with weight (updated in place)");
+  TORCH_CHECK(!weight.is_alias_of(times_in), "times_in: must not share memory with weight (updated in place)");
+  TORCH_CHECK(!weight.is_alias_of(times_out), "times_out: must not share memory with weight (updated in place)");
+  TORCH_CHECK(!weight.is_alias_of(winners), "winners: must not share memory with weight (updated in place)");
+  check_times_range(times_out, T, "times_out");
+  check_finite(lr, "lr");
+  check_finite(weight, "weight");
   return s;
 }
 

@@ -17,6 +17,8 @@ namespace fastspike {
 // (the value T itself means "never").
 constexpr int64_t kMaxTUint8 = 255;
 constexpr int64_t kMaxTInt16 = 32767;
+// Rows/columns of never that pool_times may add around its output.
+constexpr int64_t kMaxOutPadding = 4096;
 
 inline int64_t max_T_for(at::ScalarType t) {
   return t == at::kByte ? kMaxTUint8 : kMaxTInt16;

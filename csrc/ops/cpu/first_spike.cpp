@@ -107,6 +107,7 @@ at::Tensor spike_wave_cpu(const at::Tensor& times, int64_t T) {
               "times: expected first-spike times of dtype uint8 or int16");
   TORCH_CHECK(times.dim() >= 1, "times: expected shape [B, ...], got a 0-D tensor");
   check_T(T, times.scalar_type());
+  check_times_range(times, T, "times");
   const auto tm = times.contiguous();
   std::vector<int64_t> shape(tm.sizes().begin(), tm.sizes().end());
   shape.insert(shape.begin() + 1, T);

@@ -16,6 +16,7 @@ at::Tensor kwta_cpu(const at::Tensor& times, const at::Tensor& values, int64_t T
                     int64_t radius, bool compat) {
   check_kwta(times, values, T, k, radius, math::kMaxKwtaNeurons);
   const int64_t B = times.size(0), F = times.size(1), H = times.size(2), W = times.size(3);
+  radius = std::min(radius, std::max(H, W));  // covers the whole map already (and y + radius cannot overflow)
   auto winners = at::full({B, k, 3}, -1, times.options().dtype(at::kInt));
   if (B == 0 || F * H * W == 0) return winners;
   const auto tm = times.contiguous();

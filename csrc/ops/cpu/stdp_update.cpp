@@ -34,7 +34,11 @@ void stdp_update_cpu(at::Tensor& weight, const at::Tensor& times_in, const at::T
       for (int64_t r = 0; r < s.k; ++r) {
         const int64_t* w3 = wp + (b * s.k + r) * 3;
         const int64_t f = w3[0], y = w3[1], x = w3[2];
-        if (f < 0) continue;  // padding row: fewer than k winners
+        if (f < 0) {  // padding row: fewer than k winners
+          TORCH_CHECK(f == -1 && y == -1 && x == -1, "winners: sample ", b, " row ", r, " = (", f, ", ", y, ", ", x,
+                      ") is neither a winner nor a (-1, -1, -1) padding row");
+          continue;
+        }
         TORCH_CHECK(f < g.F && y >= 0 && y < g.H && x >= 0 && x < g.W, "winners: sample ", b,
                     " row ", r, " = (", f, ", ", y, ", ", x, ") is out of range for output [",
                     g.F, ", ", g.H, ", ", g.W, "]");
