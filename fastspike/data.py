@@ -107,9 +107,16 @@ def load_dataset(name: str = "mnist", root: str = "data", download: bool = True)
     except ImportError as err:  # pragma: no cover
         raise ImportError("downloading datasets needs torchvision: pip install torchvision") from err
     cls = getattr(tvd, DATASETS[name])
+    root_x = os.path.expanduser(root)
+    made = [d for d in (root_x, os.path.join(root_x, DATASETS[name]), folder) if not os.path.exists(d)]
     try:
-        sets = [cls(os.path.expanduser(root), train=t, download=True) for t in (True, False)]
+        sets = [cls(root_x, train=t, download=True) for t in (True, False)]
     except Exception as err:
+        for d in reversed(made):  # a failed download leaves no empty folders behind
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
         raise FileNotFoundError(
             f"dataset {name!r}: not found under {root!r} and the download failed ({err})"
         ) from err

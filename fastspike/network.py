@@ -313,6 +313,10 @@ class Network(nn.Module):
     # ------------------------------------------------------------------ forward
     def _check_times(self, times: Tensor) -> None:
         C = self.spec.encoder.channels
+        if not isinstance(times, Tensor):
+            raise TypeError(
+                f"times: expected encoded input [B, {C}, H, W] (a tensor), got {type(times).__name__}"
+            )
         if times.dim() != 4 or times.shape[1] != C:
             raise ValueError(f"times: expected encoded input [B, {C}, H, W], got {tuple(times.shape)}")
         if times.dtype != ops.times_dtype(self.T):

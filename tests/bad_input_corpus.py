@@ -4,7 +4,7 @@ Each case mutates one argument of a valid call: its dtype, its number of dimensi
 value inside it (first-spike times outside [0, T], NaN / inf), an integer parameter pushed
 to 0, -1, 2**62, 2**63 - 1 or -2**63, T outside what the times' dtype holds, aliasing of
 the in-place weight. A case expects either an error that names the mutated argument
-(``RuntimeError``, ``ValueError`` or ``TypeError``), or, for the few mutations that are
+(``RuntimeError``, ``ValueError``, ``TypeError`` or ``FileNotFoundError``), or, for the few mutations that are
 valid input, a result equal to a stated equivalent call.
 
 ``python tests/bad_input_corpus.py`` runs every case in this process and prints one JSON
@@ -194,6 +194,96 @@ def cases() -> list[Case]:
                 {**b, "weight": b["weight"].clone(), "lb": lb, "ub": ub},
             )
         )
+    out.extend(_model_level_cases())
+    return out
+
+
+_MODEL = None
+
+
+def _encode(images):
+    from fastspike.encoding import Encoder
+
+    return Encoder()(images)
+
+
+def _classify(times):
+    global _MODEL
+    if _MODEL is None:
+        from fastspike.models import Mozafari2018
+
+        _MODEL = Mozafari2018(seed=0)
+    return _MODEL(times)
+
+
+def _load(checkpoint):
+    from fastspike.train import load_model
+
+    return load_model(checkpoint)
+
+
+FN.update({"Encoder()": _encode, "Mozafari2018()": _classify, "load_model": _load})
+
+
+def _model_level_cases() -> list[Case]:
+    """The encoder, a model's forward pass and the checkpoint loader."""
+    import os
+    import tempfile
+
+    out: list[Case] = []
+    img = torch.randint(0, 256, (2, 28, 28), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    for what, v in (
+        ("is None", None),
+        ("is a Python list", img.tolist()),
+        ("is float32", img.float()),
+        ("is 0-D", img[0, 0, 0]),
+        ("is 1-D", img[0, 0]),
+        ("has 3 channels", img.unsqueeze(1).expand(2, 3, 28, 28)),
+        ("is 0x0", img[:, :0, :0]),
+        ("is 5-D", img[None, :, None]),
+    ):
+        out.append(Case("Encoder()", "images", what, {"images": v}))
+    out.append(
+        Case("Encoder()", "images", "is an empty batch (valid)", {"images": img[:0]}, {"images": img[:0]})
+    )
+    times = _encode(img)
+    for what, v in (
+        ("is None", None),
+        ("is int64", times.long()),
+        ("is float", times.float()),
+        ("has 5 channels", times[:, :5]),
+        ("is 3-D", times[0]),
+        ("holds the time 200", times.clone().index_fill_(0, torch.tensor([1]), 200)),
+        ("is int16 (T = 15 needs uint8)", times.to(torch.int16)),
+    ):
+        out.append(Case("Mozafari2018()", "times", what, {"times": v}))
+    folder = tempfile.mkdtemp(prefix="fastspike-corpus-")
+    files = {
+        "missing.pt": None,
+        "empty.pt": b"",
+        "text.pt": b"not a checkpoint\n",
+        "zip.pt": b"PK\x03\x04" + bytes(100),
+    }
+    for name, data in files.items():
+        path = os.path.join(folder, name)
+        if data is not None:
+            with open(path, "wb") as f:
+                f.write(data)
+        out.append(Case("load_model", "checkpoint", f"is {name}", {"checkpoint": path}))
+    torch.save({"weights": torch.zeros(3)}, os.path.join(folder, "foreign.pt"))
+    out.append(
+        Case(
+            "load_model",
+            "checkpoint",
+            "is a foreign torch file",
+            {"checkpoint": os.path.join(folder, "foreign.pt")},
+        )
+    )
+    torch.save([1, 2, 3], os.path.join(folder, "list.pt"))
+    out.append(
+        Case("load_model", "checkpoint", "holds a list", {"checkpoint": os.path.join(folder, "list.pt")})
+    )
+    out.append(Case("load_model", "checkpoint", "is a folder", {"checkpoint": folder}))
     return out
 
 
@@ -212,7 +302,7 @@ def run(case: Case) -> tuple[str, str]:
     fn = FN[case.op]
     try:
         res = fn(**case.kwargs)
-    except (RuntimeError, ValueError, TypeError) as err:
+    except (RuntimeError, ValueError, TypeError, FileNotFoundError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         names = [a.strip() for a in case.arg.split(",")]
         named = any(n in msg for n in names)

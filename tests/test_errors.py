@@ -1,5 +1,7 @@
 """Bad input raises an error that names the argument and what was expected."""
 
+import os
+
 import pytest
 import torch
 
@@ -263,3 +265,20 @@ def test_encoded_dataset_cache_is_reused_and_a_damaged_one_remade(tmp_path):
             again = encode_dataset(images, Encoder(), cache_dir=str(tmp_path))
         assert torch.equal(again, first)
         assert torch.equal(torch.load(cache, weights_only=True), first)  # replaced
+
+
+def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    from fastspike.data import load_dataset
+
+    class Offline:
+        def __init__(self, root, train, download):
+            os.makedirs(os.path.join(root, "MNIST", "raw"), exist_ok=True)  # as torchvision does
+            raise RuntimeError("no network")
+
+    monkeypatch.setattr(tvd, "MNIST", Offline)
+    root = tmp_path / "data"
+    with pytest.raises(FileNotFoundError, match="the download failed"):
+        load_dataset("mnist", str(root), download=True)
+    assert not root.exists()
