@@ -206,3 +206,44 @@ def test_conv_fire_and_final_potential_independent_of_thread_count(mnist, thread
     for a, b in zip(base, other, strict=False):
         for u, v in zip(a, b, strict=False):
             assert (u is None and v is None) or torch.equal(u, v)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "B,C,H,W,F,K,threshold,potentials",
+    [
+        (2, 6, 20, 20, 30, 5, 4.0, False),  # S1-like: rows path, early exit
+        (2, 6, 20, 20, 30, 5, 4.0, True),  # every P[t] asked for
+        (3, 30, 10, 10, 70, 3, 3.0, False),  # S2-like, several 32-feature blocks: wide path
+        (1, 30, 10, 10, 70, 3, 3.0, True),
+        (2, 9, 12, 40, 40, 3, 2.0, False),  # wide rows
+        (2, 12, 8, 8, 50, 5, None, False),  # no threshold (decision mode)
+        (2, 12, 8, 8, 20, 5, None, True),
+        (4, 3, 9, 9, 5, 3, 1.0, False),
+    ],
+)
+def test_conv_fire_exact_threshold_hits_and_silent_neurons(B, C, H, W, F, K, threshold, potentials, threads):
+    """Dyadic weights put potentials exactly on the threshold (which must not fire: the
+    comparison is strict), and features with zero weights or inputs that never fire leave
+    neurons silent (P[T-1] = 0: never, value 0, also without a threshold), on every shape
+    class the CPU kernel has a path for, at 1 and 2 threads."""
+    g = torch.Generator().manual_seed(B * 7 + C + F + K)
+    times_in = random_times((B, C, H, W), T := 15, g, p_never=0.6)
+    times_in[:, :, : H // 3] = T  # a band where nothing fires
+    weight = dyadic_weights((F, C, K, K), g, denom=4)
+    weight[::4] = 0.0  # every fourth feature never fires
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t, v, p = fastspike.conv_fire(times_in, weight, T, threshold, return_potentials=potentials)
+    finally:
+        torch.set_num_threads(before)
+    rt, rv, rp = reference_conv_fire(times_in, weight, T, threshold)
+    assert torch.equal(t, rt) and torch.equal(v, rv)
+    if potentials:
+        assert torch.equal(p, rp)
+    assert bool((rt == T).any()) and bool((rv == 0).any())  # silent neurons are present
+    if threshold is not None:
+        assert bool((rp == threshold).any())  # and exact threshold hits
+    else:
+        assert bool(((rp[:, -1] == 0) & (rt == T)).any())
