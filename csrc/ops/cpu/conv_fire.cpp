@@ -19,7 +19,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -188,13 +190,26 @@ struct Impl {
   RunFn run;
   WriteFn write_outputs;
 };
+// The best build the CPU runs, or the one FASTSPIKE_CPU_ISA names (generic, avx2 or
+// avx512; read once per process): the tests run every build on one machine with it.
 Impl select_impl() {
+  const char* env = std::getenv("FASTSPIKE_CPU_ISA");
+  const std::string want = env ? env : "";
+  TORCH_CHECK(want.empty() || want == "generic" || want == "avx2" || want == "avx512",
+              "FASTSPIKE_CPU_ISA: expected generic, avx2 or avx512, got '", want, "'");
+  if (want == "generic") return {&generic::run, &generic::write_outputs};
 #ifdef FASTSPIKE_GATHER_X86
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    return {&avx512::run, &avx512::write_outputs};
-  if (__builtin_cpu_supports("avx2")) return {&avx2::run, &avx2::write_outputs};
+  const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  const bool has2 = __builtin_cpu_supports("avx2");
+  TORCH_CHECK(want != "avx512" || has512, "FASTSPIKE_CPU_ISA: this CPU has no AVX-512");
+  TORCH_CHECK(want != "avx2" || has2, "FASTSPIKE_CPU_ISA: this CPU has no AVX2");
+  if (want == "avx2") return {&avx2::run, &avx2::write_outputs};
+  if (has512) return {&avx512::run, &avx512::write_outputs};
+  if (has2) return {&avx2::run, &avx2::write_outputs};
+#else
+  TORCH_CHECK(want.empty(), "FASTSPIKE_CPU_ISA: this build has only the generic code");
 #endif
   return {&generic::run, &generic::write_outputs};
 }
