@@ -4,7 +4,6 @@ import json
 import re
 
 import pytest
-from conftest import SHARED_DATA
 
 CONTENDERS = ("reference", "fastspike_b1", "fastspike_batched")
 
@@ -50,7 +49,10 @@ def test_bench_quick_runs_and_writes_json(mnist_root, tmp_path):
         _check_timing(r["fastspike"])
     assert [r["T"] for r in res["memory_vs_T"]] == [15, 30]
     assert (tmp_path / "q.md").read_text().startswith("### fastspike benchmark")
-    assert SHARED_DATA  # the bench reads real MNIST only, never downloads
+    # the bench reads real MNIST only and never downloads: a folder without it is an error
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        main(["--quick", "--data", str(tmp_path / "no-mnist"), "--out", str(tmp_path)])
+    assert not (tmp_path / "no-mnist").exists()
 
 
 @pytest.fixture(scope="module")

@@ -130,7 +130,9 @@ def test_short_training_learns(mnist_root):
         download=False,
     )
     assert len(history) == 2
-    assert model.test_metrics["accuracy"] > 0.4, history  # chance is 0.1; this run reaches about 0.57
+    # chance is 0.1; this seeded run reaches 0.515 on the test images (0.559 on the validation split)
+    assert model.test_metrics["accuracy"] > 0.48, history
+    assert history[-1]["val"]["correct"] > 0.52, history
     h = history[-1]["val"]
     assert abs(h["correct"] + h["wrong"] + h["silent"] - 1) < 1e-9
 
