@@ -90,17 +90,31 @@ def _first_spike_fake(potentials, threshold):
     )
 
 
-def first_spike_from_wave(spikes: Tensor, potentials: Tensor | None = None, compat: bool = False):
+def first_spike_from_wave(
+    spikes: Tensor, potentials: Tensor | None = None, compat: bool = False, validate: bool | None = None
+):
     """First-spike times of a cumulative spike wave: ``tau = T - sum_t S[t]``.
 
     Args:
         spikes: ``[B, T, ...]`` spike wave (uint8, bool or float; non-zero = spike).
         potentials: optional ``[B, T, ...]`` thresholded potentials to gather ``V = P[tau]`` from.
         compat: gather ``P[T-1]`` (not 0) for neurons that never fire, as the reference does.
+        validate: check on a GPU too (one host sync) that the wave is cumulative and
+            has no NaN (the CPU kernel always checks).
 
     Returns:
         ``(times, values)``: ``[B, ...]`` times and values (``None`` without potentials).
     """
+    _expect_tensor(spikes, "spikes", "a spike wave [B, T, ...]")
+    if _on_device(spikes, validate=validate) and spikes.dim() >= 2:
+        s = spikes != 0
+        if bool((s[:, :-1] & ~s[:, 1:]).any()) or (spikes.is_floating_point() and bool(spikes.isnan().any())):
+            raise ValueError(
+                "spikes: expected a cumulative spike wave (a neuron that spikes at t spikes at every "
+                "later step; no NaN)"
+            )
+        if potentials is not None:
+            check_finite(potentials, "potentials")
     times, values = _ops.first_spike_from_wave(spikes, potentials, compat)
     return times, (values if potentials is not None else None)
 

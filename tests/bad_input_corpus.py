@@ -70,6 +70,7 @@ FN: dict[str, Callable] = {
     "final_potential": fastspike.final_potential,
     "pool_times": fastspike.pool_times,
     "stdp_update": fastspike.stdp_update,
+    "first_spike_from_wave": fastspike.first_spike_from_wave,
 }
 TIME_ARGS = {"times", "times_in", "times_out"}
 FLOAT_ARGS = {"potentials", "values", "weight", "lr"}
@@ -194,6 +195,23 @@ def cases() -> list[Case]:
                 {**b, "weight": b["weight"].clone(), "lb": lb, "ub": ub},
             )
         )
+    # first_spike_from_wave: a wave that is not cumulative, NaN spikes, NaN potentials
+    pot = torch.rand(2, T, 3, 4, generator=torch.Generator().manual_seed(5)).cumsum(1)
+    wave = (pot > 2).to(torch.uint8)
+    holes = wave.clone()
+    holes[0, -1] = 0  # neurons that spiked stop spiking at the last step
+    nan_wave = wave.float()
+    nan_wave[1, 3, 0, 0] = NAN
+    nan_pot = pot.clone()
+    nan_pot[0, 2, 1, 1] = NAN
+    for arg, what, kw in (
+        ("spikes", "is not cumulative", {"spikes": holes, "potentials": pot}),
+        ("spikes", "holds NaN", {"spikes": nan_wave, "potentials": pot}),
+        ("potentials", "holds NaN", {"spikes": wave, "potentials": nan_pot}),
+        ("spikes", "is None", {"spikes": None}),
+        ("spikes", "is 1-D", {"spikes": wave.flatten()}),
+    ):
+        out.append(Case("first_spike_from_wave", arg, what, kw))
     out.extend(_model_level_cases())
     return out
 

@@ -1,6 +1,8 @@
 // CPU kernels for fastspike::first_spike, first_spike_from_wave, spike_wave.
 #include "fastspike/checks.h"
 
+#include <atomic>
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -73,14 +75,28 @@ std::tuple<at::Tensor, at::Tensor> first_spike_from_wave_cpu(
     FASTSPIKE_DISPATCH_TIMES(times.scalar_type(), "first_spike_from_wave", [&] {
       const spike_t* S = s.const_data_ptr<spike_t>();
       tau_t* tau = times.mutable_data_ptr<tau_t>();
+      std::atomic<int64_t> bad{-1};  // a neuron whose wave is not cumulative, or holds NaN
       at::parallel_for(0, B * N, 1024, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
           const int64_t b = i / N, n = i % N;
           int64_t count = 0;
-          for (int64_t t = 0; t < T; ++t) count += S[(b * T + t) * N + n] != spike_t(0);
+          bool was = false, broken = false;
+          for (int64_t t = 0; t < T; ++t) {
+            const spike_t v = S[(b * T + t) * N + n];
+            const bool sp = v != spike_t(0);
+            broken |= (was && !sp) | (v != v);  // a spike that stops, or NaN
+            was = sp;
+            count += sp;
+          }
           tau[i] = static_cast<tau_t>(T - count);
+          if (broken) {
+            int64_t expected = -1;
+            bad.compare_exchange_strong(expected, i);
+          }
         }
       });
+      TORCH_CHECK(bad.load() < 0, "spikes: expected a cumulative spike wave (a neuron that spikes at t spikes at "
+                  "every later step; no NaN), got another at sample ", bad.load() / N, ", neuron ", bad.load() % N);
       if (!has_p) return;
       AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.scalar_type(), "first_spike_from_wave", [&] {
         const scalar_t* P = p.const_data_ptr<scalar_t>();
