@@ -13,6 +13,7 @@ def _check_timing(r: dict) -> None:
     assert r["peak_rss_mb"] > 0 and r["peak_rss_delta_mb"] >= 0
 
 
+@pytest.mark.slow
 def test_bench_quick_runs_and_writes_json(mnist_root, tmp_path):
     from bench.run import main
 

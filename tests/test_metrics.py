@@ -109,6 +109,7 @@ def test_cuda_device_without_gpu_is_a_clear_error(mnist_root, capsys):
     assert "device: 'cuda' asked for, but torch sees no GPU here" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_tiny_preset(mnist_root):
     """--preset tiny: the first thing to try; about a minute on 2 cores and >= 85% on MNIST."""
     net, hist = train("mozafari2018", "mnist", mnist_root, preset="tiny", progress=False, download=False)

@@ -116,6 +116,7 @@ def test_cropped_feature_maps_equal_full_computation(mnist, trained):
     assert bool((x3 < T).any())
 
 
+@pytest.mark.slow
 def test_short_training_learns(mnist_root):
     model, history = train_mnist(
         mnist_root,

@@ -361,6 +361,7 @@ _SMALL = {
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.slow
 def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, tmp_path):
     kw = dict(
         test_samples=300,
@@ -452,6 +453,7 @@ def test_cli_models_and_config_training(mnist_root, tmp_path, capsys):
     assert "layers[4] 'S2'.k: expected an integer >= 1, got 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_linear_readout_network_trains(mnist_root):
     """Kheradpisheh 2018 on a small subset: the readout is fitted and beats chance by far."""
     net, hist = train(

@@ -202,6 +202,7 @@ def test_missing_matplotlib(monkeypatch, tmp_path, image):
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_cli_plot_writes_the_images(mnist_root, tmp_path, capsys):
     from fastspike.__main__ import main
     from fastspike.train import train
