@@ -87,4 +87,13 @@ def test_empty_and_noncontiguous():
     assert t.shape == (0, 3)
     g = torch.Generator().manual_seed(1)
     p = potentials(2, 15, (6, 5), g).transpose(2, 3)
-    assert torch.equal(fastspike.first_spike(p, 2.0)[0], fastspike.first_spike(p.contiguous(), 2.0)[0])
+    assert not p.is_contiguous()
+    for threshold in (2.0, None):
+        for a, b in zip(
+            fastspike.first_spike(p, threshold), fastspike.first_spike(p.contiguous(), threshold), strict=True
+        ):
+            assert torch.equal(a, b)  # times and values
+        for a, b in zip(
+            fastspike.fire(p, threshold, True), fastspike.fire(p.contiguous(), threshold, True), strict=True
+        ):
+            assert torch.equal(a, b)  # spikes and thresholded potentials
