@@ -156,7 +156,7 @@ MUTATIONS = [
         "fastspike/train.py",
         "conv.stdp(xb, times, winners, lr_all[s:e], T)",
         "conv.stdp(xb, times, winners, lr_all[s : s + 1].expand(e - s, 2), T)",
-        ["tests/test_model.py", "tests/test_networks.py"],
+        ["tests/test_batched_oracle.py", "tests/test_model.py", "tests/test_networks.py"],
         "STDP training: the batch-start rate for every sample of a batch",
     ),
     Mutation(
@@ -164,7 +164,7 @@ MUTATIONS = [
         "fastspike/train.py",
         "e = min(n, s + batch_size, s + chunk - state.chunk_seen)",
         "e = min(n, s + batch_size)",
-        ["tests/test_model.py", "tests/test_networks.py"],
+        ["tests/test_batched_oracle.py", "tests/test_model.py", "tests/test_networks.py"],
         "R-STDP training: a batch may straddle the chunk boundary of the adaptive rates",
     ),
 ]
