@@ -4,10 +4,10 @@ After every epoch of every phase, :class:`TensorBoardLogger` writes to the run's
 ``tensorboard/`` folder:
 
 * scalars ``<layer>/<name>``: samples/s, the share of the layer's weights at its bounds
-  (climbs towards 1 as STDP converges), train and test correct / wrong / silent fractions;
+  (climbs towards 1 as STDP converges), train and validation correct / wrong / silent fractions;
 * histograms ``weights/<layer>`` of every conv's weights;
 * scalars ``spike_rate/<layer>``: the fraction of each layer's neurons that fire, on a fixed
-  probe batch of test images (a layer that stays silent or fires everywhere does not learn);
+  probe batch of validation images (a layer that stays silent or fires everywhere does not learn);
 * images ``features/<first conv>``: the first conv's features as input-space filters.
 
 ``tensorboard --logdir runs`` then shows every run.
@@ -19,8 +19,12 @@ import torch
 from torch import Tensor
 
 from fastspike.network import Network
+from fastspike.train import _LOG_FIELDS
 
 __all__ = ["TensorBoardLogger"]
+
+# the numbers of a history row (its columns less the bookkeeping ones)
+_SCALARS = tuple(k for k in _LOG_FIELDS if k not in ("phase", "layer", "epoch", "samples", "seconds", "wall"))
 
 
 class TensorBoardLogger:
@@ -29,7 +33,8 @@ class TensorBoardLogger:
     Args:
         folder: where the event files go.
         net: the network being trained.
-        probe: encoded images ``[N, C, H, W]`` (a few test images) for the spike rates.
+        probe: encoded images ``[N, C, H, W]`` for the spike rates (a few validation
+            images, or training images when the run has no validation split).
     """
 
     def __init__(self, folder: str, net: Network, probe: Tensor):
@@ -56,16 +61,7 @@ class TensorBoardLogger:
         """Log one epoch's ``record`` (a row of the run's history) as global step ``step``."""
         w = self.writer
         layer = record["layer"]
-        for key in (
-            "samples_per_s",
-            "at_bounds",
-            "train_correct",
-            "train_wrong",
-            "train_silent",
-            "val_correct",
-            "val_wrong",
-            "val_silent",
-        ):
+        for key in _SCALARS:
             if record.get(key) is not None:
                 w.add_scalar(f"{layer}/{key}", record[key], step)
         for name, conv in zip(self.net.layer_names, self.net.spiking_layers, strict=True):
