@@ -273,10 +273,17 @@ def train_epoch(
         return torch.tensor([state.reward, state.punish], dtype=torch.float32, device=dev)
 
     rates = device_rates()
-    hits_t = torch.zeros((), dtype=torch.int64, device=dev)
-    misses_t = torch.zeros((), dtype=torch.int64, device=dev)
-    chunk_hits_t = torch.zeros((), dtype=torch.int64, device=dev)
-    chunk_misses_t = torch.zeros((), dtype=torch.int64, device=dev)
+    pending = torch.zeros(2, dtype=torch.int64, device=dev)  # hits, misses not yet read
+    hits = misses = 0
+
+    def read_pending() -> None:  # the one host sync: at a chunk's end and the epoch's
+        nonlocal hits, misses
+        h, m = pending.tolist()
+        pending.zero_()
+        hits, misses = hits + h, misses + m
+        state.chunk_hits += h
+        state.chunk_misses += m
+
     s = 0
     with _tqdm(n, desc, progress) as bar:
         while s < n:
@@ -290,24 +297,16 @@ def train_epoch(
                 keep = winners[:, 0, 0] >= 0
                 xb, times, winners, lr = xb[keep], times[keep], winners[keep], lr[keep]
             conv.stdp(xb, times, winners, lr, T)
-            h, m = hit.sum(), miss.sum()
-            hits_t += h
-            misses_t += m
-            chunk_hits_t += h
-            chunk_misses_t += m
+            pending[0] += hit.sum()
+            pending[1] += miss.sum()
             state.chunk_seen += e - s
             if state.chunk_seen == chunk:
-                state.chunk_hits += int(chunk_hits_t)
-                state.chunk_misses += int(chunk_misses_t)
-                chunk_hits_t.zero_()
-                chunk_misses_t.zero_()
+                read_pending()
                 state.end_chunk(chunk, rule.rates)
                 rates = device_rates()
             bar.update(e - s)
             s = e
-    state.chunk_hits += int(chunk_hits_t)
-    state.chunk_misses += int(chunk_misses_t)
-    hits, misses = int(hits_t), int(misses_t)
+    read_pending()
     return {"correct": hits / n, "wrong": misses / n, "silent": (n - hits - misses) / n}
 
 
