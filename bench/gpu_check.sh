@@ -44,12 +44,6 @@ fi
 
 PY=${PYTHON:-python3}
 export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" MAX_JOBS="${MAX_JOBS:-$(nproc)}"
-if [ -z "${CUDA_HOME:-}" ]; then
-  for d in /usr/local/cuda /usr/local/cuda-*; do
-    if [ -x "$d/bin/nvcc" ]; then CUDA_HOME=$d; fi
-  done
-fi
-export CUDA_HOME="${CUDA_HOME:-}"
 if [ -z "${FASTSPIKE_DATA:-}" ]; then
   for d in shared/data ../shared/data; do [ -d "$d/MNIST" ] && FASTSPIKE_DATA=$(cd "$d" && pwd) && break; done
 fi
@@ -74,7 +68,7 @@ cmd_for() {
 }
 
 if [ "$dry" -eq 1 ]; then
-  echo "gpu_check: would write logs to $out (GPU: ${gpu:-none visible}), CUDA_HOME=${CUDA_HOME:-unset}, TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST"
+  echo "gpu_check: would write logs to $out (GPU: ${gpu:-none visible}), CUDA_HOME=${CUDA_HOME:-unset (setup.py finds the toolkit)}, TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST"
   for s in "${steps[@]}"; do echo "[$s] $(cmd_for "$s")"; done
   exit 0
 fi
