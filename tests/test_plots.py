@@ -17,6 +17,17 @@ from fastspike import plots  # noqa: E402
 from fastspike.encoding import dog_filters  # noqa: E402
 from fastspike.models import Kheradpisheh2018, Mozafari2018  # noqa: E402
 
+# what save_all writes, in its order
+ALL_IMAGES = (
+    "s1_features.png",
+    "s2_features.png",
+    "spike_maps.png",
+    "spike_raster.png",
+    "weights.png",
+    "accuracy.png",
+    "confusion.png",
+)
+
 
 @pytest.fixture(scope="module")
 def tiny(mnist_root, tmp_path_factory):
@@ -150,15 +161,7 @@ def test_save_all(tiny, image, tmp_path):
     matrix = torch.randint(0, 20, (10, 11), generator=torch.Generator().manual_seed(1))
     paths = plots.save_all(net, str(tmp_path / "all"), history=hist, image=image, matrix=matrix)
     names = [os.path.basename(p) for p in paths]
-    assert names == [
-        "s1_features.png",
-        "s2_features.png",
-        "spike_maps.png",
-        "spike_raster.png",
-        "weights.png",
-        "accuracy.png",
-        "confusion.png",
-    ]
+    assert names == list(ALL_IMAGES)
     for p in paths:
         with open(p, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -222,17 +225,7 @@ def test_cli_plot_writes_the_images(mnist_root, tmp_path, capsys):
     )
     assert main(["plot", "--checkpoint", str(ck / "best.pt"), "--root", mnist_root, "--image", "3"]) == 0
     names = sorted(p.name for p in (ck / "plots").iterdir())
-    assert names == sorted(
-        [
-            "s1_features.png",
-            "s2_features.png",
-            "spike_maps.png",
-            "spike_raster.png",
-            "weights.png",
-            "accuracy.png",
-            "confusion.png",
-        ]
-    )
+    assert names == sorted(ALL_IMAGES)
     assert all((ck / "plots" / n).stat().st_size > 10_000 for n in names)
     assert "wrote 7 images" in capsys.readouterr().out
     assert main(["plot", "--checkpoint", str(ck / "best.pt"), "--root", mnist_root, "--image", "10000"]) == 2
