@@ -247,3 +247,139 @@ def test_conv_fire_exact_threshold_hits_and_silent_neurons(B, C, H, W, F, K, thr
         assert bool((rp == threshold).any())  # and exact threshold hits
     else:
         assert bool(((rp[:, -1] == 0) & (rt == T)).any())
+
+
+# --- every CPU path, forced, against the reference -------------------------------------------
+# torch.ops.fastspike._conv_fire_debug(force) forces the CPU kernel's path for the calls that
+# follow and returns (then resets) the tasks each path ran since the last call, in this order:
+PATHS = ["scatter", "rows-exit", "rows", "wide", "direct", "tiles"]
+
+
+def _path_counts(force=""):
+    return dict(zip(PATHS, torch.ops.fastspike._conv_fire_debug(force), strict=True))
+
+
+@pytest.fixture
+def forced_path():
+    """Sets a forced path for the test; production's automatic choice again afterwards."""
+    _path_counts("auto")
+    yield lambda path: _path_counts(path)
+    _path_counts("auto")
+
+
+def _reference_long(times_in, weight, T, threshold):
+    """The reference's potentials, first spikes (long, T = never) and values for any T."""
+    pots = torch.stack(
+        [
+            ref.conv_potentials(ref.times_to_wave(times_in[b].long(), T), weight)
+            for b in range(times_in.shape[0])
+        ]
+    )
+    if threshold is None:  # decision mode: a spike at T - 1 where P[T-1] > 0
+        fires = pots[:, -1] > 0
+        return pots, torch.where(fires, T - 1, T), torch.where(fires, pots[:, -1], 0.0)
+    crossed = pots > threshold
+    tau = T - crossed.sum(1)  # potentials never decrease: the crossings are a suffix
+    at = pots.gather(1, tau.clamp(max=T - 1).unsqueeze(1)).squeeze(1)
+    return pots, tau, torch.where(tau < T, at, 0.0)
+
+
+_MODES = [(3.0, False), (3.0, True), (None, False)]  # (threshold, return_potentials)
+
+
+_FORCED_CASES = [
+    (path, T, dtype, mode)
+    for path in ["scatter", "rows", "wide", "direct", "tiles"]
+    for T, dtype in [
+        (1, "u8"),
+        (15, "u8"),
+        (255, "u8"),
+        (15, "i16"),
+        (255, "i16"),
+        (256, "i16"),
+        (300, "i16"),
+    ]
+    for mode in range(len(_MODES))
+    # the wide path is only for a threshold without potentials out (its early exit)
+    if path != "wide" or mode == 0
+]
+
+
+@pytest.mark.parametrize("path,T,dtype,mode", _FORCED_CASES)
+def test_conv_fire_forced_path_matches_reference(forced_path, path, T, dtype, mode):
+    """Each path of the CPU kernel (and, under FASTSPIKE_CPU_ISA, each ISA build: see
+    test_cpu_isa.py), forced, on dyadic weights with exact threshold hits, silent neurons,
+    a partly used second feature block and T from 1 to 300; the debug counters prove the
+    forced path is the one that ran."""
+    threshold, potentials = _MODES[mode]
+    g = torch.Generator().manual_seed(T * 31 + mode)
+    B, C, H, W, F, K = 2, 3, 12, 12, 40, 3  # F = 40: one full and one partly used block of 32
+    times_in = random_times(
+        (B, C, H, W), T, g, p_never=0.5, dtype=torch.uint8 if dtype == "u8" else torch.int16
+    )
+    times_in[:, :, :3] = T  # a band where nothing fires
+    weight = dyadic_weights((F, C, K, K), g, denom=4)
+    weight[::5] = 0.0  # features that never fire
+    rp, rt, rv = _reference_long(times_in, weight, T, threshold)
+    if T > 255 and path != "scatter":
+        forced_path(path)
+        with pytest.raises(RuntimeError, match="forced gather path needs T <= 255"):
+            fastspike.conv_fire(times_in, weight, T, threshold)
+        return
+    forced_path(path)
+    t, v, p = fastspike.conv_fire(times_in, weight, T, threshold, return_potentials=potentials)
+    ran = _path_counts()
+    name = "rows-exit" if path == "rows" and threshold is not None and not potentials else path
+    assert ran[name] > 0 and sum(ran.values()) == ran[name], ran
+    assert t.dtype == times_in.dtype
+    assert torch.equal(t.long(), rt) and torch.equal(v, rv)
+    if potentials:
+        assert torch.equal(p, rp)
+    assert bool((rt == T).any()) and bool((rt < T).any())  # silent and firing neurons
+    if threshold is not None and T > 1:
+        assert bool((rp == threshold).any())  # exact hits, which must not fire
+
+
+@pytest.mark.parametrize(
+    "shape,threshold,potentials,expected",
+    [
+        ((1, 6, 32, 32, 30, 5), 15.0, False, "rows-exit"),  # S1: one block, rows of 32 inputs
+        ((1, 6, 32, 32, 30, 5), 15.0, True, "rows"),  # S1 with potentials (the plots)
+        ((1, 30, 13, 13, 250, 3), 10.0, False, "wide"),  # S2: 8 blocks, early exit
+        ((1, 30, 13, 13, 250, 3), 10.0, True, "tiles"),  # S2 with potentials
+        ((1, 250, 9, 9, 200, 5), None, False, "tiles"),  # the decision layer's conv_fire form
+        ((1, 2, 70, 70, 8, 3), 2.0, False, "direct"),  # rows wider than 64 inputs
+        ((1, 6, 32, 32, 30, 5), 15.0, False, "scatter"),  # T = 300 (int16 times)
+    ],
+)
+def test_conv_fire_automatic_path_choice(forced_path, shape, threshold, potentials, expected):
+    """What production runs at one thread and B = 1, so a change in the choice shows."""
+    B, C, Hp, Wp, F, K = shape
+    T = 300 if expected == "scatter" else 15
+    g = torch.Generator().manual_seed(F)
+    dtype = torch.int16 if T > 255 else torch.uint8
+    times_in = random_times((B, C, Hp, Wp), T, g, dtype=dtype)
+    weight = dyadic_weights((F, C, K, K), g, denom=8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        forced_path("auto")
+        fastspike.conv_fire(times_in, weight, T, threshold, return_potentials=potentials)
+    finally:
+        torch.set_num_threads(before)
+    ran = _path_counts()
+    assert ran[expected] > 0 and sum(ran.values()) == ran[expected], ran
+
+
+def test_conv_fire_forced_path_errors(forced_path):
+    with pytest.raises(
+        RuntimeError, match="expected '', auto, scatter, rows, wide, direct or tiles, got 'fast'"
+    ):
+        _path_counts("fast")
+    times_in = torch.zeros(1, 1, 70, 70, dtype=torch.uint8)
+    forced_path("rows")
+    with pytest.raises(RuntimeError, match="rows of at most 64 inputs, got 70"):
+        fastspike.conv_fire(times_in, torch.ones(2, 1, 3, 3), 15, 1.0)
+    forced_path("wide")
+    with pytest.raises(RuntimeError, match="wide path needs a threshold and return_potentials=False"):
+        fastspike.conv_fire(times_in, torch.ones(2, 1, 3, 3), 15, None)

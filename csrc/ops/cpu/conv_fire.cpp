@@ -125,6 +125,12 @@ namespace gather {
 constexpr int64_t kBlock = 32;  // features per block
 constexpr int64_t kTile = 8;    // output positions per program tile
 
+// The kernel's paths, for the debug op _conv_fire_debug (forced path, per-path
+// task counts). kAuto: chosen from the shapes and the thread count, as in
+// production; the others are what ran (or what is forced; kRowsExit and kRows
+// are the same code, with and without the early exit).
+enum Path : int { kAuto = -1, kScatter = 0, kRowsExit = 1, kRows = 2, kWide = 3, kDirect = 4, kTiles = 5, kPaths = 6 };
+
 struct Task {
   const ConvGeometry* g;
   int64_t T, K, nw, Fp, f0, f1;
@@ -156,6 +162,7 @@ struct Task {
   // input k' = (c * kh + i) * seg + j; Kw = C * kh * seg inputs in nww mask words
   int64_t seg, Kw, nww;
   const float* wrow;  // [Kw][Fp] weight rows, features innermost (an event's blocks are contiguous)
+  int force;          // a Path: kAuto, or the gather path to take (run checks it can)
 };
 
 namespace generic {
@@ -184,7 +191,7 @@ namespace avx2 {
 #pragma GCC pop_options
 #endif
 
-using RunFn = void (*)(const Task&);
+using RunFn = int (*)(const Task&);
 using WriteFn = void (*)(const int32_t*, const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*, int16_t*, float*);
 struct Impl {
   RunFn run;
@@ -214,7 +221,34 @@ Impl select_impl() {
   return {&generic::run, &generic::write_outputs};
 }
 
+// Debug state: the forced path (kAuto in production) and the tasks (sample x
+// feature chunk) each path ran since the last _conv_fire_debug call.
+std::atomic<int> forced_path{kAuto};
+std::atomic<int64_t> path_tasks[kPaths];
+
 }  // namespace gather
+
+// _conv_fire_debug(force): forces the CPU kernel's path for later calls ("auto",
+// "scatter", "rows", "wide", "direct" or "tiles"; "" leaves it as it is) and
+// returns, then resets, the number of tasks each path ran since the last call:
+// [scatter, rows with early exit, rows, wide, direct, tiles]. For the tests,
+// which assert the path each case took.
+std::vector<int64_t> conv_fire_debug(const std::string& force) {
+  static const char* names[] = {"scatter", "rows", "wide", "direct", "tiles"};
+  static const int ids[] = {gather::kScatter, gather::kRows, gather::kWide, gather::kDirect, gather::kTiles};
+  if (force == "auto") {
+    gather::forced_path = gather::kAuto;
+  } else if (!force.empty()) {
+    int id = -2;
+    for (int i = 0; i < 5; ++i)
+      if (force == names[i]) id = ids[i];
+    TORCH_CHECK(id != -2, "force: expected '', auto, scatter, rows, wide, direct or tiles, got '", force, "'");
+    gather::forced_path = id;
+  }
+  std::vector<int64_t> counts(gather::kPaths);
+  for (int i = 0; i < gather::kPaths; ++i) counts[i] = gather::path_tasks[i].exchange(0);
+  return counts;
+}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& times_in,
                                                              const at::Tensor& weight, int64_t T,
@@ -241,7 +275,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   if (g.B == 0) return {times, values, potentials};
   const auto tin = times_in.contiguous();
   // Bytes are enough for the times when T <= 255: the gather path.
-  const bool use_gather = T <= 255;
+  const int force = gather::forced_path.load();
+  TORCH_CHECK(force == gather::kAuto || force == gather::kScatter || T <= 255,
+              "conv_fire: the forced gather path needs T <= 255, got T = ", T);
+  TORCH_CHECK(force != gather::kWide || (threshold.has_value() && !return_potentials),
+              "conv_fire: the forced wide path needs a threshold and return_potentials=False");
+  const bool use_gather = T <= 255 && force != gather::kScatter;
   static const gather::Impl impl = gather::select_impl();
   const int64_t K = g.C * g.kh * g.kw, nw = (K + 63) / 64;
   const int64_t seg = g.kw <= 4 ? 4 : g.kw, Kw = g.C * g.kh * seg, nww = (Kw + 63) / 64;
@@ -257,15 +296,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   TORCH_CHECK(g.C * g.Hp * g.Wp < (int64_t(1) << 31), "times_in: too many input neurons per sample");
   // Split the features so that small batches still use every thread.
   const int64_t threads = at::get_num_threads();
-  const int64_t chunks = std::min<int64_t>(Fp / kLanes, std::max<int64_t>(1, (threads + g.B - 1) / g.B));
+  // (a forced path: one block per chunk for rows and direct, one chunk for wide and tiles)
+  const bool one_block = force == gather::kRows || force == gather::kDirect;
+  const bool one_chunk = force == gather::kWide || force == gather::kTiles;
+  TORCH_CHECK(force != gather::kRows || g.Wp <= 64,
+              "conv_fire: the forced rows path needs padded rows of at most 64 inputs, got ", g.Wp);
+  const int64_t chunks = one_block   ? Fp / kLanes
+                         : one_chunk ? 1
+                                     : std::min<int64_t>(Fp / kLanes, std::max<int64_t>(1, (threads + g.B - 1) / g.B));
   const int64_t fc_max = round_up((Fp + chunks - 1) / chunks, kLanes);
   // Which gather layouts the tasks read (see gather::run): several blocks with a
   // threshold and no potentials out -> wrow (run_wide); otherwise wt. Only those
   // are built (a batch-of-one call otherwise spends most of its time on them).
   const int64_t fc_last = Fp - (chunks - 1) * fc_max;  // <= 0: the last chunk is empty
   const bool wide_ok = threshold.has_value() && !return_potentials;
-  const bool need_wide = use_gather && wide_ok && (fc_max > kLanes || fc_last > kLanes);
-  const bool need_blocked = !use_gather || !wide_ok || fc_max <= kLanes || (fc_last > 0 && fc_last <= kLanes);
+  const bool forced = force != gather::kAuto;
+  const bool need_wide = forced ? force == gather::kWide
+                                : use_gather && wide_ok && (fc_max > kLanes || fc_last > kLanes);
+  const bool need_blocked = forced ? force != gather::kWide
+                                   : !use_gather || !wide_ok || fc_max <= kLanes || (fc_last > 0 && fc_last <= kLanes);
   at::Tensor wt, wrow;
   const auto w_rows = w.permute({1, 2, 3, 0}).reshape({K, g.F});  // [k][f]
   if (use_gather) {
@@ -342,8 +391,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
                          rows_ok ? rowbits.data() : nullptr, rowf.data(),
                          rowf.data() + (g.W + 2 * (g.kw - 1)) * gather::kBlock,
                          rowf.data() + (2 * g.W + 2 * (g.kw - 1)) * gather::kBlock, rowi.data(),
-                         seg, Kw, nww, wr};
-          impl.run(k);
+                         seg, Kw, nww, wr, force};
+          gather::path_tasks[impl.run(k)].fetch_add(1, std::memory_order_relaxed);
         } else {
           if (prepared_b != b) {  // counting sort of the sample's input spikes by time
             std::fill(bucket_start.begin(), bucket_start.end(), 0);
@@ -359,6 +408,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
           integrate_sample_scatter(g, T, spikes.data(), bucket_start.data(), wc, Fp, f0, fc, has_th, th,
                                    h.data(), acc.data(), v.data(), first.data(), mark.data(), touched.data(),
                                    po ? po + b * T * g.F * HW : nullptr);
+          gather::path_tasks[gather::kScatter].fetch_add(1, std::memory_order_relaxed);
         }
         // [H*W, fc] -> [F, H*W], 16 positions at a time (padding features are dropped)
         const int64_t nf = std::min(fc, g.F - f0);
@@ -394,5 +444,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastspike, CPU, m) { m.impl("conv_fire", &conv_fire_cpu); }
+
+TORCH_LIBRARY_FRAGMENT(fastspike, m) { m.def("_conv_fire_debug(str force) -> int[]", &conv_fire_debug); }
 
 }  // namespace fastspike
