@@ -167,6 +167,14 @@ MUTATIONS = [
         ["tests/test_batched_oracle.py", "tests/test_model.py", "tests/test_networks.py"],
         "R-STDP training: a batch may straddle the chunk boundary of the adaptive rates",
     ),
+    Mutation(
+        "M18",
+        "csrc/ops/cpu/stdp_update.cpp",
+        "ScopedFlushDenormal ftz;",
+        "",
+        ["tests/test_model.py"],
+        "stdp_update keeps subnormal weights instead of flushing them to zero",
+    ),
 ]
 
 

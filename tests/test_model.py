@@ -180,3 +180,60 @@ def test_bad_input_errors(mnist_root, tmp_path):
         load_model(str(bad))  # a version-1 file (they only held Mozafari 2018)
     with pytest.raises(FileNotFoundError, match="checkpoint: no file"):
         load_model(str(tmp_path / "missing.pt"))
+
+
+@pytest.mark.slow
+def test_batch_size_one_from_subnormal_weights_through_train_mnist(mnist_root, mnist, tmp_path):
+    """The public train_mnist at batch_size=1, resumed from weights that look trained (a fifth
+    of S1's and S2's weights subnormal, as thousands of stabilised updates leave them), through
+    the rate doubling at sample 499, equals the reference sample by sample. fastspike's kernels
+    flush subnormal floats to zero (ALGORITHMS.md 1), so the reference runs with
+    torch.set_flush_denormal(True) on one thread: the same arithmetic, bit for bit."""
+    from fastspike.train import _load, _save
+
+    kw = dict(samples=(300, 200, 200), epochs1=2, epochs2=1, epochs3=1, batch_size=1, validation=0)
+    kw.update(test_samples=50, progress=False, download=False)
+    run = str(tmp_path / "run")
+    train_mnist(mnist_root, checkpoint_dir=run, stop_after_epochs=1, **kw)  # S1's first epoch
+    path = os.path.join(run, "last.pt")
+    ck = _load(path)
+    after_epoch1 = ck["model"]["conv1.weight"].clone()
+    g = torch.Generator().manual_seed(5)
+    tiny = torch.finfo(torch.float32).tiny
+    for name in ("conv1.weight", "conv2.weight"):
+        w = ck["model"][name]
+        sub = torch.rand(w.shape, generator=g) < 0.2
+        w[sub] = (torch.rand(w.shape, generator=g) * tiny).clamp(min=1.5e-45)[sub]
+        assert int(((w != 0) & (w.abs() < tiny)).sum()) > 0.15 * w.numel()
+    injected = {k: v.clone() for k, v in ck["model"].items()}
+    del ck["checksum"]
+    _save(path, ck)
+    model, _ = train_mnist(mnist_root, checkpoint_dir=run, resume=True, **kw)
+
+    train_set = mnist[0]
+    waves = [ref.times_to_wave(t, 15) for t in Encoder()(train_set.images[:300])]
+    threads, flush = torch.get_num_threads(), torch.set_flush_denormal(True)
+    assert flush, "this CPU cannot flush subnormals (no SSE3)"
+    torch.set_num_threads(1)
+    try:
+        rnet = ref.ReferenceMozafari2018(seed=0)
+        for wave in waves:
+            rnet.stdp1(wave)
+        assert torch.equal(rnet.w1, after_epoch1)
+        rnet.w1.copy_(injected["conv1.weight"])
+        rnet.w2.copy_(injected["conv2.weight"])
+        for wave in waves:  # S1's second epoch (samples 300-599: the rate doubles at 499)
+            rnet.stdp1(wave)
+        for wave in waves[:200]:
+            rnet.stdp2(wave)
+        for i, wave in enumerate(waves[:200]):
+            rnet.rstdp(wave, int(train_set.labels[i]))
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
+    assert rnet._samples[0] == 600 and rnet._rates[0][0] > rnet.A_PLUS
+    for got, want in zip(
+        (model.conv1.weight, model.conv2.weight, model.conv3.weight), rnet.weights, strict=True
+    ):
+        assert torch.equal(got, want)
+    assert not bool(((model.conv1.weight != 0) & (model.conv1.weight.abs() < tiny)).any())
