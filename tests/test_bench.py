@@ -10,7 +10,24 @@ CONTENDERS = ("reference", "fastspike_b1", "fastspike_batched")
 
 def _check_timing(r: dict) -> None:
     assert r["samples_per_s"] > 0 and 0 < r["min_s"] <= r["median_s"] <= r["max_s"]
-    assert r["peak_rss_mb"] > 0 and r["peak_rss_delta_mb"] >= 0
+    assert 0 <= r["peak_rss_delta_mb"] <= r["peak_rss_mb"]
+
+
+def test_timer_measures_the_memory_a_call_needs():
+    """The bench's per-call peak memory: a call that touches 256 MB reads as about that much
+    above the RSS before it, and a call that allocates nothing as (nearly) nothing."""
+    import torch
+
+    from bench.run import Timer
+
+    def big():
+        x = torch.ones(64 * 2**20)  # 256 MB, every page written
+        return float(x[-1])
+
+    res = Timer(torch.device("cpu"), repeats=1).run({"big": (big, 1), "none": (lambda: None, 1)})
+    assert 230 <= res["big"]["peak_rss_delta_mb"] <= 300, res
+    assert res["none"]["peak_rss_delta_mb"] < 10, res
+    assert res["big"]["repeats"] == 1 and res["big"]["samples_per_s"] > 0
 
 
 @pytest.mark.slow
