@@ -9,7 +9,11 @@ the way the classic simulators do:
 * spike *waves*: float32 ``[T, C, H, W]`` tensors holding ``S[t] = 1`` from the first spike on
   (cumulative), rather than first-spike maps;
 * the integrate-and-fire convolution is a single ``F.conv2d`` that treats time as the batch;
-* k-winners-take-all and STDP are Python loops over the winners.
+* everything else is whole-wave tensor operations too: fire, first spikes, pointwise inhibition
+  and pooling act on every time step and position at once; k-winners-take-all ranks all
+  candidates once, then picks the winners one after another along that ranking (its sequential
+  semantics kept: the walk is the only Python loop); STDP updates every winner's feature in one
+  elementwise computation.
 
 Every step is written plainly, so that the code can be read against the specification. It is
 written from the specification only and shares no code with any other simulator.
@@ -171,6 +175,12 @@ def local_normalization(x: Tensor, radius: int = 8, eps: float = 1e-12) -> Tenso
     ``mean = box_sum_{(2R+1)^2}(x) / (2R+1)^2 + eps`` with zero padding, so the divisor is always
     ``(2R+1)^2`` even at the borders. Box sum and division are done in float64.
 
+    The box sum is separable: the sum over each window's ``2R+1`` rows, then over its ``2R+1``
+    columns. In float64 every partial sum is exact whenever the non-zero magnitudes of ``x`` lie
+    within a factor ``2^20`` of each other (53 bits hold 24 bits of mantissa, 9 bits of the
+    ``289``-term sum and 20 bits of spread), so the order of the additions does not matter: the
+    DoG responses it normalises are 0 or in ``[50, 2^16)``.
+
     Args:
         x: ``[C, H, W]`` float32.
         radius: ``R``.
@@ -181,8 +191,8 @@ def local_normalization(x: Tensor, radius: int = 8, eps: float = 1e-12) -> Tenso
     """
     side = 2 * radius + 1
     x64 = x.to(torch.float64)
-    box = torch.ones(1, 1, side, side, dtype=torch.float64, device=x.device)
-    box_sum = F.conv2d(x64[:, None], box, padding=radius)[:, 0]  # each channel on its own
+    padded = F.pad(x64, (radius, radius, radius, radius))
+    box_sum = padded.unfold(1, side, 1).sum(-1).unfold(2, side, 1).sum(-1)  # [C, H, W]
     mean = box_sum / (side * side) + eps
     return (x64 / mean).to(torch.float32)
 
@@ -212,7 +222,8 @@ def rank_order_times(x: Tensor, T: int = 15, mode: str = "clean", tie_consistent
         raise ValueError(f"T: expected 1 <= T <= 255 for uint8 times, got {T}")
     flat = x.reshape(-1)
     times = torch.full_like(flat, T, dtype=torch.uint8)
-    n = int((flat != 0).sum())
+    position = flat.nonzero()[:, 0]  # the non-zero values, in (c, y, x) order; zeros never fire
+    n = position.numel()
     if n < T and mode == "compat":
         raise ValueError(
             f"rank_order_times: only {n} non-zero values for T = {T} time steps "
@@ -223,16 +234,16 @@ def rank_order_times(x: Tensor, T: int = 15, mode: str = "clean", tie_consistent
     b = max(n // T, 1)
     spiking = min(T * b, n)  # number of ranks that get a time
 
-    sorted_values, order = torch.sort(flat, descending=True, stable=True)
-    rank = torch.arange(flat.numel(), device=x.device)
+    # The values are non-negative, so the non-zero ones hold ranks 0..n-1 of the whole sort.
+    sorted_values, order = torch.sort(flat[position], descending=True, stable=True)
+    rank = torch.arange(n, device=x.device)
     if tie_consistent:
         # Replace every rank by the first rank of its group of equal values.
         group_start = torch.ones_like(sorted_values, dtype=torch.bool)
         group_start[1:] = sorted_values[1:] != sorted_values[:-1]
         rank = torch.where(group_start, rank, torch.zeros_like(rank)).cummax(0).values
-    fires = (rank < spiking) & (sorted_values != 0)
-    tau_sorted = torch.where(fires, rank // b, torch.full_like(rank, T))
-    times[order] = tau_sorted.to(torch.uint8)
+    tau_sorted = torch.where(rank < spiking, rank // b, torch.full_like(rank, T))
+    times[position[order]] = tau_sorted.to(torch.uint8)
     return times.reshape(x.shape)
 
 
@@ -320,8 +331,12 @@ def fire(potentials: Tensor, threshold: float | None) -> tuple[Tensor, Tensor]:
     ``threshold=None``: every step but the last is zeroed and ``P~[T-1] = P[T-1]``, so a neuron
     spikes only at ``T-1`` and only if ``P[T-1] > 0`` (that wave is not cumulative).
 
+    Each output is one float32 elementwise pass over the wave, as a float32 simulator computes
+    it (``F.threshold`` is exactly "keep ``x`` where ``x > threshold``, else the value"): with a
+    threshold ``P~ >= 0``, so the spikes ``[P~ > 0]`` are its sign.
+
     Args:
-        potentials: ``[T, ...]`` float32.
+        potentials: ``[T, ...]`` float32 (finite).
         threshold: ``>= 0``, or ``None``.
 
     Returns:
@@ -330,10 +345,34 @@ def fire(potentials: Tensor, threshold: float | None) -> tuple[Tensor, Tensor]:
     if threshold is None:
         thresholded = torch.zeros_like(potentials)
         thresholded[-1] = potentials[-1]
-    else:
-        thresholded = torch.where(potentials > threshold, potentials, torch.zeros_like(potentials))
-    spikes = (thresholded > 0).to(torch.float32)
-    return spikes, thresholded
+        spikes = torch.zeros_like(potentials)
+        spikes[-1] = (potentials[-1] > 0).to(torch.float32)
+        return spikes, thresholded
+    thresholded = F.threshold(potentials, _checked(threshold), 0.0)
+    return thresholded.sign(), thresholded
+
+
+def _checked(threshold: float) -> float:
+    if threshold < 0:
+        raise ValueError(f"threshold: expected a value >= 0 or None, got {threshold}")
+    return threshold
+
+
+def _fire_in_place(potentials: Tensor, threshold: float | None) -> Tensor:
+    """``fire(potentials, threshold)[1]`` (``P~``), made in place in a layer's fresh potentials
+    that nothing else reads (no second ``[T, ...]`` tensor)."""
+    if threshold is None:
+        potentials[:-1] = 0
+        return potentials
+    return F.threshold_(potentials, _checked(threshold), 0.0)
+
+
+def _fire_spikes(potentials: Tensor, threshold: float | None) -> Tensor:
+    """``fire(potentials, threshold)[0]`` for a layer whose ``P~`` nobody reads (one that does not
+    learn now), made in place in its fresh potentials."""
+    if threshold is None:
+        return fire(potentials, None)[0]
+    return _fire_in_place(potentials, threshold).sign_()
 
 
 def first_spike(spikes: Tensor, thresholded: Tensor, compat: bool = False) -> tuple[Tensor, Tensor]:
@@ -372,31 +411,22 @@ def pointwise_inhibition(thresholded: Tensor) -> Tensor:
         ``[T, F, H, W]``: the winners' traces, zeros elsewhere.
     """
     T, nf = thresholded.shape[:2]
-    any_fired = thresholded.max(dim=1).values > 0  # [T, H, W]
+    any_fired = thresholded.amax(dim=1) > 0  # [T, H, W]
     t_star = T - any_fired.sum(0)  # [H, W]
     at_t_star = thresholded.gather(0, t_star.clamp(max=T - 1).expand(1, nf, *t_star.shape))[0]  # [F, H, W]
+    winner = at_t_star.max(dim=0).indices  # the first maximal feature (max returns the first index)
     feature = torch.arange(nf, device=thresholded.device).reshape(nf, 1, 1)
-    is_max = at_t_star == at_t_star.max(dim=0, keepdim=True).values
-    winner = torch.where(is_max, feature, nf).min(dim=0).values  # first maximal feature
     keep = (feature == winner) & (t_star < T)
     return thresholded * keep.to(thresholded.dtype)
-
-
-def _inhibit(alive: Tensor, f: int, y: int, x: int, radius: int) -> None:
-    """Remove feature ``f`` and, for ``radius > 0``, the clipped window around ``(y, x)``."""
-    H, W = alive.shape[1:]
-    alive[f] = False
-    if radius > 0:
-        rows = slice(max(0, y - radius), min(H, y + radius + 1))
-        cols = slice(max(0, x - radius), min(W, x + radius + 1))
-        alive[:, rows, cols] = False
 
 
 def _unravel(q: int, H: int, W: int) -> Winner:
     return q // (H * W), (q // W) % H, q % W
 
 
-def get_k_winners(thresholded: Tensor, k: int, radius: int = 0, compat: bool = False) -> list[Winner]:
+def get_k_winners(
+    thresholded: Tensor, k: int, radius: int = 0, compat: bool = False, spikes: Tensor | None = None
+) -> list[Winner]:
     """k-winners-take-all with lateral inhibition (ALGORITHMS.md 6).
 
     Candidates are the neurons that fire. Up to ``k`` times: take the best remaining candidate,
@@ -404,57 +434,65 @@ def get_k_winners(thresholded: Tensor, k: int, radius: int = 0, compat: bool = F
     ``[y-r, y+r]`` and columns ``[x-r, x+r]`` (clipped). Stops early when no candidate is left.
 
     * clean: best = earliest ``tau``, then largest ``V = P~[tau]``, then lowest flat index
-      ``f*H*W + y*W + x``; exact, no float rounding involved.
+      ``q = f*H*W + y*W + x``; exact, no float rounding involved.
     * compat: the reference's float32 score. ``v = T * max(spikes * V)``; every spiking step
       contributes ``V + v``; the steps are summed one after the other in float32; best = largest
       score, then lowest flat index; a zero best score stops the loop.
 
+    Removing candidates never changes the others' ranks, so the candidates are ranked once, best
+    first (a stable sort of their keys, so that ties keep the lowest ``q`` first), and the
+    selection walks that ranking, skipping every candidate an earlier winner inhibits: the first
+    one left is each time the best remaining candidate. The clean key packs ``(T - tau, V)`` into
+    one int64 (ALGORITHMS.md 6, "packing the key"): ``(T - tau) << 32 | bits(V)``, the bits of a
+    float32 ``V >= 0`` sorting like the float.
+
     Args:
-        thresholded: ``[T, F, H, W]`` thresholded potentials (usually after pointwise inhibition).
+        thresholded: ``[T, F, H, W]`` thresholded potentials (usually after pointwise inhibition),
+            non-negative (as :func:`fire` makes them from non-negative weights).
         k: maximum number of winners.
         radius: lateral inhibition radius (0 = none).
         compat: rank by the reference's float32 score instead of the exact key.
+        spikes: ``thresholded.sign()`` when the caller already has it.
 
     Returns:
         Up to ``k`` ``(feature, row, col)`` tuples, best first.
     """
     T, nf, H, W = thresholded.shape
-    spikes = thresholded.sign()
-    tau = T - spikes.sum(0).long()  # [F, H, W]
-    V = thresholded.gather(0, tau.clamp(max=T - 1).unsqueeze(0)).squeeze(0)
-    winners: list[Winner] = []
+    if spikes is None:
+        spikes = thresholded.sign()
+    count = spikes.sum(0)  # [F, H, W]: the number of spiking steps, T - tau
 
     if compat:
+        tau = T - count.long()
+        V = thresholded.gather(0, tau.clamp(max=T - 1).unsqueeze(0)).squeeze(0)
         per_step = spikes * V  # V, from the first spike on
         v = per_step.max() * T
         per_step = per_step + spikes * v
-        total = torch.zeros_like(V)
-        for t in range(T):  # sequential float32 sum over time
-            total = total + per_step[t]
-        alive = torch.ones_like(total, dtype=torch.bool)
-        for _ in range(k):
-            score = torch.where(alive, total, torch.zeros_like(total))
-            best = score.max()
-            if best.item() == 0:
-                break
-            q = int((score.reshape(-1) == best).nonzero()[0])  # first maximal index
-            f, y, x = _unravel(q, H, W)
-            winners.append((f, y, x))
-            _inhibit(alive, f, y, x, radius)
-        return winners
+        score = torch.zeros_like(V)
+        for t in range(T):  # the score is defined as this sequential float32 sum over time
+            score = score + per_step[t]
+        score = score.reshape(-1)
+        q = (score > 0).nonzero()[:, 0]  # the candidates (a zero score is never chosen), q ascending
+        key = score[q]
+    else:
+        count = count.reshape(-1)
+        q = (count > 0).nonzero()[:, 0]  # the candidates, those that fire (tau < T), q ascending
+        fired = count[q].long()  # T - tau
+        V = thresholded.reshape(T, -1)[T - fired, q]  # P~[tau]
+        key = (fired << 32) | V.view(torch.int32).long()
+    ranked = q[torch.sort(key, descending=True, stable=True).indices].tolist()
 
-    alive = tau < T
-    for _ in range(k):
-        if not bool(alive.any()):
+    winners: list[Winner] = []
+    for flat in ranked:
+        if len(winners) == k:
             break
-        earliest = tau[alive].min()
-        candidates = alive & (tau == earliest)
-        strongest = V[candidates].max()
-        candidates &= V == strongest
-        q = int(candidates.reshape(-1).nonzero()[0])  # lowest flat index
-        f, y, x = _unravel(q, H, W)
-        winners.append((f, y, x))
-        _inhibit(alive, f, y, x, radius)
+        f, y, x = _unravel(flat, H, W)
+        inhibited = any(
+            f == wf or (radius > 0 and abs(y - wy) <= radius and abs(x - wx) <= radius)
+            for wf, wy, wx in winners
+        )
+        if not inhibited:
+            winners.append((f, y, x))
     return winners
 
 
@@ -475,8 +513,11 @@ def stdp(
     ``(c, y+i, x+j)`` spiked at least as many steps as the output ``(f, y, x)`` (i.e.
     ``t_pre <= t_post``), else LTD. The rate is ``a+`` or ``a-``, times ``(W - lb)(ub - W)`` with
     the stabiliser. All deltas are computed from the weights as they were before the call and
-    then added (a feature listed twice gets the last listed winner's delta); then the weights are
-    clamped to ``[lb, ub]``.
+    then added (a feature listed twice gets the last listed winner's delta [quirk]); then the
+    weights are clamped to ``[lb, ub]``.
+
+    Every winner updates its own feature ``W[f]`` only, so the winners' updates are independent
+    and are made together, as one elementwise computation over ``[winners, C, kh, kw]``.
 
     Args:
         weight: ``[F, C, kh, kw]`` float32, updated in place.
@@ -494,29 +535,34 @@ def stdp(
     lr = lr.to(device=weight.device, dtype=torch.float32)
     if lr.dim() == 1:
         lr = lr.expand(nf, 2)
-    pre_count = input_wave.sum(0)  # [C, Hp, Wp]: T - t_pre
-    post_count = output_wave.sum(0)  # [F, H, W]:  T - t_post
 
-    delta: dict[int, Tensor] = {}
-    for f, y, x in winners:
-        ltp = pre_count[:, y : y + kh, x : x + kw] >= post_count[f, y, x]  # [C, kh, kw]
-        rate = torch.where(ltp, lr[f, 0], lr[f, 1])
+    last = {f: (y, x) for f, y, x in winners}  # one entry per feature, the last listed winner's
+    if last:
+        f = torch.tensor(list(last), device=weight.device)
+        y, x = torch.tensor(list(last.values()), device=weight.device).unbind(1)
+        pre_count = input_wave.sum(0)  # [C, Hp, Wp]: T - t_pre
+        fields = pre_count.unfold(1, kh, 1).unfold(2, kw, 1)  # [C, H, W, kh, kw]: receptive fields
+        pre = fields[:, y, x].transpose(0, 1)  # [n, C, kh, kw]: each winner's inputs
+        post = output_wave[:, f, y, x].sum(0).reshape(-1, 1, 1, 1)  # [n, 1, 1, 1]: T - t_post
+        rate = torch.where(pre >= post, lr[f, 0].reshape(-1, 1, 1, 1), lr[f, 1].reshape(-1, 1, 1, 1))
+        w = weight[f]  # [n, C, kh, kw]
         if stabilize:
-            rate = rate * ((weight[f] - lb) * (ub - weight[f]))
-        delta[f] = rate
-    for f, d in delta.items():
-        weight[f] += d
+            rate = rate * ((w - lb) * (ub - w))
+        w = w + rate
+        weight[f] = w if clamp_all else w.clamp(lb, ub)
 
     if clamp_all:
         weight.clamp_(lb, ub)
-    else:
-        for f in delta:
-            weight[f].clamp_(lb, ub)
 
 
 def pool(wave: Tensor, kernel: int, stride: int, padding: int = 0) -> Tensor:
-    """Max-pool a wave (``[T, C, H, W]``), floor mode: a pooled cell fires when any input does."""
-    return F.max_pool2d(wave, kernel, stride, padding)
+    """Max-pool a wave (``[T, C, H, W]``), floor mode: a pooled cell fires when any input does.
+
+    ``F.max_pool2d`` runs on a channels-last copy (the same maxima; torch's channels-first CPU
+    kernel is several times slower) and the result comes back in the usual layout.
+    """
+    pooled = F.max_pool2d(wave.contiguous(memory_format=torch.channels_last), kernel, stride, padding)
+    return pooled.contiguous()
 
 
 # =============================================================================================
@@ -643,6 +689,16 @@ class ReferenceMozafari2018:
         return self._rates[layer]
 
     # ----------------------------------------------------------------------------- forward
+    def s2_input(self, wave: Tensor) -> Tensor:
+        """Plain S1 (no competition), C1 and padding: ``[T, 6, 28, 28]`` -> ``[T, 30, 16, 16]``."""
+        s1_spikes = _fire_spikes(conv_potentials(pad(wave, 2), self.w1), self.THRESHOLDS[0])
+        return pad(pool(s1_spikes, 2, 2), 1)
+
+    def s3_input(self, wave: Tensor) -> Tensor:
+        """Plain S1, C1, S2, C2 and padding: ``[T, 6, 28, 28]`` -> ``[T, 250, 8, 8]``."""
+        s2_spikes = _fire_spikes(conv_potentials(self.s2_input(wave), self.w2), self.THRESHOLDS[1])
+        return pad(pool(s2_spikes, 3, 3), 2)
+
     def forward_s1(self, wave: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """S1 on a ``[T, 6, 28, 28]`` wave.
 
@@ -654,24 +710,24 @@ class ReferenceMozafari2018:
 
     def forward_s2(self, wave: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Plain S1, C1, S2: -> (S2 input ``[T, 30, 16, 16]``, spikes, thresholded ``[T, 250, 14, 14]``)."""
-        _, s1_spikes, _ = self.forward_s1(wave)
-        s2_in = pad(pool(s1_spikes, 2, 2), 1)
+        s2_in = self.s2_input(wave)
         spikes, thresholded = fire(conv_potentials(s2_in, self.w2), self.THRESHOLDS[1])
         return s2_in, spikes, thresholded
 
     def forward_s3(self, wave: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Plain S1..S3: -> (S3 input ``[T, 250, 8, 8]``, spikes, thresholded ``[T, 200, 4, 4]``)."""
-        _, s2_spikes, _ = self.forward_s2(wave)
-        s3_in = pad(pool(s2_spikes, 3, 3), 2)
+        s3_in = self.s3_input(wave)
         spikes, thresholded = fire(conv_potentials(s3_in, self.w3), self.THRESHOLDS[2])
         return s3_in, spikes, thresholded
 
     # ----------------------------------------------------------------------------- training
-    def _stdp_layer(self, layer: int, weight: Tensor, s_in: Tensor, thresholded: Tensor) -> list[Winner]:
+    def _stdp_layer(self, layer: int, weight: Tensor, s_in: Tensor) -> list[Winner]:
+        """Train a layer on its padded input: fire, pointwise inhibition, k-WTA, STDP."""
+        thresholded = _fire_in_place(conv_potentials(s_in, weight), self.THRESHOLDS[layer])
         inhibited = pointwise_inhibition(thresholded)
         spikes = inhibited.sign()
         k, radius = self.KWTA[layer]
-        winners = get_k_winners(inhibited, k, radius, self.compat)
+        winners = get_k_winners(inhibited, k, radius, self.compat, spikes)
         a_plus, a_minus = self._next_rates(layer)
         lr = torch.tensor([a_plus, a_minus], dtype=torch.float32, device=weight.device)
         lb, ub = self.BOUNDS[layer]
@@ -680,13 +736,11 @@ class ReferenceMozafari2018:
 
     def stdp1(self, wave: Tensor) -> list[Winner]:
         """Train S1 on one ``[T, 6, 28, 28]`` wave; returns the k-WTA winners."""
-        s1_in, _, thresholded = self.forward_s1(wave)
-        return self._stdp_layer(0, self.w1, s1_in, thresholded)
+        return self._stdp_layer(0, self.w1, pad(wave, 2))
 
     def stdp2(self, wave: Tensor) -> list[Winner]:
         """Train S2 on one ``[T, 6, 28, 28]`` wave (S1 without inhibition); returns the winners."""
-        s2_in, _, thresholded = self.forward_s2(wave)
-        return self._stdp_layer(1, self.w2, s2_in, thresholded)
+        return self._stdp_layer(1, self.w2, self.s2_input(wave))
 
     def decide(self, wave: Tensor) -> Decision:
         """Run the whole network on one ``[T, 6, 28, 28]`` wave and pick the decision neuron."""
@@ -891,8 +945,7 @@ class ReferenceNetwork:
                 return pointwise_inhibition(wave)
             return wave
         if isinstance(layer, Conv):
-            spikes, _ = fire(conv_potentials(wave, self.weights[layer.name]), layer.threshold)
-            return spikes
+            return _fire_spikes(conv_potentials(wave, self.weights[layer.name]), layer.threshold)
         raise TypeError(f"layer: unknown layer type {type(layer).__name__}")
 
     def stages(self, wave: Tensor, training: bool = False) -> list[Tensor]:
@@ -937,15 +990,16 @@ class ReferenceNetwork:
             raise ValueError(f"layer {name!r}: STDP needs a conv with an STDP rule, got {rule!r}")
         weight = self.weights[name]
         s_in = self.layer_input(name, wave, training=True)
-        _, thresholded = fire(conv_potentials(s_in, weight), conv.threshold)
+        thresholded = _fire_in_place(conv_potentials(s_in, weight), conv.threshold)
         inhibited = pointwise_inhibition(thresholded) if conv.pointwise else thresholded
-        winners = get_k_winners(inhibited, conv.k, conv.radius, self.compat)
+        spikes = inhibited.sign()
+        winners = get_k_winners(inhibited, conv.k, conv.radius, self.compat, spikes)
         a_plus, a_minus = self._next_rates(name)
         lr = torch.tensor([a_plus, a_minus], dtype=torch.float32, device=weight.device)
         stdp(
             weight,
             s_in,
-            inhibited.sign(),
+            spikes,
             winners,
             lr,
             stabilize=rule.stabilize,

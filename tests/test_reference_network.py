@@ -237,3 +237,124 @@ def test_kheradpisheh_batch_one_equals_reference(mnist, compat):
     assert features.shape == (n, 12150)
     expect = torch.stack([rnet.features(w) for w in waves]).to(torch.uint8)
     assert torch.equal(features.cpu().to(torch.uint8), expect)
+
+
+# ----------------------------------------------------------------------------- operators
+# The reference's operators are written as whole-tensor computations; these pin them to the plain
+# step-by-step definitions of ALGORITHMS.md (winner after winner, synapse after synapse).
+def _tied_thresholded(F, H, W, T, gen):
+    """[T, F, H, W] thresholded potentials with few distinct times and values (ties everywhere)."""
+    times = torch.randint(0, T + 1, (F, H, W), generator=gen)
+    values = torch.randint(1, 4, (F, H, W), generator=gen).float() * 0.5 + 10
+    steps = torch.arange(T).view(T, 1, 1, 1)
+    return torch.where((steps >= times) & (times < T), values, torch.zeros(()))
+
+
+def _sequential_k_winners(thresholded, k, radius, compat):
+    """ALGORITHMS.md 6 step by step: k times the best live candidate, then inhibit."""
+    T, nf, H, W = thresholded.shape
+    spikes = thresholded.sign()
+    tau = T - spikes.sum(0).long()
+    V = thresholded.gather(0, tau.clamp(max=T - 1)[None])[0]
+    if compat:
+        v = (spikes * V).max() * T
+        per_step = spikes * V + spikes * v
+        score = torch.zeros_like(V)
+        for t in range(T):
+            score = score + per_step[t]
+    alive = tau < T
+    winners = []
+    for _ in range(k):
+        if compat:
+            live = torch.where(alive, score, 0.0)
+            if float(live.max()) == 0:
+                break
+            q = int((live.flatten() == live.max()).nonzero()[0])
+        else:
+            if not bool(alive.any()):
+                break
+            best = min(
+                (int(tau.flatten()[q]), -float(V.flatten()[q]), q)
+                for q in alive.flatten().nonzero()[:, 0].tolist()
+            )
+            q = best[2]
+        f, y, x = q // (H * W), q // W % H, q % W
+        winners.append((f, y, x))
+        alive[f] = False
+        if radius > 0:
+            alive[:, max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1] = False
+    return winners
+
+
+@COMPAT
+def test_k_winners_equal_the_sequential_definition(compat):
+    g = torch.Generator().manual_seed(3)
+    for trial in range(40):
+        thr = _tied_thresholded(5, 6, 7, 15, g)
+        if trial % 2:
+            thr = ref.pointwise_inhibition(thr)
+        for k, radius in ((1, 0), (3, 1), (8, 2), (40, 0)):
+            expect = _sequential_k_winners(thr, k, radius, compat)
+            assert ref.get_k_winners(thr, k, radius, compat) == expect, f"trial {trial}, k={k}, r={radius}"
+            assert ref.get_k_winners(thr, k, radius, compat, thr.sign()) == expect
+    assert ref.get_k_winners(torch.zeros(15, 3, 4, 4), 5, 1, compat) == []
+
+
+@pytest.mark.parametrize("stabilize,lb,ub,clamp_all", [(True, 0.0, 1.0, False), (False, 0.2, 0.8, True)])
+def test_stdp_equals_the_per_winner_definition(stabilize, lb, ub, clamp_all):
+    """All winners at once equal one winner after another, deltas taken from the weights before the
+    call; a feature listed twice gets its last winner's delta."""
+    g = torch.Generator().manual_seed(5)
+    T, F, C, K, H, W = 15, 6, 3, 3, 5, 6
+    for trial in range(20):
+        wave_in = ref.times_to_wave(torch.randint(0, T + 1, (C, H + K - 1, W + K - 1), generator=g), T)
+        wave_out = ref.times_to_wave(torch.randint(0, T + 1, (F, H, W), generator=g), T)
+        winners = [
+            (
+                int(torch.randint(0, F, (1,), generator=g)),
+                int(torch.randint(0, H, (1,), generator=g)),
+                int(torch.randint(0, W, (1,), generator=g)),
+            )
+            for _ in range(trial % 5)
+        ]
+        weight = 0.8 + 0.1 * torch.randn(F, C, K, K, generator=g)
+        lr = torch.rand(F, 2, generator=g) * torch.tensor([0.1, -0.1])
+        expect = weight.clone()
+        pre, post = wave_in.sum(0), wave_out.sum(0)
+        delta = {}
+        for f, y, x in winners:
+            rate = torch.where(pre[:, y : y + K, x : x + K] >= post[f, y, x], lr[f, 0], lr[f, 1])
+            delta[f] = rate * ((weight[f] - lb) * (ub - weight[f])) if stabilize else rate
+        for f, d in delta.items():
+            expect[f] = expect[f] + d
+            if not clamp_all:
+                expect[f] = expect[f].clamp(lb, ub)
+        if clamp_all:
+            expect.clamp_(lb, ub)
+        got = weight.clone()
+        ref.stdp(got, wave_in, wave_out, winners, lr, stabilize=stabilize, lb=lb, ub=ub, clamp_all=clamp_all)
+        assert torch.equal(got, expect), f"trial {trial}: {winners}"
+
+
+def test_fire_pool_and_normalisation_equal_their_plain_forms(mnist):
+    g = torch.Generator().manual_seed(7)
+    p = torch.randint(0, 3, (15, 4, 6, 6), generator=g).float().cumsum(0)
+    for threshold in (0.0, 4.0, 9.5):
+        spikes, thr = ref.fire(p, threshold)
+        assert torch.equal(thr, torch.where(p > threshold, p, torch.zeros(())))
+        assert torch.equal(spikes, (thr > 0).float())
+    with pytest.raises(ValueError, match="threshold"):
+        ref.fire(p, -1.0)
+    wave = ref.times_to_wave(torch.randint(0, 16, (5, 13, 14), generator=g), 15)
+    for kernel, stride, padding in ((2, 2, 0), (3, 3, 0), (2, 2, 1)):
+        pooled = ref.pool(wave, kernel, stride, padding)
+        assert torch.equal(pooled, torch.nn.functional.max_pool2d(wave, kernel, stride, padding))
+        assert pooled.is_contiguous()
+    # local normalisation: the separable box sum equals the 17x17 box convolution on DoG responses
+    train, _ = mnist
+    bank = ref.dog_bank(ref.MOZAFARI_DOG)
+    box = torch.ones(1, 1, 17, 17, dtype=torch.float64)
+    for i in range(20):
+        x = ref.filter_image(train.images[i], bank, 6)
+        mean = torch.nn.functional.conv2d(x.double()[:, None], box, padding=8)[:, 0] / 289 + 1e-12
+        assert torch.equal(ref.local_normalization(x), (x.double() / mean).float()), f"image {i}"
