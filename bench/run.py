@@ -14,7 +14,9 @@ OS (glibc malloc_trim), then the kernel's high-water mark is reset, and the figu
 is the peak above the RSS before the call; on CUDA, peak device memory too.
 
 Mozafari 2018 (the default) is timed against ``ReferenceMozafari2018``: encoding, S1
-and S2 STDP, S3 R-STDP, inference, plus single operators on its layers' shapes. Any
+and S2 STDP, S3 R-STDP (both contenders on lower layers computed once, as the trainers
+and the established simulator's example loops run them), inference, plus single
+operators on its layers' shapes. Any
 other registered network is timed against ``ReferenceNetwork(spec)`` (one sample at a
 time, as today's simulators run): encoding, each learned conv's training (lower layers
 cached on the fastspike side, as the trainer runs it), inference (feature extraction for
@@ -302,8 +304,11 @@ def bench_phases(timer: Timer, images, labels, device, n: int, batch: int, state
         ),
     )
 
-    # S2 STDP: fastspike trains on its cached S1 output (computed once, as the trainer does)
+    # S2 STDP: both train on their cached S1 output (computed once, as the trainers do: the
+    # established simulator's example loops too)
     x2 = _model_from(net0, device).layer_input(2, times, training=True)
+    frozen = _ref_copy(net0, device)
+    r2 = [frozen.s2_input(w) for w in waves]
 
     def fast_s2(bs):
         train_epoch(holder["fast"], 2, x2, holder["state"][2], batch_size=bs)
@@ -312,17 +317,21 @@ def bench_phases(timer: Timer, images, labels, device, n: int, batch: int, state
         "S2 STDP training",
         timer.run(
             {
-                "reference": (lambda: [holder["ref"].stdp2(w) for w in waves], n),
+                "reference": (
+                    lambda: [holder["ref"].stdp2(w, s2_in) for w, s2_in in zip(waves, r2, strict=True)],
+                    n,
+                ),
                 "fastspike_b1": (lambda: fast_s2(1), n),
                 "fastspike_batched": (lambda: fast_s2(batch), n),
             },
             setup,
         ),
-        "fastspike: S2 input cached (frozen S1 computed once per dataset)",
+        "both: S2 input cached (frozen S1 computed once per dataset)",
     )
 
-    # S3 R-STDP: fastspike on cached S3 input
+    # S3 R-STDP: both on cached S3 input
     x3 = _model_from(net0, device).layer_input(3, times, training=True)
+    r3 = [frozen.s3_input(w) for w in waves]
 
     def fast_s3(bs):
         train_epoch(holder["fast"], 3, x3, holder["state"][3], labels=lab, batch_size=bs)
@@ -332,7 +341,10 @@ def bench_phases(timer: Timer, images, labels, device, n: int, batch: int, state
         timer.run(
             {
                 "reference": (
-                    lambda: [holder["ref"].rstdp(w, int(y)) for w, y in zip(waves, lab, strict=True)],
+                    lambda: [
+                        holder["ref"].rstdp(w, int(y), s3_in)
+                        for w, y, s3_in in zip(waves, lab, r3, strict=True)
+                    ],
                     n,
                 ),
                 "fastspike_b1": (lambda: fast_s3(1), n),
@@ -340,7 +352,7 @@ def bench_phases(timer: Timer, images, labels, device, n: int, batch: int, state
             },
             setup,
         ),
-        "fastspike: S3 input cached (frozen S1-S2 computed once per dataset)",
+        "both: S3 input cached (frozen S1-S2 computed once per dataset)",
     )
 
     # inference: encoded times -> decision, whole network
@@ -797,7 +809,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="output file stem (default: <model>-<device>-<cpu slug>, '-quick' appended for --quick)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for every contender (default: torch's, one per core)",
+    )
     args = p.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            p.error(f"--threads: expected a positive number of threads, got {args.threads}")
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     spec = get_spec(args.model)
     learned = [c.name for c in _learned(spec)]

@@ -738,13 +738,21 @@ class ReferenceMozafari2018:
         """Train S1 on one ``[T, 6, 28, 28]`` wave; returns the k-WTA winners."""
         return self._stdp_layer(0, self.w1, pad(wave, 2))
 
-    def stdp2(self, wave: Tensor) -> list[Winner]:
-        """Train S2 on one ``[T, 6, 28, 28]`` wave (S1 without inhibition); returns the winners."""
-        return self._stdp_layer(1, self.w2, self.s2_input(wave))
+    def stdp2(self, wave: Tensor, s2_in: Tensor | None = None) -> list[Winner]:
+        """Train S2 on one ``[T, 6, 28, 28]`` wave (S1 without inhibition); returns the winners.
 
-    def decide(self, wave: Tensor) -> Decision:
-        """Run the whole network on one ``[T, 6, 28, 28]`` wave and pick the decision neuron."""
-        s3_in, spikes, thresholded = self.forward_s3(wave)
+        ``s2_in``: the wave's :meth:`s2_input`, when the frozen S1 was run once per dataset (as
+        a trainer caches it); ``wave`` is then not read."""
+        return self._stdp_layer(1, self.w2, self.s2_input(wave) if s2_in is None else s2_in)
+
+    def decide(self, wave: Tensor, s3_in: Tensor | None = None) -> Decision:
+        """Run the whole network on one ``[T, 6, 28, 28]`` wave and pick the decision neuron.
+
+        ``s3_in``: the wave's :meth:`s3_input`, computed before (frozen S1 and S2)."""
+        if s3_in is None:
+            s3_in, spikes, thresholded = self.forward_s3(wave)
+        else:
+            spikes, thresholded = fire(conv_potentials(s3_in, self.w3), self.THRESHOLDS[2])
         winners = get_k_winners(thresholded, 1, 0, self.compat)
         if not winners:
             return Decision(-1, None, s3_in, spikes)
@@ -754,14 +762,15 @@ class ReferenceMozafari2018:
         """Class of one ``[T, 6, 28, 28]`` wave, or -1 when no decision neuron fires."""
         return self.decide(wave).decision
 
-    def rstdp(self, wave: Tensor, label: int) -> int:
-        """One R-STDP step on S3 (7.3); returns the decision (-1 = silence).
+    def rstdp(self, wave: Tensor, label: int, s3_in: Tensor | None = None) -> int:
+        """One R-STDP step on S3 (7.3); returns the decision (-1 = silence). ``s3_in`` as in
+        :meth:`decide`.
 
         Right: STDP with the reward rates; wrong: with the punishment (anti-STDP) rates; silent:
         nothing. After every 1000 calls the rates are rescaled from their initial values by the
         chunk's miss fraction (reward) and hit fraction (punishment).
         """
-        d = self.decide(wave)
+        d = self.decide(wave, s3_in)
         if d.winner is not None:
             hit = d.decision == int(label)
             if hit:

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+import torch
 
 CONTENDERS = ("reference", "fastspike_b1", "fastspike_batched")
 
@@ -16,8 +17,6 @@ def _check_timing(r: dict) -> None:
 def test_timer_measures_the_memory_a_call_needs():
     """The bench's per-call peak memory: a call that touches 256 MB reads as about that much
     above the RSS before it, and a call that allocates nothing as (nearly) nothing."""
-    import torch
-
     from bench.run import Timer
 
     def big():
@@ -35,9 +34,14 @@ def test_bench_quick_runs_and_writes_json(mnist_root, tmp_path):
     from bench.run import main
 
     argv = ["--quick", "--samples", "4", "--repeats", "1", "--trained-samples", "8", "4", "4"]
-    argv += ["--operator-batches", "1", "2"]
-    assert main([*argv, "--data", mnist_root, "--out", str(tmp_path), "--name", "q"]) == 0
+    argv += ["--operator-batches", "1", "2", "--threads", "1"]
+    before = torch.get_num_threads()
+    try:
+        assert main([*argv, "--data", mnist_root, "--out", str(tmp_path), "--name", "q"]) == 0
+    finally:
+        torch.set_num_threads(before)
     res = json.loads((tmp_path / "q.json").read_text())
+    assert res["machine"]["threads"] == 1
     assert res["model"] == "mozafari2018"
     assert res["quick"] is True and res["machine"]["torch"] and res["date"]
     assert res["trained_samples"] == [8, 4, 4] and set(res["trained_subnormal_fraction"]) == {
@@ -68,6 +72,8 @@ def test_bench_quick_runs_and_writes_json(mnist_root, tmp_path):
     assert [r["T"] for r in res["memory_vs_T"]] == [15, 30]
     assert (tmp_path / "q.md").read_text().startswith("### fastspike benchmark")
     # the bench reads real MNIST only and never downloads: a folder without it is an error
+    with pytest.raises(SystemExit):
+        main(["--quick", "--threads", "0", "--data", mnist_root, "--out", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="download=False"):
         main(["--quick", "--data", str(tmp_path / "no-mnist"), "--out", str(tmp_path)])
     assert not (tmp_path / "no-mnist").exists()

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from fastspike import reference as ref
+from fastspike.encoding import Encoder
 from fastspike.reference import ReferenceMozafari2018, ReferenceNetwork
 from fastspike.registry import get_spec
 
@@ -358,3 +359,18 @@ def test_fire_pool_and_normalisation_equal_their_plain_forms(mnist):
         x = ref.filter_image(train.images[i], bank, 6)
         mean = torch.nn.functional.conv2d(x.double()[:, None], box, padding=8)[:, 0] / 289 + 1e-12
         assert torch.equal(ref.local_normalization(x), (x.double() / mean).float()), f"image {i}"
+
+
+def test_cached_lower_layers_train_the_same(mnist):
+    """stdp2 / rstdp on a cached S2 / S3 input (frozen lower layers run once, as trainers and
+    the bench run them) equal the recomputing calls."""
+    train, _ = mnist
+    times = Encoder()(train.images[:40])
+    waves = [ref.times_to_wave(t, 15) for t in times]
+    a, b = ReferenceMozafari2018(seed=0), ReferenceMozafari2018(seed=0)
+    for w in waves:
+        assert a.stdp2(w) == b.stdp2(w, b.s2_input(w))
+    assert torch.equal(a.w2, b.w2) and not torch.equal(a.w2, ReferenceMozafari2018(seed=0).w2)
+    decisions = [a.rstdp(w, int(y)) for w, y in zip(waves, train.labels[:40], strict=True)]
+    cached = [b.rstdp(w, int(y), b.s3_input(w)) for w, y in zip(waves, train.labels[:40], strict=True)]
+    assert decisions == cached and torch.equal(a.w3, b.w3)
