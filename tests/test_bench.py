@@ -188,3 +188,22 @@ def test_gpu_check_script_parses_and_plans(tmp_path):
     if shutil.which("nvidia-smi") is None:
         r = subprocess.run(["bash", script, "--only", "env"], capture_output=True, text=True)
         assert r.returncode == 2 and "no GPU" in r.stderr
+
+
+@pytest.mark.slow
+def test_busy_machine_bench_runs_and_writes_json(mnist_root, tmp_path):
+    """python -m bench.busy end to end, small: quiet and busy rows per phase, no timing asserted."""
+    from bench.busy import main
+
+    argv = ["--threads", "1", "--samples", "64", "--repeats", "1"]
+    argv += ["--data", mnist_root, "--out", str(tmp_path)]
+    assert main(argv) == 0
+    (path,) = tmp_path.glob("busy-*.json")
+    res = json.loads(path.read_text())
+    assert [(r["threads"], r["phase"]) for r in res["rows"]] == [(1, "inference"), (1, "S1 STDP training")]
+    for r in res["rows"]:
+        assert r["quiet"] > 0 and r["busy"] > 0 and r["kept"] == r["busy"] / r["quiet"]
+    md = (tmp_path / path.name.replace(".json", ".md")).read_text()
+    assert md.startswith("### fastspike on a busy machine")
+    with pytest.raises(SystemExit):
+        main(["--threads", "0", "--out", str(tmp_path)])

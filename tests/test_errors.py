@@ -282,3 +282,23 @@ def test_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="the download failed"):
         load_dataset("mnist", str(root), download=True)
     assert not root.exists()
+
+
+def test_openmp_threads_sleep_while_they_wait_unless_told_otherwise():
+    """fastspike sets OMP_WAIT_POLICY=PASSIVE when it loads torch itself, keeps a value the user
+    set, and cannot (so does not pretend to) change it once torch is loaded."""
+    import subprocess
+    import sys
+
+    code = "import os, {mods}; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
+    def policy(mods, **extra):
+        argv = [sys.executable, "-c", code.format(mods=mods)]
+        r = subprocess.run(argv, capture_output=True, text=True, env={**env, **extra})
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout.strip().splitlines()[-1]
+
+    assert policy("fastspike") == "PASSIVE"
+    assert policy("fastspike", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    assert policy("torch, fastspike") == "None"
