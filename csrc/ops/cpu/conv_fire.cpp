@@ -276,9 +276,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   const auto tin = times_in.contiguous();
   // Bytes are enough for the times when T <= 255: the gather path.
   const int force = gather::forced_path.load();
+  // the wide path returns only first crossings (its early exit): a threshold, no potentials out
+  const bool wide_ok = threshold.has_value() && !return_potentials;
   TORCH_CHECK(force == gather::kAuto || force == gather::kScatter || T <= 255,
               "conv_fire: the forced gather path needs T <= 255, got T = ", T);
-  TORCH_CHECK(force != gather::kWide || (threshold.has_value() && !return_potentials),
+  TORCH_CHECK(force != gather::kWide || wide_ok,
               "conv_fire: the forced wide path needs a threshold and return_potentials=False");
   const bool use_gather = T <= 255 && force != gather::kScatter;
   static const gather::Impl impl = gather::select_impl();
@@ -309,7 +311,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_fire_cpu(const at::Tensor& t
   // threshold and no potentials out -> wrow (run_wide); otherwise wt. Only those
   // are built (a batch-of-one call otherwise spends most of its time on them).
   const int64_t fc_last = Fp - (chunks - 1) * fc_max;  // <= 0: the last chunk is empty
-  const bool wide_ok = threshold.has_value() && !return_potentials;
   const bool forced = force != gather::kAuto;
   const bool need_wide = forced ? force == gather::kWide
                                 : use_gather && wide_ok && (fc_max > kLanes || fc_last > kLanes);
