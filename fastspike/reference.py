@@ -387,14 +387,15 @@ def first_spike(spikes: Tensor, thresholded: Tensor, compat: bool = False) -> tu
             reference); otherwise it gets 0.
 
     Returns:
-        ``(times, values)``: uint8 ``[...]`` (``T`` = never) and float32 ``[...]``.
+        ``(times, values)``: ``[...]`` times (``T`` = never), uint8 for ``T <= 255`` and int16
+        above, as fastspike's, and float32 ``[...]``.
     """
     T = spikes.shape[0]
     tau = T - (spikes != 0).sum(0)
     values = thresholded.gather(0, tau.clamp(max=T - 1).unsqueeze(0)).squeeze(0)
     if not compat:
         values = torch.where(tau < T, values, torch.zeros_like(values))
-    return tau.to(torch.uint8), values
+    return tau.to(torch.uint8 if T <= 255 else torch.int16), values
 
 
 def pointwise_inhibition(thresholded: Tensor) -> Tensor:
@@ -714,9 +715,12 @@ class ReferenceMozafari2018:
         spikes, thresholded = fire(conv_potentials(s2_in, self.w2), self.THRESHOLDS[1])
         return s2_in, spikes, thresholded
 
-    def forward_s3(self, wave: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Plain S1..S3: -> (S3 input ``[T, 250, 8, 8]``, spikes, thresholded ``[T, 200, 4, 4]``)."""
-        s3_in = self.s3_input(wave)
+    def forward_s3(self, wave: Tensor, s3_in: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Plain S1..S3: -> (S3 input ``[T, 250, 8, 8]``, spikes, thresholded ``[T, 200, 4, 4]``).
+
+        ``s3_in``: the wave's :meth:`s3_input`, computed before (frozen S1 and S2)."""
+        if s3_in is None:
+            s3_in = self.s3_input(wave)
         spikes, thresholded = fire(conv_potentials(s3_in, self.w3), self.THRESHOLDS[2])
         return s3_in, spikes, thresholded
 
@@ -748,11 +752,8 @@ class ReferenceMozafari2018:
     def decide(self, wave: Tensor, s3_in: Tensor | None = None) -> Decision:
         """Run the whole network on one ``[T, 6, 28, 28]`` wave and pick the decision neuron.
 
-        ``s3_in``: the wave's :meth:`s3_input`, computed before (frozen S1 and S2)."""
-        if s3_in is None:
-            s3_in, spikes, thresholded = self.forward_s3(wave)
-        else:
-            spikes, thresholded = fire(conv_potentials(s3_in, self.w3), self.THRESHOLDS[2])
+        ``s3_in`` as in :meth:`forward_s3`."""
+        s3_in, spikes, thresholded = self.forward_s3(wave, s3_in)
         winners = get_k_winners(thresholded, 1, 0, self.compat)
         if not winners:
             return Decision(-1, None, s3_in, spikes)
@@ -764,7 +765,7 @@ class ReferenceMozafari2018:
 
     def rstdp(self, wave: Tensor, label: int, s3_in: Tensor | None = None) -> int:
         """One R-STDP step on S3 (7.3); returns the decision (-1 = silence). ``s3_in`` as in
-        :meth:`decide`.
+        :meth:`forward_s3`.
 
         Right: STDP with the reward rates; wrong: with the punishment (anti-STDP) rates; silent:
         nothing. After every 1000 calls the rates are rescaled from their initial values by the

@@ -71,13 +71,9 @@ def test_conv_fire_int16_times_and_noncontiguous():
     weight = dyadic_weights((4, 3, 3, 3), g)
     t, v, p = fastspike.conv_fire(times_in, weight, T, 5.0, return_potentials=True)
     assert t.dtype == torch.int16
-    # the reference's uint8 maps stop at T = 255: compare potentials, then first spikes of them
-    rp = torch.stack(
-        [ref.conv_potentials(ref.times_to_wave(times_in[b].long(), T), weight) for b in range(2)]
-    )
-    assert torch.equal(p, rp)
-    rt, rv = fastspike.first_spike(rp, 5.0)
-    assert torch.equal(t, rt) and torch.equal(v, rv)
+    rt, rv, rp = reference_conv_fire(times_in, weight, T, 5.0)
+    assert rt.dtype == torch.int16
+    assert torch.equal(p, rp) and torch.equal(t, rt) and torch.equal(v, rv)
     # non-contiguous input (transposed spatial dims) gives the same as its contiguous copy
     tin = random_times((2, 3, 10, 12), 15, g).transpose(2, 3)
     a = fastspike.conv_fire(tin, weight, 15, 2.0)
@@ -267,23 +263,6 @@ def forced_path():
     _path_counts("auto")
 
 
-def _reference_long(times_in, weight, T, threshold):
-    """The reference's potentials, first spikes (long, T = never) and values for any T."""
-    pots = torch.stack(
-        [
-            ref.conv_potentials(ref.times_to_wave(times_in[b].long(), T), weight)
-            for b in range(times_in.shape[0])
-        ]
-    )
-    if threshold is None:  # decision mode: a spike at T - 1 where P[T-1] > 0
-        fires = pots[:, -1] > 0
-        return pots, torch.where(fires, T - 1, T), torch.where(fires, pots[:, -1], 0.0)
-    crossed = pots > threshold
-    tau = T - crossed.sum(1)  # potentials never decrease: the crossings are a suffix
-    at = pots.gather(1, tau.clamp(max=T - 1).unsqueeze(1)).squeeze(1)
-    return pots, tau, torch.where(tau < T, at, 0.0)
-
-
 _MODES = [(3.0, False), (3.0, True), (None, False)]  # (threshold, return_potentials)
 
 
@@ -320,7 +299,7 @@ def test_conv_fire_forced_path_matches_reference(forced_path, path, T, dtype, mo
     times_in[:, :, :3] = T  # a band where nothing fires
     weight = dyadic_weights((F, C, K, K), g, denom=4)
     weight[::5] = 0.0  # features that never fire
-    rp, rt, rv = _reference_long(times_in, weight, T, threshold)
+    rt, rv, rp = reference_conv_fire(times_in, weight, T, threshold)
     if T > 255 and path != "scatter":
         forced_path(path)
         with pytest.raises(RuntimeError, match="forced gather path needs T <= 255"):
@@ -332,7 +311,7 @@ def test_conv_fire_forced_path_matches_reference(forced_path, path, T, dtype, mo
     name = "rows-exit" if path == "rows" and threshold is not None and not potentials else path
     assert ran[name] > 0 and sum(ran.values()) == ran[name], ran
     assert t.dtype == times_in.dtype
-    assert torch.equal(t.long(), rt) and torch.equal(v, rv)
+    assert torch.equal(t.long(), rt.long()) and torch.equal(v, rv)
     if potentials:
         assert torch.equal(p, rp)
     assert bool((rt == T).any()) and bool((rt < T).any())  # silent and firing neurons
