@@ -26,10 +26,13 @@ import torch
 
 from bench.run import _cpu_name, cpu_slug
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 _MEASURE = r"""
-import json, os, statistics, sys, time
+import json, os, sys
 import fastspike  # first, as `python -m fastspike` runs: its OpenMP wait policy applies
 import torch
+from bench.run import Timer
 from fastspike.data import load_dataset
 from fastspike.encoding import Encoder
 from fastspike.train import load_model, new_state, predict, train_epoch
@@ -46,32 +49,28 @@ def inference():
 def s1():
     train_epoch(model, 1, x1, new_state(model, 1), batch_size=64)
     model.conv1.weight.copy_(w1)
-out = {}
-for name, fn in (("inference", inference), ("S1 STDP training", s1)):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    out[name] = n / statistics.median(ts)
-out["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
-print(json.dumps(out))
+res = Timer(torch.device("cpu"), repeats).run({"inference": (inference, n), "S1 STDP training": (s1, n)})
+rates = {name: r["samples_per_s"] for name, r in res.items()}
+print(json.dumps({"rates": rates, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}))
 """
 
 _HOG = "while True: pass"
 
 
-def _measure(threads: int, n: int, repeats: int, data: str, ckpt: str, busy: bool) -> dict[str, float]:
+def _measure(
+    threads: int, n: int, repeats: int, data: str, ckpt: str, busy: bool
+) -> tuple[dict[str, float], str | None]:
+    """``(samples/s per phase, the OpenMP wait policy the measurement ran with)``."""
     hog = subprocess.Popen([sys.executable, "-c", _HOG]) if busy else None
     try:
         if hog:
             time.sleep(1.0)  # the hog is running before the measurement starts
         r = subprocess.run(
-            [sys.executable, "-c", _MEASURE, str(threads), str(n), str(repeats), data, ckpt],
+            [sys.executable, "-c", _MEASURE, str(threads), str(n), str(repeats), os.path.abspath(data), ckpt],
             capture_output=True,
             text=True,
             check=False,
+            cwd=_ROOT,  # where `bench` imports from
         )
     finally:
         if hog:
@@ -80,11 +79,7 @@ def _measure(threads: int, n: int, repeats: int, data: str, ckpt: str, busy: boo
     if r.returncode != 0:
         raise RuntimeError(f"bench.busy: the measurement failed:\n{r.stderr[-2000:]}")
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    _policy.append(out.pop("OMP_WAIT_POLICY"))
-    return out
-
-
-_policy: list[str | None] = []  # the OpenMP wait policy each measurement ran with
+    return out["rates"], out["OMP_WAIT_POLICY"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if min(args.threads) < 1 or args.samples < 1 or args.repeats < 1:
         p.error("--threads, --samples and --repeats must be positive")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ckpt = os.path.join(root, "fastspike", "pretrained", "mozafari2018-tiny.pt")
-    rows = []
+    ckpt = os.path.join(_ROOT, "fastspike", "pretrained", "mozafari2018-tiny.pt")
+    rows, policies = [], set()
     for threads in args.threads:
-        quiet = _measure(threads, args.samples, args.repeats, args.data, ckpt, busy=False)
-        busy = _measure(threads, args.samples, args.repeats, args.data, ckpt, busy=True)
+        quiet, p_quiet = _measure(threads, args.samples, args.repeats, args.data, ckpt, busy=False)
+        busy, p_busy = _measure(threads, args.samples, args.repeats, args.data, ckpt, busy=True)
+        policies |= {str(p_quiet), str(p_busy)}
         for phase in quiet:
             rows.append(
                 {
@@ -120,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     names = ("GOMP_SPINCOUNT", "OMP_NUM_THREADS")
     env = {k: os.environ[k] for k in names if k in os.environ}
-    env["OMP_WAIT_POLICY"] = "/".join(sorted({str(p) for p in _policy}))
+    env["OMP_WAIT_POLICY"] = "/".join(sorted(policies))
     res = {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_name(),
