@@ -175,6 +175,30 @@ MUTATIONS = [
         ["tests/test_model.py"],
         "stdp_update keeps subnormal weights instead of flushing them to zero",
     ),
+    Mutation(
+        "M19",
+        "csrc/ops/cpu/final_potential.cpp",
+        "fr.L = int64_t{1} << (31 - bits);",
+        "fr.L = int64_t{1} << (32 - bits);",
+        ["tests/test_final_potential.py"],
+        "final_potential fixed point: twice the rows per int32 partial sum (overflow)",
+    ),
+    Mutation(
+        "M20",
+        "csrc/ops/cpu/final_potential.cpp",
+        "out[f] = e >= e_min ?",
+        "out[f] = e > e_min ?",
+        ["tests/test_final_potential.py"],
+        "final_potential fixed point: the weights of the lowest binade become 0",
+    ),
+    Mutation(
+        "M21",
+        "csrc/ops/cpu/final_potential.cpp",
+        "for (int f = 0; f < 16 * NV; ++f) acc[f] -= part[f];",
+        "for (int f = 0; f < 16 * NV; ++f) acc[f] += part[f];",
+        ["tests/test_final_potential.py"],
+        "final_potential fixed point: the complement's rows added instead of subtracted",
+    ),
 ]
 
 

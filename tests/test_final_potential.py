@@ -215,3 +215,98 @@ def test_final_potential_bad_tap_sums(bad, match):
         fastspike.final_potential_tap_sums(-w)
     with pytest.raises(ValueError, match="weight: expected"):
         fastspike.final_potential_tap_sums(w.double())
+
+
+# --- the two ways the CPU kernel adds: float64, and fixed point ------------------------------
+# torch.ops.fastspike._final_potential_debug(force) forces the way for the calls that follow
+# ("auto", "float64", "fixed") and returns, then resets, the calls made each way since the
+# last call: [float64, fixed].
+def _sum_calls(force=""):
+    return dict(zip(("float64", "fixed"), torch.ops.fastspike._final_potential_debug(force), strict=True))
+
+
+@pytest.fixture
+def forced_sum():
+    _sum_calls("auto")
+    yield _sum_calls
+    _sum_calls("auto")
+
+
+def _weights_spanning(shape, g, lo_exp, hi_exp):
+    """Weights whose binary exponents cover [lo_exp, hi_exp] (both ends present, most at
+    the top), with random 24-bit significands: the fixed-point form needs hi_exp - lo_exp
+    + 24 bits."""
+    e = torch.randint(lo_exp, hi_exp + 1, shape, generator=g)
+    # mostly near the top: int32 partial sums near 2^31
+    e = torch.where(torch.rand(shape, generator=g) < 0.8, hi_exp, e)
+    w = torch.ldexp(1.0 + torch.rand(shape, generator=g, dtype=torch.float64), e.double()).float()
+    w.view(-1)[0] = 2.0**lo_exp * 1.5
+    w.view(-1)[1] = 2.0**hi_exp * 1.999
+    return w
+
+
+@pytest.mark.parametrize(
+    "lo_exp,hi_exp,fixed",
+    [
+        (-3, -1, True),  # the R-STDP range [0.2, 0.8]: 26 bits, 32 rows per int32 partial sum
+        (-5, -1, True),  # 28 bits: 8 rows per partial sum, the most the fixed path takes
+        (-6, -1, False),  # 29 bits: float64
+        (-40, -1, False),  # far apart: float64 (still exact in float64 here)
+    ],
+)
+@pytest.mark.parametrize("p_never", [0.02, 0.6])  # complement and direct
+def test_fixed_point_sums_equal_float64_sums(forced_sum, lo_exp, hi_exp, fixed, p_never):
+    """Batches of 8 or more add in fixed point when the weights' exponents span at most
+    5 binades: the same bits as float64 and as the exact sum, every sample as it is alone;
+    wider weights fall back to float64. Near-maximal weights and hundreds of rows per
+    output position cross many int32 partial sums."""
+    g = torch.Generator().manual_seed(hi_exp - lo_exp + int(100 * p_never))
+    T = 15
+    B, C, F_ = 17, 60, 37  # a partial last group of 8; F not a multiple of 16
+    x = padded(random_times((B, C, 4, 5), T, g, p_never=p_never), 2, T)
+    w = _weights_spanning((F_, C, 5, 5), g, lo_exp, hi_exp)
+    if lo_exp == -40:  # few distinct significands, so float64 holds every sum exactly
+        w = torch.ldexp(torch.ones_like(w), torch.frexp(w).exponent - 1)
+    exact = exact_final_potential(x, w, T)
+    p, done = fastspike.final_potential(x, w, T, 2)
+    assert bool(done.all()) and torch.equal(p, exact)
+    assert forced_sum() == {"float64": 0, "fixed": 1} if fixed else {"float64": 1, "fixed": 0}
+    forced_sum("float64")
+    assert torch.equal(fastspike.final_potential(x, w, T, 2)[0], exact)
+    assert forced_sum() == {"float64": 1, "fixed": 0}
+    forced_sum("fixed")  # B = 1 in fixed point as well, where the weights allow it
+    for b in (0, B - 1):
+        assert torch.equal(fastspike.final_potential(x[b : b + 1], w, T, 2)[0][0], exact[b])
+    assert forced_sum() == {"float64": 0, "fixed": 2} if fixed else {"float64": 2, "fixed": 0}
+
+
+def test_fixed_point_zero_subnormal_and_negative_zero_weights(forced_sum):
+    """In fixed point as in float64: subnormal weights count as 0, -0.0 is 0, all-zero
+    weights give 0 (any unit), and a negative or NaN weight is still an error."""
+    g = torch.Generator().manual_seed(3)
+    T = 15
+    x = padded(random_times((9, 20, 4, 4), T, g, p_never=0.4), 2, T)
+    w = decision_weights((12, 20, 5, 5), g)
+    w[0, :, 0, 0] = 1e-40  # subnormal
+    w[1, :, 1, 1] = -0.0
+    w[2] = 0.0
+    w_ftz = torch.where(w.abs() < torch.finfo(torch.float32).tiny, 0.0, w)
+    expected = exact_final_potential(x, w_ftz, T)
+    for force in ("fixed", "float64"):
+        forced_sum(force)
+        p, _ = fastspike.final_potential(x, w, T, 2)
+        assert torch.equal(p, expected), force
+        assert bool((p[:, 2] == 0).all())
+        assert forced_sum()[force] == 1
+    forced_sum("fixed")
+    assert torch.equal(fastspike.final_potential(x, torch.zeros_like(w), T, 2)[0], torch.zeros_like(expected))
+    for bad in (-0.5, float("nan"), float("inf")):
+        wb = w.clone()
+        wb[3, 4, 2, 2] = bad
+        with pytest.raises(RuntimeError, match="non-negative"):
+            fastspike.final_potential(x, wb, T, 2)
+
+
+def test_final_potential_debug_rejects_unknown_ways():
+    with pytest.raises(RuntimeError, match="float64 or fixed"):
+        torch.ops.fastspike._final_potential_debug("int8")

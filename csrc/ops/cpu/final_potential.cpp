@@ -1,13 +1,29 @@
 // CPU kernel for fastspike::final_potential (definition in ../final_potential.cpp).
 //
-// Event-driven, one sample per task, float64 accumulators [H*W][F] (L1/L2):
-// every input cell (c, yp, xp) of the inner (non-border) region that is an
-// event adds its weight row W[c, i, j, :] to the outputs (y, x) = (yp - i,
-// xp - j) it reaches. The events are the inputs that fire, or, when more than
-// half of the inner inputs fire, those that do not, subtracted from the
-// per-position total of the inner inputs' weights: at most half of the inner
-// inputs are visited. Both give the exact sum whenever float64 holds it
-// exactly (see the definition), so the choice never shows in the result.
+// Event-driven: every input cell (c, yp, xp) of the inner (non-border) region
+// that is an event adds its weight row W[c, i, j, :] to the outputs (y, x) =
+// (yp - i, xp - j) it reaches. The events are the inputs that fire, or, when
+// more than half of the inner inputs fire, those that do not, subtracted from
+// the per-position total of the inner inputs' weights: at most half of the inner
+// inputs are visited.
+//
+// Samples are taken in groups of kGroup; within a group the input channels are
+// taken in chunks whose weight rows (about 256 KB) stay in cache while each
+// sample of the group adds, position by position, the rows of its events of
+// those channels into accumulators held in registers.
+//
+// Two ways to add, which give the same bits:
+//  - fixed point (batches of kFixedMinBatch samples or more, when the weights
+//    allow it): every non-zero weight is an integer multiple of u = 2^(e_min - 23)
+//    (e_min: the smallest binary exponent among them) below 2^bits u, bits =
+//    e_max - e_min + 24. With bits <= 28 (the R-STDP weights in [0.2, 0.8]: 26),
+//    the weights become int32 multiples of u, summed exactly in int32 registers
+//    2^(31 - bits) rows at a time, then in int64: half the bytes of float64 rows
+//    and no conversions.
+//  - float64 (otherwise): the float32 rows converted and added in float64.
+// Both are the exact sum whenever float64 holds it exactly (see the definition;
+// always so in the fixed-point case), so the result does not depend on the path,
+// the grouping or the order of the additions.
 #include "fastspike/checks.h"
 #include "fastspike/math.h"
 
@@ -17,38 +33,245 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
+#include <cmath>
 #include <cstring>
+#include <string>
 #include <tuple>
 #include <vector>
 
 namespace fastspike {
 namespace {
 
+constexpr int64_t kGroup = 8;          // samples that share a pass over the weights
+constexpr int64_t kFixedMinBatch = 8;  // smallest batch converted to fixed point
+
+// Debug state (_final_potential_debug): the forced way to add (-1 auto, 0 float64,
+// 1 fixed point where the weights allow it) and the calls each way made since the
+// last debug call.
+std::atomic<int> forced_sum{-1};
+std::atomic<int64_t> sum_calls[2];
+
 struct FinalGeometry {
   ConvGeometry g;
   int64_t border, Fd;
 };
 
-// acc[pos][f] += sign * row[f] for the outputs that each listed input
-// (flat index (c * Hp + yp) * Wp + xp) reaches.
+// Register-blocked row sums: acc[0, F) += (or -=) the float32 weight rows
+// wr + offs[q] (q < n), converted to float64, NV vectors of 8 doubles at a time
+// in registers. Plain GCC vector types: one zmm per vector in the AVX-512 clone,
+// split into narrower ones by the compiler in the others.
+typedef double v8d __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+
+template <int NV>
+inline __attribute__((always_inline)) void add_rows_block(double* __restrict__ acc, const float* __restrict__ wr,
+                                                          const int32_t* __restrict__ offs, int64_t n,
+                                                          bool subtract) {
+  v8d a[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) std::memcpy(&a[v], acc + 8 * v, sizeof(v8d));
+  if (subtract) {
+    for (int64_t q = 0; q < n; ++q) {
+      const float* row = wr + offs[q];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        v8f x;
+        std::memcpy(&x, row + 8 * v, sizeof(v8f));
+        a[v] -= __builtin_convertvector(x, v8d);
+      }
+    }
+  } else {
+    for (int64_t q = 0; q < n; ++q) {
+      const float* row = wr + offs[q];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        v8f x;
+        std::memcpy(&x, row + 8 * v, sizeof(v8f));
+        a[v] += __builtin_convertvector(x, v8d);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) std::memcpy(acc + 8 * v, &a[v], sizeof(v8d));
+}
+
+// acc[f] += sign * sum_q wr[offs[q] + f] for f < F: 64 features at a time in
+// registers, then the remaining whole vectors, then the scalar tail.
 FASTSPIKE_CPU_CLONES
-void add_events(const FinalGeometry& fg, const int32_t* __restrict__ events, int64_t n_events,
-                const float* __restrict__ wr, bool subtract, double* __restrict__ acc) {
-  const ConvGeometry& g = fg.g;
-  const int64_t F = g.F, Fd = fg.Fd;
-  for (int64_t q = 0; q < n_events; ++q) {
+void add_rows(double* __restrict__ acc, const float* __restrict__ wr, const int32_t* __restrict__ offs, int64_t n,
+              int64_t F, bool subtract) {
+  const int64_t F8 = F / 8 * 8;
+  int64_t f0 = 0;
+  for (; f0 + 64 <= F8; f0 += 64) add_rows_block<8>(acc + f0, wr + f0, offs, n, subtract);
+  switch ((F8 - f0) / 8) {
+    case 7: add_rows_block<7>(acc + f0, wr + f0, offs, n, subtract); break;
+    case 6: add_rows_block<6>(acc + f0, wr + f0, offs, n, subtract); break;
+    case 5: add_rows_block<5>(acc + f0, wr + f0, offs, n, subtract); break;
+    case 4: add_rows_block<4>(acc + f0, wr + f0, offs, n, subtract); break;
+    case 3: add_rows_block<3>(acc + f0, wr + f0, offs, n, subtract); break;
+    case 2: add_rows_block<2>(acc + f0, wr + f0, offs, n, subtract); break;
+    case 1: add_rows_block<1>(acc + f0, wr + f0, offs, n, subtract); break;
+    default: break;
+  }
+  for (int64_t f = F8; f < F; ++f) {
+    double t = 0.0;
+    for (int64_t q = 0; q < n; ++q) t += static_cast<double>(wr[offs[q] + f]);
+    acc[f] = subtract ? acc[f] - t : acc[f] + t;
+  }
+}
+
+// Fixed-point row sums: acc[0, 16 NV) (int64) += (or -=) the int32 rows
+// wr + offs[q], at most L of them at a time in int32 registers (L * max row value
+// < 2^31: no overflow), then widened into acc.
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+template <int NV>
+inline __attribute__((always_inline)) void add_fixed_block(int64_t* __restrict__ acc, const int32_t* __restrict__ wr,
+                                                           const int32_t* __restrict__ offs, int64_t n, int64_t L,
+                                                           bool subtract) {
+  for (int64_t q0 = 0; q0 < n; q0 += L) {
+    const int64_t q1 = std::min(n, q0 + L);
+    v16i a[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) a[v] = v16i{};
+    for (int64_t q = q0; q < q1; ++q) {
+      const int32_t* row = wr + offs[q];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        v16i x;
+        std::memcpy(&x, row + 16 * v, sizeof(v16i));
+        a[v] += x;
+      }
+    }
+    int32_t part[16 * NV];
+    std::memcpy(part, a, sizeof(part));
+    if (subtract)
+      for (int f = 0; f < 16 * NV; ++f) acc[f] -= part[f];
+    else
+      for (int f = 0; f < 16 * NV; ++f) acc[f] += part[f];
+  }
+}
+
+// acc[f] += sign * sum_q wr[offs[q] + f] for f < Fp (a multiple of 16), 128 at a time.
+FASTSPIKE_CPU_CLONES
+void add_fixed(int64_t* __restrict__ acc, const int32_t* __restrict__ wr, const int32_t* __restrict__ offs, int64_t n,
+               int64_t Fp, int64_t L, bool subtract) {
+  int64_t f0 = 0;
+  for (; f0 + 128 <= Fp; f0 += 128) add_fixed_block<8>(acc + f0, wr + f0, offs, n, L, subtract);
+  switch ((Fp - f0) / 16) {
+    case 7: add_fixed_block<7>(acc + f0, wr + f0, offs, n, L, subtract); break;
+    case 6: add_fixed_block<6>(acc + f0, wr + f0, offs, n, L, subtract); break;
+    case 5: add_fixed_block<5>(acc + f0, wr + f0, offs, n, L, subtract); break;
+    case 4: add_fixed_block<4>(acc + f0, wr + f0, offs, n, L, subtract); break;
+    case 3: add_fixed_block<3>(acc + f0, wr + f0, offs, n, L, subtract); break;
+    case 2: add_fixed_block<2>(acc + f0, wr + f0, offs, n, L, subtract); break;
+    case 1: add_fixed_block<1>(acc + f0, wr + f0, offs, n, L, subtract); break;
+    default: break;
+  }
+}
+
+// The weights in fixed point, when they allow it (see the top of this file):
+// rows[(c * kh + i) * kw + j][Fp] int32 (zero padded to Fp = F rounded up to 16),
+// unit = 2^e_unit; empty when they do not (or when a weight is invalid: the
+// float64 path then reports it).
+struct FixedRows {
+  const int32_t* rows = nullptr;
+  int64_t Fp = 0, L = 0;
+  int e_unit = 0;
+};
+
+// Over w[0, n): the smallest biased exponent of the normal weights (255 if none),
+// the largest biased exponent (0 if none), and whether a weight is not finite
+// and >= 0 (-0 is 0). Integer ops on the bits, vectorised.
+FASTSPIKE_CPU_CLONES
+void exponent_range(const float* __restrict__ w, int64_t n, uint32_t* lo, uint32_t* hi, uint32_t* bad) {
+  uint32_t l = 255, h = 0, b = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, w + i, 4);
+    const uint32_t e = u >> 23;                           // sign and exponent
+    b |= (u > 0x7F7FFFFFu) & (u != 0x80000000u);          // negative, NaN or infinite
+    const uint32_t en = e >= 1u && e <= 254u ? e : 255u;  // normal
+    l = en < l ? en : l;
+    const uint32_t ex = e <= 254u ? e : 0u;
+    h = ex > h ? ex : h;
+  }
+  *lo = l;
+  *hi = h;
+  *bad = b;
+}
+
+// rows[r][f] = w[r][f] in units of 2^(e_min - 150) (e_min biased), the significand
+// shifted by its exponent's distance from e_min; subnormals and zeros become 0.
+FASTSPIKE_CPU_CLONES
+void to_fixed(const float* __restrict__ w, int64_t r0, int64_t r1, int64_t F, int64_t Fp, uint32_t e_min,
+              int32_t* __restrict__ rows) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* wr = w + r * F;
+    int32_t* out = rows + r * Fp;
+    for (int64_t f = 0; f < F; ++f) {
+      uint32_t u;
+      std::memcpy(&u, wr + f, 4);
+      const uint32_t e = (u >> 23) & 0xFFu;
+      const uint32_t m = (u & 0x7FFFFFu) | 0x800000u;
+      out[f] = e >= e_min ? static_cast<int32_t>(m << (e - e_min)) : 0;
+    }
+    for (int64_t f = F; f < Fp; ++f) out[f] = 0;
+  }
+}
+
+FixedRows fixed_rows_of(const ConvGeometry& g, const float* wr) {
+  FixedRows fr;
+  const int64_t n_rows = g.C * g.kh * g.kw, n = n_rows * g.F;
+  std::vector<uint32_t> lo_t(at::get_num_threads() + 1, 255), hi_t(at::get_num_threads() + 1, 0),
+      bad_t(at::get_num_threads() + 1, 0);
+  at::parallel_for(0, n, 1 << 16, [&](int64_t i0, int64_t i1) {
+    uint32_t lo, hi, bad;
+    exponent_range(wr + i0, i1 - i0, &lo, &hi, &bad);
+    const int t = at::get_thread_num();
+    lo_t[t] = std::min(lo_t[t], lo);
+    hi_t[t] = std::max(hi_t[t], hi);
+    bad_t[t] |= bad;
+  });
+  if (*std::max_element(bad_t.begin(), bad_t.end())) return fr;
+  const uint32_t e_min = *std::min_element(lo_t.begin(), lo_t.end());
+  const uint32_t e_max = *std::max_element(hi_t.begin(), hi_t.end());
+  const int bits = e_min == 255u ? 1 : static_cast<int>(e_max - e_min) + 24;  // all zero: any unit
+  // int32 partial sums of L rows; int64 totals of up to C kh kw rows, held exactly
+  // by the float64 they become
+  if (bits > 28 || static_cast<double>(n_rows) * std::ldexp(1.0, bits) >= std::ldexp(1.0, 53)) return fr;
+  fr.e_unit = e_min == 255u ? 0 : static_cast<int>(e_min) - 150;  // 2^(e - 127 - 23)
+  fr.L = int64_t{1} << (31 - bits);
+  fr.Fp = (g.F + 15) / 16 * 16;
+  // kept per thread between calls: no page faults for a fresh buffer on every call
+  thread_local std::vector<int32_t> buf;
+  if (buf.size() < static_cast<size_t>(n_rows * fr.Fp)) buf.resize(n_rows * fr.Fp);
+  int32_t* rows = buf.data();
+  const int64_t Fp = fr.Fp;
+  const uint32_t e_lo = e_min == 255u ? 255u : e_min;
+  at::parallel_for(0, n_rows, 256,
+                   [&](int64_t r0, int64_t r1) { to_fixed(wr, r0, r1, g.F, Fp, e_lo, rows); });
+  fr.rows = rows;
+  return fr;
+}
+
+// For the events [e0, e1) of one sample (flat input indices (c * Hp + yp) * Wp + xp,
+// ascending), the weight-row offsets ((c * kh + i) * kw + j) * stride each output
+// position pos = y * W + x receives: rows[pos * cap + k], k < cnt[pos].
+void rows_by_position(const ConvGeometry& g, const int32_t* events, int64_t e0, int64_t e1, int64_t stride,
+                      int64_t cap, int32_t* __restrict__ rows, int32_t* __restrict__ cnt) {
+  const int64_t HW = g.H * g.W;
+  std::fill(cnt, cnt + HW, 0);
+  for (int64_t q = e0; q < e1; ++q) {
     const int64_t e = events[q];
     const int64_t xp = e % g.Wp, r = e / g.Wp, yp = r % g.Hp, c = r / g.Hp;
     const int64_t y_lo = std::max<int64_t>(0, yp - g.kh + 1), y_hi = std::min<int64_t>(g.H - 1, yp);
     const int64_t x_lo = std::max<int64_t>(0, xp - g.kw + 1), x_hi = std::min<int64_t>(g.W - 1, xp);
     for (int64_t y = y_lo; y <= y_hi; ++y)
       for (int64_t x = x_lo; x <= x_hi; ++x) {
-        const float* __restrict__ row = wr + ((c * g.kh + (yp - y)) * g.kw + (xp - x)) * F;
-        double* __restrict__ a = acc + (y * g.W + x) * Fd;
-        if (subtract)
-          for (int64_t f = 0; f < F; ++f) a[f] -= static_cast<double>(row[f]);
-        else
-          for (int64_t f = 0; f < F; ++f) a[f] += static_cast<double>(row[f]);
+        const int64_t pos = y * g.W + x;
+        rows[pos * cap + cnt[pos]++] = static_cast<int32_t>(((c * g.kh + (yp - y)) * g.kw + (xp - x)) * stride);
       }
   }
 }
@@ -120,6 +343,10 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
   const ConvGeometry& g = fg.g;
   check_tap_sums(tap_sums, g, weight_rows);
   fg.Fd = (g.F + 7) / 8 * 8;
+  // event indices and weight-row offsets are int32
+  TORCH_CHECK(g.C * g.Hp * g.Wp <= INT32_MAX && g.C * g.kh * g.kw * g.F <= INT32_MAX,
+              "final_potential: times_in ", times_in.sizes(), " or weight_rows ", weight_rows.sizes(),
+              " has more than 2^31 - 1 elements per sample (the CPU kernel indexes them with int32)");
   auto out = at::empty({g.B, g.F, g.H, g.W}, times_in.options().dtype(at::kFloat));
   auto done = at::empty({g.B}, times_in.options().dtype(at::kBool));
   const auto wr_t = weight_rows.contiguous();
@@ -161,44 +388,124 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
   const int64_t n_inner = g.C * (g.Hp - 2 * border) * (g.Wp - 2 * border);
   const auto tin = times_in.contiguous();
   std::atomic<int64_t> bad_sample{-1};
+  // fixed point for batches large enough to repay the conversion of the weights
+  const int force = forced_sum.load();
+  const FixedRows fr = (force < 0 ? g.B >= kFixedMinBatch : force == 1) ? fixed_rows_of(g, wr) : FixedRows{};
+  sum_calls[fr.rows != nullptr ? 1 : 0].fetch_add(1);
+  std::vector<int64_t> total_i;
+  if (fr.rows != nullptr) {  // the totals in units (exact: float64 held them exactly)
+    total_i.assign(HW * fr.Fp, 0);
+    const double inv_unit = std::ldexp(1.0, -fr.e_unit);
+    for (int64_t pos = 0; pos < HW; ++pos)
+      for (int64_t f = 0; f < g.F; ++f)
+        total_i[pos * fr.Fp + f] = static_cast<int64_t>(total[pos * fg.Fd + f] * inv_unit);
+  }
   FASTSPIKE_DISPATCH_TIMES(tin.scalar_type(), "final_potential", [&] {
     const tau_t* ti = tin.const_data_ptr<tau_t>();
     float* po = out.mutable_data_ptr<float>();
     bool* dn = done.mutable_data_ptr<bool>();
-    // samples handed out one at a time (their event counts differ widely)
-    std::atomic<int64_t> next_b{0};
-    const int64_t workers = std::min<int64_t>(at::get_num_threads(), g.B);
+    // Groups of up to kGroup samples handed out one at a time (their event counts
+    // differ widely); see the top of this file.
+    const int64_t n_groups = (g.B + kGroup - 1) / kGroup;
+    const bool fixed = fr.rows != nullptr;
+    const int64_t stride = fixed ? fr.Fp : g.F;                     // weight-row length in elements
+    const int64_t ad = fixed ? fr.Fp : fg.Fd;                       // accumulator row length
+    const int64_t chan_bytes = g.kh * g.kw * stride * 4;            // one input channel's rows
+    const int64_t cb = std::max<int64_t>(1, (int64_t{256} << 10) / chan_bytes);
+    const int64_t cap = std::min(cb, g.C) * g.kh * g.kw;            // rows a position gets per chunk, at most
+    const int64_t plane = g.Hp * g.Wp;
+    std::atomic<int64_t> next_group{0};
+    const int64_t workers = std::min<int64_t>(at::get_num_threads(), n_groups);
     at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
       ScopedFlushDenormal ftz;
       std::vector<uint8_t> ev(n_words * 8, 0);
-      std::vector<int32_t> events(n_plane);
-      std::vector<double> acc(HW * fg.Fd);
-      for (int64_t b = w0 < w1 ? next_b.fetch_add(1) : g.B; b < g.B; b = next_b.fetch_add(1)) {
-        bool border_fires = false;
-        const int64_t n_fired = fired_map(ti + b * n_plane, border_cell.data(), n_plane, T, ev.data(),
-                                                 &border_fires);
-        if (border_fires) {
-          int64_t expected = -1;
-          bad_sample.compare_exchange_strong(expected, b);
-          continue;
+      std::vector<int32_t> events(kGroup * n_plane);
+      std::vector<int64_t> n_ev(kGroup), cursor(kGroup);
+      std::vector<uint8_t> live(kGroup), compl_(kGroup);
+      std::vector<double> acc_d(fixed ? 0 : kGroup * HW * ad);
+      std::vector<int64_t> acc_i(fixed ? kGroup * HW * ad : 0);
+      std::vector<int32_t> rows(HW * cap), cnt(HW);
+      for (int64_t grp = w0 < w1 ? next_group.fetch_add(1) : n_groups; grp < n_groups;
+           grp = next_group.fetch_add(1)) {
+        const int64_t b0 = grp * kGroup, nb = std::min(kGroup, g.B - b0);
+        bool any = false;
+        for (int64_t s = 0; s < nb; ++s) {
+          const int64_t b = b0 + s;
+          live[s] = 0;
+          bool border_fires = false;
+          const int64_t n_fired = fired_map(ti + b * n_plane, border_cell.data(), n_plane, T, ev.data(),
+                                            &border_fires);
+          if (border_fires) {
+            int64_t expected = -1;
+            bad_sample.compare_exchange_strong(expected, b);
+            continue;
+          }
+          const bool complement = 2 * n_fired > n_inner;
+          const int64_t n_events = complement ? n_inner - n_fired : n_fired;
+          dn[b] = static_cast<double>(n_events) <= max_event_fraction * static_cast<double>(n_inner);
+          if (!dn[b]) {  // left to the caller
+            float* ob = po + b * g.F * HW;
+            std::fill(ob, ob + g.F * HW, 0.f);
+            continue;
+          }
+          if (fixed) {
+            int64_t* as = acc_i.data() + s * HW * ad;
+            if (complement)
+              std::copy(total_i.begin(), total_i.end(), as);
+            else
+              std::fill(as, as + HW * ad, int64_t{0});
+          } else {
+            double* as = acc_d.data() + s * HW * ad;
+            if (complement)
+              std::copy(total.begin(), total.end(), as);
+            else
+              std::fill(as, as + HW * ad, 0.0);
+          }
+          n_ev[s] = list_events(ev.data(), border_cell.data(), n_words, complement, events.data() + s * n_plane);
+          TORCH_INTERNAL_ASSERT(n_ev[s] == n_events);
+          cursor[s] = 0;
+          compl_[s] = complement;
+          live[s] = 1;
+          any = true;
         }
-        const bool complement = 2 * n_fired > n_inner;
-        const int64_t n_events = complement ? n_inner - n_fired : n_fired;
-        float* ob = po + b * g.F * HW;
-        dn[b] = static_cast<double>(n_events) <= max_event_fraction * static_cast<double>(n_inner);
-        if (!dn[b]) {  // left to the caller
-          std::fill(ob, ob + g.F * HW, 0.f);
-          continue;
+        if (!any) continue;
+        for (int64_t c0 = 0; c0 < g.C; c0 += cb) {
+          const int64_t e_end = std::min(c0 + cb, g.C) * plane;  // first flat index past the chunk
+          for (int64_t s = 0; s < nb; ++s) {
+            if (!live[s]) continue;
+            const int32_t* es = events.data() + s * n_plane;
+            const int64_t q0 = cursor[s];
+            int64_t q1 = q0;
+            while (q1 < n_ev[s] && es[q1] < e_end) ++q1;
+            cursor[s] = q1;
+            if (q1 == q0) continue;
+            rows_by_position(g, es, q0, q1, stride, cap, rows.data(), cnt.data());
+            for (int64_t pos = 0; pos < HW; ++pos) {
+              if (!cnt[pos]) continue;
+              const int32_t* offs = rows.data() + pos * cap;
+              if (fixed)
+                add_fixed(acc_i.data() + (s * HW + pos) * ad, fr.rows, offs, cnt[pos], fr.Fp, fr.L,
+                          compl_[s]);
+              else
+                add_rows(acc_d.data() + (s * HW + pos) * ad, wr, offs, cnt[pos], g.F, compl_[s]);
+            }
+          }
         }
-        if (complement)
-          std::copy(total.begin(), total.end(), acc.begin());
-        else
-          std::fill(acc.begin(), acc.end(), 0.0);
-        const int64_t n_listed = list_events(ev.data(), border_cell.data(), n_words, complement, events.data());
-        TORCH_INTERNAL_ASSERT(n_listed == n_events);
-        add_events(fg, events.data(), n_listed, wr, complement, acc.data());
-        for (int64_t f = 0; f < g.F; ++f)
-          for (int64_t pos = 0; pos < HW; ++pos) ob[f * HW + pos] = static_cast<float>(acc[pos * fg.Fd + f]);
+        const double unit = std::ldexp(1.0, fr.e_unit);
+        for (int64_t s = 0; s < nb; ++s) {
+          if (!live[s]) continue;
+          float* ob = po + (b0 + s) * g.F * HW;
+          if (fixed) {
+            const int64_t* as = acc_i.data() + s * HW * ad;
+            for (int64_t f = 0; f < g.F; ++f)
+              for (int64_t pos = 0; pos < HW; ++pos)
+                ob[f * HW + pos] = static_cast<float>(static_cast<double>(as[pos * ad + f]) * unit);
+          } else {
+            const double* as = acc_d.data() + s * HW * ad;
+            for (int64_t f = 0; f < g.F; ++f)
+              for (int64_t pos = 0; pos < HW; ++pos) ob[f * HW + pos] = static_cast<float>(as[pos * ad + f]);
+          }
+        }
       }
     });
   });
@@ -207,8 +514,26 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
   return {out, done};
 }
 
+// _final_potential_debug(force): forces the way the CPU kernel adds for later
+// calls ("auto": fixed point for batches of kFixedMinBatch samples or more;
+// "float64"; "fixed": fixed point wherever the weights allow it; "" leaves it as
+// it is) and returns, then resets, the calls made each way since the last call:
+// [float64, fixed]. For the tests, which assert the way each case took.
+std::vector<int64_t> final_potential_debug(const std::string& force) {
+  if (force == "auto")
+    forced_sum = -1;
+  else if (force == "float64")
+    forced_sum = 0;
+  else if (force == "fixed")
+    forced_sum = 1;
+  else
+    TORCH_CHECK(force.empty(), "force: expected '', auto, float64 or fixed, got '", force, "'");
+  return {sum_calls[0].exchange(0), sum_calls[1].exchange(0)};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastspike, CPU, m) { m.impl("final_potential", &final_potential_cpu); }
+TORCH_LIBRARY_FRAGMENT(fastspike, m) { m.def("_final_potential_debug(str force) -> int[]", &final_potential_debug); }
 
 }  // namespace fastspike
