@@ -256,8 +256,8 @@ def _weights_spanning(shape, g, lo_exp, hi_exp):
 )
 @pytest.mark.parametrize("p_never", [0.02, 0.6])  # complement and direct
 def test_fixed_point_sums_equal_float64_sums(forced_sum, lo_exp, hi_exp, fixed, p_never):
-    """Batches of 8 or more add in fixed point when the weights' exponents span at most
-    5 binades: the same bits as float64 and as the exact sum, every sample as it is alone;
+    """The CPU kernel adds in fixed point when the weights' exponents span at most 5
+    binades: the same bits as float64 and as the exact sum, every sample as it is alone;
     wider weights fall back to float64. Near-maximal weights and hundreds of rows per
     output position cross many int32 partial sums."""
     g = torch.Generator().manual_seed(hi_exp - lo_exp + int(100 * p_never))
@@ -274,7 +274,7 @@ def test_fixed_point_sums_equal_float64_sums(forced_sum, lo_exp, hi_exp, fixed, 
     forced_sum("float64")
     assert torch.equal(fastspike.final_potential(x, w, T, 2)[0], exact)
     assert forced_sum() == {"float64": 1, "fixed": 0}
-    forced_sum("fixed")  # B = 1 in fixed point as well, where the weights allow it
+    forced_sum("auto")  # each sample alone, the automatic way
     for b in (0, B - 1):
         assert torch.equal(fastspike.final_potential(x[b : b + 1], w, T, 2)[0][0], exact[b])
     assert forced_sum() == {"float64": 0, "fixed": 2} if fixed else {"float64": 2, "fixed": 0}

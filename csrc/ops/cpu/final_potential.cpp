@@ -13,8 +13,7 @@
 // those channels into accumulators held in registers.
 //
 // Two ways to add, which give the same bits:
-//  - fixed point (batches of kFixedMinBatch samples or more, when the weights
-//    allow it): every non-zero weight is an integer multiple of u = 2^(e_min - 23)
+//  - fixed point (when the weights allow it): every non-zero weight is an integer multiple of u = 2^(e_min - 23)
 //    (e_min: the smallest binary exponent among them) below 2^bits u, bits =
 //    e_max - e_min + 24. With bits <= 28 (the R-STDP weights in [0.2, 0.8]: 26),
 //    the weights become int32 multiples of u, summed exactly in int32 registers
@@ -44,10 +43,9 @@ namespace fastspike {
 namespace {
 
 constexpr int64_t kGroup = 8;          // samples that share a pass over the weights
-constexpr int64_t kFixedMinBatch = 8;  // smallest batch converted to fixed point
 
-// Debug state (_final_potential_debug): the forced way to add (-1 auto, 0 float64,
-// 1 fixed point where the weights allow it) and the calls each way made since the
+// Debug state (_final_potential_debug): the forced way to add (-1 auto and 1: fixed
+// point where the weights allow it; 0: float64) and the calls each way made since the
 // last debug call.
 std::atomic<int> forced_sum{-1};
 std::atomic<int64_t> sum_calls[2];
@@ -183,41 +181,71 @@ struct FixedRows {
 
 // Over w[0, n): the smallest biased exponent of the normal weights (255 if none),
 // the largest biased exponent (0 if none), and whether a weight is not finite
-// and >= 0 (-0 is 0). Integer ops on the bits, vectorised.
+// and >= 0 (-0 is 0). Integer ops on the bits, 16 lanes at a time.
+typedef uint32_t v16u __attribute__((vector_size(64)));
+
 FASTSPIKE_CPU_CLONES
 void exponent_range(const float* __restrict__ w, int64_t n, uint32_t* lo, uint32_t* hi, uint32_t* bad) {
-  uint32_t l = 255, h = 0, b = 0;
-  for (int64_t i = 0; i < n; ++i) {
+  // per lane: the smallest normal exponent, the largest bits (-0 as +0): a weight
+  // is valid iff its bits are at most those of FLT_MAX
+  const v16u k255 = v16u{} + 255u, zero = v16u{};
+  v16u l = k255, m = zero;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    v16u u;
+    std::memcpy(&u, w + i, sizeof(u));
+    u = (u == 0x80000000u) ? zero : u;
+    m = u > m ? u : m;
+    const v16u e = u >> 23;
+    const v16u en = (e - 1u < 254u) ? e : k255;  // normal (others: 255)
+    l = en < l ? en : l;
+  }
+  uint32_t lo_s = 255u, m_s = 0u;
+  for (int k = 0; k < 16; ++k) {
+    lo_s = std::min(lo_s, l[k]);
+    m_s = std::max(m_s, m[k]);
+  }
+  for (; i < n; ++i) {
     uint32_t u;
     std::memcpy(&u, w + i, 4);
-    const uint32_t e = u >> 23;                           // sign and exponent
-    b |= (u > 0x7F7FFFFFu) & (u != 0x80000000u);          // negative, NaN or infinite
-    const uint32_t en = e >= 1u && e <= 254u ? e : 255u;  // normal
-    l = en < l ? en : l;
-    const uint32_t ex = e <= 254u ? e : 0u;
-    h = ex > h ? ex : h;
+    u = u == 0x80000000u ? 0u : u;
+    m_s = std::max(m_s, u);
+    const uint32_t e = u >> 23;
+    if (e - 1u < 254u) lo_s = std::min(lo_s, e);
   }
-  *lo = l;
-  *hi = h;
-  *bad = b;
+  *lo = lo_s;
+  *hi = m_s >> 23;  // meaningful when valid
+  *bad = m_s > 0x7F7FFFFFu;
 }
 
 // rows[r][f] = w[r][f] in units of 2^(e_min - 150) (e_min biased), the significand
 // shifted by its exponent's distance from e_min; subnormals and zeros become 0.
+inline int32_t fixed_of(uint32_t u, uint32_t e_min) {
+  const uint32_t e = (u >> 23) & 0xFFu;
+  return e >= e_min ? static_cast<int32_t>(((u & 0x7FFFFFu) | 0x800000u) << (e - e_min)) : 0;
+}
+
 FASTSPIKE_CPU_CLONES
 void to_fixed(const float* __restrict__ w, int64_t r0, int64_t r1, int64_t F, int64_t Fp, uint32_t e_min,
               int32_t* __restrict__ rows) {
   for (int64_t r = r0; r < r1; ++r) {
     const float* wr = w + r * F;
     int32_t* out = rows + r * Fp;
-    for (int64_t f = 0; f < F; ++f) {
+    int64_t f = 0;
+    for (; f + 16 <= F; f += 16) {
+      v16u u;
+      std::memcpy(&u, wr + f, sizeof(u));
+      const v16u e = (u >> 23) & 0xFFu;
+      const v16u keep = e >= e_min;  // all ones where the weight is normal and counted
+      const v16u o = (((u & 0x7FFFFFu) | 0x800000u) << ((e - e_min) & keep)) & keep;
+      std::memcpy(out + f, &o, sizeof(o));
+    }
+    for (; f < F; ++f) {
       uint32_t u;
       std::memcpy(&u, wr + f, 4);
-      const uint32_t e = (u >> 23) & 0xFFu;
-      const uint32_t m = (u & 0x7FFFFFu) | 0x800000u;
-      out[f] = e >= e_min ? static_cast<int32_t>(m << (e - e_min)) : 0;
+      out[f] = fixed_of(u, e_min);
     }
-    for (int64_t f = F; f < Fp; ++f) out[f] = 0;
+    for (; f < Fp; ++f) out[f] = 0;
   }
 }
 
@@ -258,20 +286,29 @@ FixedRows fixed_rows_of(const ConvGeometry& g, const float* wr) {
 
 // For the events [e0, e1) of one sample (flat input indices (c * Hp + yp) * Wp + xp,
 // ascending), the weight-row offsets ((c * kh + i) * kw + j) * stride each output
-// position pos = y * W + x receives: rows[pos * cap + k], k < cnt[pos].
+// position pos = y * W + x receives: rows[pos * cap + k], k < cnt[pos]. cell_yx
+// holds (yp << 16) | xp of each cell of a channel's plane (no divisions per event).
 void rows_by_position(const ConvGeometry& g, const int32_t* events, int64_t e0, int64_t e1, int64_t stride,
-                      int64_t cap, int32_t* __restrict__ rows, int32_t* __restrict__ cnt) {
-  const int64_t HW = g.H * g.W;
+                      int64_t cap, const uint32_t* cell_yx, int32_t* __restrict__ rows, int32_t* __restrict__ cnt) {
+  const int64_t HW = g.H * g.W, plane = g.Hp * g.Wp;
   std::fill(cnt, cnt + HW, 0);
+  if (e0 == e1) return;
+  int64_t c = events[e0] / plane, c_start = c * plane;
   for (int64_t q = e0; q < e1; ++q) {
     const int64_t e = events[q];
-    const int64_t xp = e % g.Wp, r = e / g.Wp, yp = r % g.Hp, c = r / g.Hp;
+    while (e >= c_start + plane) {
+      ++c;
+      c_start += plane;
+    }
+    const uint32_t yx = cell_yx[e - c_start];
+    const int64_t yp = yx >> 16, xp = yx & 0xFFFFu;
     const int64_t y_lo = std::max<int64_t>(0, yp - g.kh + 1), y_hi = std::min<int64_t>(g.H - 1, yp);
     const int64_t x_lo = std::max<int64_t>(0, xp - g.kw + 1), x_hi = std::min<int64_t>(g.W - 1, xp);
+    const int64_t base = c * g.kh;
     for (int64_t y = y_lo; y <= y_hi; ++y)
       for (int64_t x = x_lo; x <= x_hi; ++x) {
         const int64_t pos = y * g.W + x;
-        rows[pos * cap + cnt[pos]++] = static_cast<int32_t>(((c * g.kh + (yp - y)) * g.kw + (xp - x)) * stride);
+        rows[pos * cap + cnt[pos]++] = static_cast<int32_t>(((base + (yp - y)) * g.kw + (xp - x)) * stride);
       }
   }
 }
@@ -343,7 +380,9 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
   const ConvGeometry& g = fg.g;
   check_tap_sums(tap_sums, g, weight_rows);
   fg.Fd = (g.F + 7) / 8 * 8;
-  // event indices and weight-row offsets are int32
+  // event indices and weight-row offsets are int32, cell coordinates 16-bit
+  TORCH_CHECK(g.Hp < 65536 && g.Wp < 65536, "final_potential: times_in ", times_in.sizes(),
+              " is over 65535 cells high or wide");
   TORCH_CHECK(g.C * g.Hp * g.Wp <= INT32_MAX && g.C * g.kh * g.kw * g.F <= INT32_MAX,
               "final_potential: times_in ", times_in.sizes(), " or weight_rows ", weight_rows.sizes(),
               " has more than 2^31 - 1 elements per sample (the CPU kernel indexes them with int32)");
@@ -388,9 +427,9 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
   const int64_t n_inner = g.C * (g.Hp - 2 * border) * (g.Wp - 2 * border);
   const auto tin = times_in.contiguous();
   std::atomic<int64_t> bad_sample{-1};
-  // fixed point for batches large enough to repay the conversion of the weights
-  const int force = forced_sum.load();
-  const FixedRows fr = (force < 0 ? g.B >= kFixedMinBatch : force == 1) ? fixed_rows_of(g, wr) : FixedRows{};
+  // fixed point wherever the weights allow it (converting them costs about what
+  // one sample's sums do)
+  const FixedRows fr = forced_sum.load() != 0 ? fixed_rows_of(g, wr) : FixedRows{};
   sum_calls[fr.rows != nullptr ? 1 : 0].fetch_add(1);
   std::vector<int64_t> total_i;
   if (fr.rows != nullptr) {  // the totals in units (exact: float64 held them exactly)
@@ -414,6 +453,9 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
     const int64_t cb = std::max<int64_t>(1, (int64_t{256} << 10) / chan_bytes);
     const int64_t cap = std::min(cb, g.C) * g.kh * g.kw;            // rows a position gets per chunk, at most
     const int64_t plane = g.Hp * g.Wp;
+    std::vector<uint32_t> cell_yx(plane);
+    for (int64_t yp = 0; yp < g.Hp; ++yp)
+      for (int64_t xp = 0; xp < g.Wp; ++xp) cell_yx[yp * g.Wp + xp] = static_cast<uint32_t>((yp << 16) | xp);
     std::atomic<int64_t> next_group{0};
     const int64_t workers = std::min<int64_t>(at::get_num_threads(), n_groups);
     at::parallel_for(0, workers, 1, [&](int64_t w0, int64_t w1) {
@@ -479,7 +521,7 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
             while (q1 < n_ev[s] && es[q1] < e_end) ++q1;
             cursor[s] = q1;
             if (q1 == q0) continue;
-            rows_by_position(g, es, q0, q1, stride, cap, rows.data(), cnt.data());
+            rows_by_position(g, es, q0, q1, stride, cap, cell_yx.data(), rows.data(), cnt.data());
             for (int64_t pos = 0; pos < HW; ++pos) {
               if (!cnt[pos]) continue;
               const int32_t* offs = rows.data() + pos * cap;
@@ -515,9 +557,8 @@ std::tuple<at::Tensor, at::Tensor> final_potential_cpu(const at::Tensor& times_i
 }
 
 // _final_potential_debug(force): forces the way the CPU kernel adds for later
-// calls ("auto": fixed point for batches of kFixedMinBatch samples or more;
-// "float64"; "fixed": fixed point wherever the weights allow it; "" leaves it as
-// it is) and returns, then resets, the calls made each way since the last call:
+// calls ("auto" and "fixed": fixed point wherever the weights allow it;
+// "float64"; "" leaves it as it is) and returns, then resets, the calls made each way since the last call:
 // [float64, fixed]. For the tests, which assert the way each case took.
 std::vector<int64_t> final_potential_debug(const std::string& force) {
   if (force == "auto")
