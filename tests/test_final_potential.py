@@ -268,16 +268,35 @@ def test_fixed_point_sums_equal_float64_sums(forced_sum, lo_exp, hi_exp, fixed, 
     if lo_exp == -40:  # few distinct significands, so float64 holds every sum exactly
         w = torch.ldexp(torch.ones_like(w), torch.frexp(w).exponent - 1)
     exact = exact_final_potential(x, w, T)
+    forced_sum("fixed")
     p, done = fastspike.final_potential(x, w, T, 2)
     assert bool(done.all()) and torch.equal(p, exact)
     assert forced_sum() == {"float64": 0, "fixed": 1} if fixed else {"float64": 1, "fixed": 0}
     forced_sum("float64")
     assert torch.equal(fastspike.final_potential(x, w, T, 2)[0], exact)
     assert forced_sum() == {"float64": 1, "fixed": 0}
-    forced_sum("auto")  # each sample alone, the automatic way
-    for b in (0, B - 1):
-        assert torch.equal(fastspike.final_potential(x[b : b + 1], w, T, 2)[0][0], exact[b])
-    assert forced_sum() == {"float64": 0, "fixed": 2} if fixed else {"float64": 2, "fixed": 0}
+    for force in ("auto", "fixed"):  # each sample alone
+        forced_sum(force)
+        for b in (0, B - 1):
+            assert torch.equal(fastspike.final_potential(x[b : b + 1], w, T, 2)[0][0], exact[b])
+        assert sum(forced_sum().values()) == 2
+
+
+@pytest.mark.parametrize(
+    "p_never,B,fixed", [(0.99, 1, False), (0.99, 8, False), (0.99, 64, True), (0.6, 1, True)]
+)
+def test_automatic_choice_of_the_way_to_add(forced_sum, p_never, B, fixed):
+    """Automatically, fixed point only when the batch has rows enough to repay converting
+    the weights (about 3 rows per weight row): not for a few events (sparse samples, as in
+    a fresh network's decision layer) unless a large batch adds up enough of them, and for
+    trained-like densities even at B = 1."""
+    g = torch.Generator().manual_seed(B)
+    T = 15
+    x = padded(random_times((B, 250, 4, 4), T, g, p_never=p_never), 2, T)
+    w = decision_weights((200, 250, 5, 5), g)
+    p, _ = fastspike.final_potential(x, w, T, 2)
+    assert torch.equal(p, exact_final_potential(x, w, T))
+    assert forced_sum() == ({"float64": 0, "fixed": 1} if fixed else {"float64": 1, "fixed": 0})
 
 
 def test_fixed_point_zero_subnormal_and_negative_zero_weights(forced_sum):
