@@ -7,7 +7,12 @@ import json
 import sys
 import time
 
-_ROOT_HELP = "dataset folder (ROOT/MNIST/raw/*.gz, ROOT/FashionMNIST/raw/*.gz; downloaded if missing)"
+_ROOT_HELP = (
+    "dataset folder (ROOT/MNIST/raw/*.gz, ROOT/FashionMNIST/raw, ROOT/KMNIST/raw, ROOT/EMNIST/raw, "
+    "ROOT/cifar-10-batches-bin; downloaded if missing); --dataset folder: ROOT/train/<class>/<images> "
+    "and ROOT/test/<class>/<images>"
+)
+_DATASETS = ["mnist", "fashion-mnist", "kmnist", "emnist", "cifar10", "folder"]
 
 
 def _version() -> str:
@@ -44,8 +49,16 @@ def _parser() -> argparse.ArgumentParser:
         "nor --config is given",
     )
     net.add_argument("--config", default=None, help="a network described in a JSON or YAML file")
-    t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="training data")
+    t.add_argument("--dataset", default="mnist", choices=_DATASETS, help="training data")
     t.add_argument("--root", default="data", help=_ROOT_HELP)
+    t.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=(28, 28),
+        metavar=("H", "W"),
+        help="--dataset folder: resize the images to H x W",
+    )
     t.add_argument(
         "--preset",
         default="quick",
@@ -107,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--dataset",
         default=None,
-        choices=["mnist", "fashion-mnist"],
+        choices=_DATASETS,
         help="default: the dataset the checkpoint was trained on",
     )
     e.add_argument("--root", default="data", help=_ROOT_HELP)
@@ -187,6 +200,7 @@ def _run_training(args, model, t0: float) -> int:
         compat=args.compat,
         cache_dir=args.cache_dir,
         tensorboard=args.tensorboard,
+        image_size=tuple(args.image_size),
     )
     if args.epochs is not None:
         if any(v is not None for v in (args.epochs1, args.epochs2, args.epochs3)):
@@ -265,7 +279,13 @@ def _eval(args) -> int:
             f"evaluating it on {dataset}",
             file=sys.stderr,
         )
-    _, test = load_dataset(dataset, args.root)
+    _, test = load_dataset(dataset, args.root, image_size=tuple(model.spec.input_size))
+    if tuple(test.images.shape[-2:]) != tuple(model.spec.input_size) or len(test.classes) != model.n_classes:
+        raise ValueError(
+            f"--dataset: {dataset} has {test.images.shape[-2]}x{test.images.shape[-1]} images of "
+            f"{len(test.classes)} classes; {args.checkpoint} takes {model.spec.input_size[0]}x"
+            f"{model.spec.input_size[1]} images of {model.n_classes} classes"
+        )
     test = test.subset(args.test_samples)
     metrics = classification_metrics(predict_images(model, test.images), test.labels, model.n_classes)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"eval-{dataset}.json")
@@ -298,7 +318,7 @@ def _plot(args) -> int:
     image = None
     dataset = getattr(model, "dataset", None) or "mnist"
     try:
-        _, test = load_dataset(dataset, args.root, download=False)
+        _, test = load_dataset(dataset, args.root, download=False, image_size=tuple(model.spec.input_size))
     except FileNotFoundError:
         print(f"python -m fastspike plot: note: no {dataset} under {args.root!r}; spike plots use a pattern")
     else:

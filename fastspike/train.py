@@ -620,7 +620,9 @@ def _hold_out(train_set, validation: int, spec: NetworkSpec):
     if validation == 0:
         return train_set, None
     pool = train_set.subset(n_all - validation)
-    val = type(train_set)(train_set.images[n_all - validation :], train_set.labels[n_all - validation :])
+    val = type(train_set)(
+        train_set.images[n_all - validation :], train_set.labels[n_all - validation :], train_set.classes
+    )
     for p in spec.phases:
         if p.samples is not None and p.samples > len(pool):
             raise ValueError(
@@ -628,6 +630,23 @@ def _hold_out(train_set, validation: int, spec: NetworkSpec):
                 f"left after holding out validation={validation} (ask for fewer, or a smaller validation)"
             )
     return pool, val
+
+
+def _fit_to_data(spec: NetworkSpec, data, dataset: str) -> NetworkSpec:
+    """The spec for images of the dataset's size (its layers checked against it), or a
+    ``ValueError`` when its decision has another number of classes than the dataset."""
+    size = tuple(data.images.shape[-2:])
+    if size != tuple(spec.input_size):
+        spec = spec.replace(input_size=size)  # validates: a layer that no longer fits is named
+    n = len(data.classes)
+    if spec.n_classes != n:
+        raise ValueError(
+            f"dataset {dataset!r} has {n} classes ({', '.join(data.classes[:12])}"
+            f"{', ...' if n > 12 else ''}) but network {spec.name!r} decides among {spec.n_classes}: "
+            f"train a network built for {n} classes (a config file with n_classes: {n} and a decision "
+            f"layer whose features divide by {n})"
+        )
+    return spec
 
 
 def train(
@@ -652,13 +671,17 @@ def train(
     cache_dir: str | None = None,
     stop_after_epochs: int | None = None,
     tensorboard: bool = False,
+    image_size: tuple[int, int] = (28, 28),
 ) -> tuple[Network, list[dict]]:
     """Train any network through its spec's phases.
 
     Args:
         model: a registered name (``python -m fastspike models``), a JSON/YAML config
             file, or a :class:`~fastspike.spec.NetworkSpec`.
-        dataset, root: ``"mnist"`` or ``"fashion-mnist"`` under ``root`` (``root/MNIST/raw/*.gz``).
+        dataset, root: a dataset of :func:`fastspike.data.load_dataset` (``"mnist"``,
+            ``"fashion-mnist"``, ``"kmnist"``, ``"emnist"``, ``"cifar10"``, ``"folder"``) under
+            ``root``. The network takes the dataset's image size (its layers are checked
+            against it); its number of classes must be the dataset's.
         device: default CUDA when available, else CPU.
         preset: ``"paper"`` (the spec's phases as they are) or ``"quick"`` (see :data:`PRESETS`).
         epochs, samples: per phase (a sequence in phase order, or a dict phase layer -> value),
@@ -678,6 +701,7 @@ def train(
             uninterrupted run would go on).
         compat: reproduce the reference's quirks.
         cache_dir: cache the encoded dataset on disk.
+        image_size: ``(height, width)`` that ``dataset="folder"`` images are resized to.
         stop_after_epochs: stop (as if interrupted) after this many epochs in this call.
         tensorboard: also log every epoch to ``checkpoint_dir/tensorboard`` (needs the
             ``tensorboard`` package; see :mod:`fastspike.tblog`).
@@ -744,6 +768,8 @@ def train(
     device = _check_device(device)
     t_start = time.perf_counter()
 
+    train_set, test_set = load_dataset(dataset, root, download=download, image_size=image_size)
+    spec = _fit_to_data(spec, train_set, dataset)
     net = Network(spec, compat=compat, seed=seed)
     config = {
         "model": spec.name,
@@ -825,7 +851,6 @@ def train(
         if tb is not None:
             tb.epoch(rec, len(prog.log))
 
-    train_set, test_set = load_dataset(dataset, root, download=download)
     test_set = test_set.subset(test_samples)
     train_set, val_set = _hold_out(train_set, validation, spec)
     sizes = [len(train_set.subset(p.samples)) for p in spec.phases]
@@ -1047,8 +1072,9 @@ def train_mnist(
     cache_dir: str | None = None,
     stop_after_epochs: int | None = None,
     tensorboard: bool = False,
+    image_size: tuple[int, int] = (28, 28),
 ) -> tuple[Network, list[dict]]:
-    """Train a network (default Mozafari 2018) on MNIST or Fashion-MNIST: :func:`train` with
+    """Train a network (default Mozafari 2018) on MNIST or another dataset: :func:`train` with
     per-phase overrides ``epochs1``, ``epochs2``, ``epochs3`` (the first three phases, e.g.
     S1, S2, S3 of Mozafari 2018) and ``samples`` (one per phase, ``None`` = all).
 
@@ -1092,4 +1118,5 @@ def train_mnist(
         cache_dir=cache_dir,
         stop_after_epochs=stop_after_epochs,
         tensorboard=tensorboard,
+        image_size=image_size,
     )

@@ -71,7 +71,7 @@ def test_cli_train_then_eval(mnist_root, tmp_path, capsys):
 def test_cli_rejects_bad_arguments(mnist_root, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default run folder goes under ./runs
     with pytest.raises(SystemExit):
-        main(["train", "--dataset", "cifar10"])
+        main(["train", "--dataset", "imagenet"])
     with pytest.raises(SystemExit):
         main(["train", "--model", "lenet"])
     with pytest.raises(SystemExit):
