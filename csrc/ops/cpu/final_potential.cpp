@@ -68,32 +68,25 @@ template <int NV>
 inline __attribute__((always_inline)) void add_rows_block(double* __restrict__ acc, const float* __restrict__ wr,
                                                           const int32_t* __restrict__ offs, int64_t n,
                                                           bool subtract) {
-  v8d a[NV];
+  v8d a[NV];  // the rows' sum (exact whenever the result is), then added to or taken from acc
 #pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) std::memcpy(&a[v], acc + 8 * v, sizeof(v8d));
-  if (subtract) {
-    for (int64_t q = 0; q < n; ++q) {
-      const float* row = wr + offs[q];
+  for (int v = 0; v < NV; ++v) a[v] = v8d{};
+  for (int64_t q = 0; q < n; ++q) {
+    const float* row = wr + offs[q];
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) {
-        v8f x;
-        std::memcpy(&x, row + 8 * v, sizeof(v8f));
-        a[v] -= __builtin_convertvector(x, v8d);
-      }
-    }
-  } else {
-    for (int64_t q = 0; q < n; ++q) {
-      const float* row = wr + offs[q];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) {
-        v8f x;
-        std::memcpy(&x, row + 8 * v, sizeof(v8f));
-        a[v] += __builtin_convertvector(x, v8d);
-      }
+    for (int v = 0; v < NV; ++v) {
+      v8f x;
+      std::memcpy(&x, row + 8 * v, sizeof(v8f));
+      a[v] += __builtin_convertvector(x, v8d);
     }
   }
 #pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) std::memcpy(acc + 8 * v, &a[v], sizeof(v8d));
+  for (int v = 0; v < NV; ++v) {
+    v8d c;
+    std::memcpy(&c, acc + 8 * v, sizeof(v8d));
+    c = subtract ? c - a[v] : c + a[v];
+    std::memcpy(acc + 8 * v, &c, sizeof(v8d));
+  }
 }
 
 // acc[f] += sign * sum_q wr[offs[q] + f] for f < F: 64 features at a time in
