@@ -297,8 +297,8 @@ def load_dataset(
         return found
     if not download:
         raise FileNotFoundError(
-            f"dataset {name!r}: its files are not under {root!r} and download=False; put them in "
-            f"{_missing(name, root_x)} or pass download=True"
+            f"dataset {name!r}: its files are not in {_missing(name, root_x)} and download=False; "
+            f"put them there or pass download=True"
         )
     try:
         import torchvision.datasets as tvd
