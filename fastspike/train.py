@@ -61,7 +61,7 @@ CHECKPOINT_VERSION = 3  # 3: with a checksum; 2 (no checksum) and 1 (Mozafari 20
 #: phases, except under "tiny" (10,000 samples and at most 2 epochs per phase).
 PRESETS: dict[str, dict[str, dict[str, dict[str, int]]]] = {
     "paper": {},
-    # Mozafari 2018: the paper's S1/S2 schedule and 50 R-STDP epochs (about 20 minutes on a 2-core CPU).
+    # Mozafari 2018: the paper's S1/S2 schedule and 50 R-STDP epochs (about 10 minutes on a 2-core CPU).
     "quick": {"mozafari2018": {"S3": {"epochs": 50}}},
     # about a minute on a 2-core CPU: the first thing to try
     "tiny": {
