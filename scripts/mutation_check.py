@@ -186,8 +186,8 @@ MUTATIONS = [
     Mutation(
         "M20",
         "csrc/ops/cpu/final_potential.cpp",
-        "out[f] = e >= e_min ?",
-        "out[f] = e > e_min ?",
+        "const v16u keep = e >= e_min;",
+        "const v16u keep = e > e_min;",
         ["tests/test_final_potential.py"],
         "final_potential fixed point: the weights of the lowest binade become 0",
     ),
