@@ -23,16 +23,23 @@ from fastspike.spec import (
     LinearReadout,
     NetworkSpec,
     Pad,
+    Parallel,
     Phase,
     Pool,
     SpecError,
+    VoteReadout,
 )
 
 __all__ = [
     "MODELS",
     "RegisteredModel",
+    "deep2024",
+    "deepr2024",
+    "deepr2024_2",
     "get_spec",
+    "inception2024",
     "kheradpisheh2018",
+    "majority2024",
     "mozafari2018",
     "mozafari2018_linear",
     "register",
@@ -131,6 +138,158 @@ def mozafari2018_linear(T: int = 15, n_classes: int = 10) -> NetworkSpec:
     )
 
 
+# ----------------------------------------------------------------------------- the model zoo (ZOO.md)
+def _stdp(stabilize: bool = True) -> STDP:
+    """Unsupervised STDP of the zoo: (0.004, -0.003) doubling every 500 samples up to 0.15, on [0, 1]."""
+    return STDP(DoublingRates(), lb=0.0, ub=1.0, stabilize=stabilize)
+
+
+def _head(name: str, in_channels: int, kernel: int) -> Conv:
+    """An R-STDP decision head of 200 neurons (20 per class), (0.004, -0.003) / (-0.004, 0.0005), [0.2, 0.8]."""
+    return Conv(name, in_channels, 200, kernel, threshold=None, k=1, radius=0, rule=RSTDP(AdaptiveRates()))
+
+
+def _zoo_front(s2_out: int, pool2: int) -> tuple:
+    """Pad 2, S1 (30 5x5, theta 15, k 5, r 3), pool 2 + pad 1, S2 (3x3, theta 10, k 8, r 1), pool + pad."""
+    return (
+        Pad(2),
+        Conv("S1", 6, 30, 5, threshold=15.0, k=5, radius=3, rule=_stdp()),
+        Pool(2, 2),
+        Pad(1),
+        Conv("S2", 30, s2_out, 3, threshold=10.0, k=8, radius=1, rule=_stdp()),
+        Pool(pool2, pool2),
+        Pad(1 if pool2 == 2 else 2),
+    )
+
+
+def deep2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
+    """deep2024 (ZOO.md 1): three STDP conv layers and an R-STDP decision layer."""
+    return NetworkSpec(
+        name="deep2024",
+        description="deep2024: 3 STDP conv layers (30, 150, 250) + R-STDP decision layer (ZOO.md 1)",
+        T=T,
+        n_classes=n_classes,
+        encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
+        layers=(
+            *_zoo_front(150, 2),
+            Conv("S3", 150, 250, 3, threshold=50.0, k=15, radius=1, rule=_stdp()),
+            Pool(3, 3),
+            Pad(2),
+            _head("S4", 250, 5),
+        ),
+        readout=DecisionReadout(),
+        phases=(
+            Phase("S1", epochs=2),
+            Phase("S2", epochs=4),
+            Phase("S3", epochs=4),
+            Phase("S4", epochs=100, evaluate=True, keep_best=True),
+        ),
+    )
+
+
+def _deepr(name: str, schedule: str, description: str, T: int, n_classes: int) -> NetworkSpec:
+    s3 = Conv(
+        "S3",
+        150,
+        250,
+        3,
+        threshold=50.0,
+        k=15,
+        radius=0,
+        rule=_stdp(stabilize=True),
+        reward_rule=RSTDP(
+            AdaptiveRates(reward=(0.001, -0.00075), punish=(-0.001, 0.000125)), lb=0.0, ub=1.0, stabilize=False
+        ),
+    )
+    return NetworkSpec(
+        name=name,
+        description=description,
+        T=T,
+        n_classes=n_classes,
+        encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
+        layers=(*_zoo_front(150, 2), s3, Pool(3, 3), Pad(2), _head("S4", 250, 5)),
+        readout=DecisionReadout(),
+        phases=(
+            Phase("S1", epochs=2),
+            Phase("S2", epochs=4),
+            Phase("S3", epochs=4),
+            Phase("S4", epochs=100, evaluate=True, keep_best=True, joint=("S3",), schedule=schedule),
+        ),
+    )
+
+
+def deepr2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
+    """deepr2024 (ZOO.md 2), joint: two STDP layers, then S3 (STDP, then rewarded) and the R-STDP
+    decision layer S4 learning together from every decision."""
+    return _deepr(
+        "deepr2024",
+        "joint",
+        "deepr2024: 2 STDP layers + 2 R-STDP layers (S3 and the decision layer) trained jointly (ZOO.md 2)",
+        T,
+        n_classes,
+    )
+
+
+def deepr2024_2(T: int = 15, n_classes: int = 10) -> NetworkSpec:
+    """deepr2024_2 (ZOO.md 2), greedy: as deepr2024, but S3 and S4 learn in alternate chunks."""
+    return _deepr(
+        "deepr2024_2",
+        "alternate_chunks",
+        "deepr2024_2: as deepr2024, S3 and the decision layer learning in alternate chunks (ZOO.md 2)",
+        T,
+        n_classes,
+    )
+
+
+def inception2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
+    """inception2024 (ZOO.md 3): three parallel STDP branches (3x3, 5x5, 7x7), centred and
+    concatenated, then an R-STDP decision layer."""
+    branches = Parallel(
+        "S3",
+        tuple(
+            Conv(f"S3{b}", 75, 100, k, threshold=50.0, k=15, radius=1, rule=_stdp())
+            for b, k in (("a", 3), ("b", 5), ("c", 7))
+        ),
+    )
+    return NetworkSpec(
+        name="inception2024",
+        description="inception2024: 2 STDP layers, 3 parallel STDP branches (3/5/7), R-STDP decision (ZOO.md 3)",
+        T=T,
+        n_classes=n_classes,
+        encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
+        layers=(*_zoo_front(75, 2), branches, Pool(3, 3), Pad(2), _head("S4", 300, 5)),
+        readout=DecisionReadout(),
+        phases=(
+            Phase("S1", epochs=2),
+            Phase("S2", epochs=4),
+            Phase("S3a", epochs=4),
+            Phase("S3b", epochs=4),
+            Phase("S3c", epochs=4),
+            Phase("S4", epochs=100, evaluate=True, keep_best=True),
+        ),
+    )
+
+
+def majority2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
+    """majority2024 (ZOO.md 4): Mozafari 2018's S1/S2, then three R-STDP decision heads (3x3, 5x5,
+    7x7) and a majority vote (the 5x5 head breaks ties)."""
+    heads = Parallel("heads", (_head("H3", 250, 3), _head("H5", 250, 5), _head("H7", 250, 7)))
+    return NetworkSpec(
+        name="majority2024",
+        description="majority2024: 2 STDP layers + 3 R-STDP decision heads (3/5/7) voting (ZOO.md 4)",
+        T=T,
+        n_classes=n_classes,
+        encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
+        layers=(*_zoo_front(250, 3), heads),
+        readout=VoteReadout(fallback="H5", adapt="head"),
+        phases=(
+            Phase("S1", epochs=2),
+            Phase("S2", epochs=4),
+            Phase("heads", epochs=100, evaluate=True, keep_best=True),
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class RegisteredModel:
     name: str
@@ -169,4 +328,25 @@ register(
     "kheradpisheh2018",
     kheradpisheh2018,
     "Kheradpisheh et al. 2018: DoG(2) -> S1 32 5x5 -> S2 150 2x2 -> 12,150 features -> linear SVM",
+)
+register("deep2024", deep2024, "deep2024: DoG(6) -> S1 30 -> S2 150 -> S3 250 (STDP) -> 200 R-STDP decision neurons")
+register(
+    "deepr2024",
+    deepr2024,
+    "deepr2024: DoG(6) -> S1 30 -> S2 150 (STDP) -> S3 250 (STDP, then R-STDP) -> 200 R-STDP neurons, joint",
+)
+register(
+    "deepr2024_2",
+    deepr2024_2,
+    "deepr2024_2: as deepr2024, S3 and the decision layer learning in alternate chunks (greedy)",
+)
+register(
+    "inception2024",
+    inception2024,
+    "inception2024: DoG(6) -> S1 30 -> S2 75 -> branches 3x3|5x5|7x7 (3 x 100) -> 200 R-STDP neurons",
+)
+register(
+    "majority2024",
+    majority2024,
+    "majority2024: DoG(6) -> S1 30 -> S2 250 -> 3 R-STDP heads (3x3, 5x5, 7x7) -> majority vote",
 )

@@ -34,11 +34,14 @@ __all__ = [
     "LinearReadout",
     "NetworkSpec",
     "Pad",
+    "Parallel",
     "Phase",
     "Pool",
     "RSTDP",
+    "SCHEDULES",
     "STDP",
     "SpecError",
+    "VoteReadout",
     "load_spec",
 ]
 
@@ -228,6 +231,11 @@ class Conv:
     ``P[T-1] > 0``, and the winner of a k-WTA (k, radius) over ``P[T-1]`` decides.
     In training, a thresholded layer's competition is pointwise inhibition (when
     ``pointwise``) then k-WTA with ``k`` winners and lateral radius ``radius``.
+
+    ``reward_rule``: an R-STDP rule for a thresholded conv that a decision phase also
+    rewards (``Phase.joint``): its k-WTA winners are rewarded when the network's decision
+    is right and punished when it is wrong (deepr2024). ``rule`` stays its STDP rule
+    for its own unsupervised phase.
     """
 
     name: str
@@ -241,13 +249,41 @@ class Conv:
     pointwise: bool = True
     weight_mean: float = 0.8
     weight_std: float = 0.05
+    reward_rule: RSTDP | None = None
 
     @property
     def is_decision(self) -> bool:
         return self.threshold is None
 
 
-Layer = Pad | Pool | Inhibit | Conv
+@dataclass(frozen=True)
+class Parallel:
+    """Convs side by side, all reading the same input map.
+
+    * **Branches** (every conv thresholded; an inception-like block): each branch's
+      output is padded with "never" to the largest output, centred (so kernels must
+      differ by even numbers), and the maps are concatenated along channels in order.
+      A phase that trains one branch (its conv's name) computes that branch only, and
+      its competition acts within it.
+    * **Heads** (every conv a decision layer): the last layer of a network with a
+      :class:`VoteReadout`. Each head decides on its own; the readout votes. A phase
+      naming the block (``name``) trains every head by R-STDP, each rewarded by its own
+      vote.
+    """
+
+    name: str
+    convs: tuple[Conv, ...]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.convs, (list, tuple)):
+            object.__setattr__(self, "convs", tuple(self.convs))
+
+    @property
+    def is_heads(self) -> bool:
+        return bool(self.convs) and all(isinstance(c, Conv) and c.is_decision for c in self.convs)
+
+
+Layer = Pad | Pool | Inhibit | Conv | Parallel
 
 
 # ----------------------------------------------------------------------------- readouts, phases
@@ -283,12 +319,53 @@ class LinearReadout:
 
 
 @dataclass(frozen=True)
+class VoteReadout:
+    """Majority vote of the decision heads of a final :class:`Parallel` block.
+
+    Each head that does not stay silent votes for its class. A class with at least 2
+    votes and more votes than any other class wins; otherwise the answer is the vote of
+    the ``fallback`` head, and when that head is silent, the vote of the first head (in
+    block order) that is not; when every head is silent, silence (-1).
+
+    ``adapt``: how each head's adaptive R-STDP rates are rescaled after a chunk:
+    ``"head"`` from the head's own hits and misses (clean), ``"majority"`` from the
+    vote's (the published code, compat).
+    """
+
+    fallback: str
+    adapt: str = "head"
+
+    def _check(self, where: str) -> None:
+        if not isinstance(self.fallback, str) or not self.fallback:
+            _fail(where, "fallback", f"expected the name of a head, got {self.fallback!r}")
+        if self.adapt not in ("head", "majority"):
+            _fail(where, "adapt", f"expected 'head' or 'majority', got {self.adapt!r}")
+
+
+#: How a decision phase with ``joint`` layers shares its chunks between the learners
+#: (the joint layers, then the decision layer): ``"joint"`` every learner learns from every
+#: decision; ``"alternate_chunks"`` chunk c (counted over the whole phase) trains learner
+#: ``c mod n`` only, and every learner's rates are rescaled after every chunk;
+#: ``"repo_compat"`` the published deepr2024_2 selector (ZOO.md 2): in the phase's first
+#: epoch even chunks train the joint layer and odd ones the decision layer, later only the
+#: decision layer, and after a chunk only the layer selected next is rescaled.
+SCHEDULES = ("joint", "alternate_chunks", "repo_compat")
+
+
+@dataclass(frozen=True)
 class Phase:
     """One training phase: train ``layer`` (a conv's name, or ``"readout"`` for a
     linear readout) with its rule for ``epochs`` epochs of ``samples`` training
     samples (``None`` = all), in batches of ``batch_size`` (``None`` = the run's).
     ``evaluate``: test after every epoch; ``keep_best``: keep the layer's weights of
-    the best test epoch."""
+    the best test epoch. ``layer`` may also name a :class:`Parallel` block of heads
+    (every head trains) or one branch of a block of branches.
+
+    ``joint``: thresholded convs below the decision layer ``layer`` that learn with it by
+    their ``reward_rule``: a right decision rewards their k-WTA winners (pointwise
+    inhibition, then k-WTA on their own potentials), a wrong one punishes them, silence
+    changes nothing; the decision layer reads their uninhibited spikes. ``schedule``
+    (one of :data:`SCHEDULES`) says which learners learn in which chunk."""
 
     layer: str
     epochs: int = 1
@@ -296,6 +373,12 @@ class Phase:
     batch_size: int | None = None
     evaluate: bool = False
     keep_best: bool = False
+    joint: tuple[str, ...] = ()
+    schedule: str = "joint"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.joint, list):
+            object.__setattr__(self, "joint", tuple(self.joint))
 
 
 # ----------------------------------------------------------------------------- the network
@@ -306,7 +389,7 @@ class NetworkSpec:
     name: str
     encoder: EncoderSpec
     layers: tuple[Layer, ...]
-    readout: DecisionReadout | LinearReadout
+    readout: DecisionReadout | LinearReadout | VoteReadout
     phases: tuple[Phase, ...]
     T: int = 15
     n_classes: int = 10
@@ -322,7 +405,26 @@ class NetworkSpec:
     # -- queries
     @property
     def convs(self) -> list[Conv]:
-        return [layer for layer in self.layers if isinstance(layer, Conv)]
+        """Every conv in layer order, the convs of a :class:`Parallel` block in block order."""
+        out: list[Conv] = []
+        for layer in self.layers:
+            if isinstance(layer, Conv):
+                out.append(layer)
+            elif isinstance(layer, Parallel):
+                out.extend(layer.convs)
+        return out
+
+    @property
+    def units(self) -> list[Conv | Parallel]:
+        """The convs and parallel blocks in layer order (a block counts once)."""
+        return [layer for layer in self.layers if isinstance(layer, (Conv, Parallel))]
+
+    def block_of(self, name: str) -> Parallel | None:
+        """The :class:`Parallel` block that holds the conv ``name`` (``None`` if it stands alone)."""
+        for layer in self.layers:
+            if isinstance(layer, Parallel) and any(c.name == name for c in layer.convs):
+                return layer
+        return None
 
     def conv_index(self, name: str) -> int:
         """0-based index of the conv layer called ``name`` among the convs."""
@@ -373,56 +475,104 @@ class NetworkSpec:
                 if not isinstance(layer.train_only, bool):
                     _fail(w, "train_only", f"expected true or false, got {layer.train_only!r}")
             elif isinstance(layer, Conv):
-                if not isinstance(layer.name, str) or not layer.name or layer.name == "readout":
-                    _fail(w, "name", f"expected a non-empty name other than 'readout', got {layer.name!r}")
-                if layer.name in names:
-                    _fail(w, "name", f"{layer.name!r} is used by an earlier layer")
-                names.add(layer.name)
-                _int(w, "in_channels", layer.in_channels, 1)
-                if layer.in_channels != C:
-                    _fail(
-                        w,
-                        "in_channels",
-                        f"expected {C} (the channels that reach it), got {layer.in_channels}",
-                    )
-                _int(w, "out_channels", layer.out_channels, 1)
-                _int(w, "kernel", layer.kernel, 1)
-                if layer.kernel > min(H, W):
-                    _fail(w, "kernel", f"{layer.kernel} is larger than its {H}x{W} input")
-                if layer.threshold is not None:
-                    _num(w, "threshold", layer.threshold)
-                    if layer.threshold < 0:
-                        _fail(
-                            w, "threshold", f"expected >= 0 or null (a decision layer), got {layer.threshold}"
-                        )
-                _int(w, "k", layer.k, 1)
-                _int(w, "radius", layer.radius, 0)
-                _num(w, "weight_mean", layer.weight_mean)
-                _num(w, "weight_std", layer.weight_std)
-                if layer.weight_std < 0:
-                    _fail(w, "weight_std", f"expected >= 0, got {layer.weight_std}")
-                self._check_rule(w, layer)
+                self._check_conv(w, layer, C, H, W, names)
                 if layer.is_decision:
                     if not isinstance(self.readout, DecisionReadout) or i != convs[-1]:
                         _fail(
                             w,
                             "threshold",
                             "null (a decision layer) is only allowed for the last conv "
-                            "of a network with a decision readout",
-                        )
-                    if layer.out_channels % self.n_classes:
-                        _fail(
-                            w,
-                            "out_channels",
-                            f"{layer.out_channels} features do not divide by the {self.n_classes} classes",
+                            "of a network with a decision readout, or for the heads of a vote",
                         )
                 C, H, W = layer.out_channels, H - layer.kernel + 1, W - layer.kernel + 1
+            elif isinstance(layer, Parallel):
+                w = f"layers[{i}] {layer.name!r}"
+                if not isinstance(layer.name, str) or not layer.name or layer.name == "readout":
+                    _fail(w, "name", f"expected a non-empty name other than 'readout', got {layer.name!r}")
+                if layer.name in names:
+                    _fail(w, "name", f"{layer.name!r} is used by an earlier layer")
+                names.add(layer.name)
+                if not isinstance(layer.convs, tuple) or len(layer.convs) < 2:
+                    _fail(w, "convs", f"expected at least two convs, got {layer.convs!r}")
+                for b, c in enumerate(layer.convs):
+                    if not isinstance(c, Conv):
+                        _fail(f"{w}.convs[{b}]", "type", f"expected a Conv, got {type(c).__name__}")
+                    self._check_conv(f"{w}.convs[{b}] {c.name!r}", c, C, H, W, names)
+                if layer.is_heads:
+                    if i != len(self.layers) - 1 or not isinstance(self.readout, VoteReadout):
+                        _fail(w, "convs", "decision heads must be the last layer, with a vote readout")
+                    H = max(H - c.kernel + 1 for c in layer.convs)
+                    W = max(W - c.kernel + 1 for c in layer.convs)
+                    C = sum(c.out_channels for c in layer.convs)
+                else:
+                    for b, c in enumerate(layer.convs):
+                        if c.is_decision:
+                            _fail(
+                                f"{w}.convs[{b}] {c.name!r}",
+                                "threshold",
+                                "a block mixes decision heads and thresholded branches",
+                            )
+                    k_min = min(c.kernel for c in layer.convs)
+                    for b, c in enumerate(layer.convs):
+                        if (c.kernel - k_min) % 2:
+                            _fail(
+                                f"{w}.convs[{b}] {c.name!r}",
+                                "kernel",
+                                f"branches are centred: kernels must differ by even numbers "
+                                f"({c.kernel} and {k_min})",
+                            )
+                    C = sum(c.out_channels for c in layer.convs)
+                    H, W = H - k_min + 1, W - k_min + 1
             else:
                 raise SpecError(
-                    f"layers[{i}]: expected Pad, Pool, Inhibit or Conv, got {type(layer).__name__}"
+                    f"layers[{i}]: expected Pad, Pool, Inhibit, Conv or Parallel, got {type(layer).__name__}"
                 )
             out.append((C, H, W))
         return out
+
+    def _check_conv(self, w: str, layer: Conv, C: int, H: int, W: int, names: set[str]) -> None:
+        if not isinstance(layer.name, str) or not layer.name or layer.name == "readout":
+            _fail(w, "name", f"expected a non-empty name other than 'readout', got {layer.name!r}")
+        if layer.name in names:
+            _fail(w, "name", f"{layer.name!r} is used by an earlier layer")
+        names.add(layer.name)
+        _int(w, "in_channels", layer.in_channels, 1)
+        if layer.in_channels != C:
+            _fail(w, "in_channels", f"expected {C} (the channels that reach it), got {layer.in_channels}")
+        _int(w, "out_channels", layer.out_channels, 1)
+        _int(w, "kernel", layer.kernel, 1)
+        if layer.kernel > min(H, W):
+            _fail(w, "kernel", f"{layer.kernel} is larger than its {H}x{W} input")
+        if layer.threshold is not None:
+            _num(w, "threshold", layer.threshold)
+            if layer.threshold < 0:
+                _fail(w, "threshold", f"expected >= 0 or null (a decision layer), got {layer.threshold}")
+        _int(w, "k", layer.k, 1)
+        _int(w, "radius", layer.radius, 0)
+        _num(w, "weight_mean", layer.weight_mean)
+        _num(w, "weight_std", layer.weight_std)
+        if layer.weight_std < 0:
+            _fail(w, "weight_std", f"expected >= 0, got {layer.weight_std}")
+        self._check_rule(w, layer)
+        if layer.is_decision and layer.out_channels % self.n_classes:
+            _fail(
+                w,
+                "out_channels",
+                f"{layer.out_channels} features do not divide by the {self.n_classes} classes",
+            )
+        rr = layer.reward_rule
+        if rr is not None:
+            if not isinstance(rr, RSTDP):
+                _fail(w, "reward_rule", f"expected an RSTDP rule or null, got {type(rr).__name__}")
+            if layer.is_decision:
+                _fail(w, "reward_rule", "a decision layer learns by its rule; reward_rule is for thresholded convs")
+            if not isinstance(rr.rates, AdaptiveRates):
+                _fail(w, "reward_rule.rates", f"expected adaptive rates, got {type(rr.rates).__name__}")
+            _num(w, "reward_rule.lb", rr.lb)
+            _num(w, "reward_rule.ub", rr.ub)
+            if rr.lb > rr.ub:
+                _fail(w, "reward_rule.lb", f"expected lb <= ub, got {rr.lb} > {rr.ub}")
+            rr.rates._check(f"{w}.reward_rule.rates")
 
     def _check_rule(self, w: str, layer: Conv) -> None:
         rule = layer.rule
@@ -455,13 +605,15 @@ class NetworkSpec:
             _fail("spec", "name", f"expected a non-empty string, got {self.name!r}")
         if len(self.input_size) != 2 or not all(_is_int(n) and n >= 1 for n in self.input_size):
             _fail("spec", "input_size", f"expected (height, width), got {self.input_size!r}")
-        if not any(isinstance(layer, Conv) for layer in self.layers):
+        if not any(isinstance(layer, (Conv, Parallel)) for layer in self.layers):
             _fail("spec", "layers", "expected at least one conv layer")
-        if isinstance(self.readout, LinearReadout):
+        if isinstance(self.readout, (LinearReadout, VoteReadout)):
             self.readout._check("readout")
         elif not isinstance(self.readout, DecisionReadout):
             _fail(
-                "spec", "readout", f"expected a decision or linear readout, got {type(self.readout).__name__}"
+                "spec",
+                "readout",
+                f"expected a decision, vote or linear readout, got {type(self.readout).__name__}",
             )
         shapes = self._walk()
         if isinstance(self.readout, DecisionReadout):
@@ -474,9 +626,31 @@ class NetworkSpec:
                 )
             if last != len(self.layers) - 1:
                 _fail(f"layers[{last + 1}]", "type", "nothing may follow the decision layer")
+        if isinstance(self.readout, VoteReadout):
+            last = self.layers[-1]
+            if not isinstance(last, Parallel) or not last.is_heads:
+                _fail(
+                    f"layers[{len(self.layers) - 1}]",
+                    "type",
+                    "a vote readout needs a Parallel block of decision heads as the last layer",
+                )
+            if self.readout.fallback not in [c.name for c in last.convs]:
+                _fail(
+                    "readout",
+                    "fallback",
+                    f"expected one of the heads {[c.name for c in last.convs]}, got {self.readout.fallback!r}",
+                )
         if shapes[-1][1] < 1 or shapes[-1][2] < 1:
             _fail("spec", "layers", f"the output map is empty ({shapes[-1]})")
-        names = {c.name: c for c in self.convs}
+        names: dict[str, Conv | Parallel] = {c.name: c for c in self.convs}
+        for layer in self.layers:
+            if isinstance(layer, Parallel):
+                names[layer.name] = layer
+        order = {}
+        for u, unit in enumerate(self.units):
+            for c in unit.convs if isinstance(unit, Parallel) else (unit,):
+                order[c.name] = u
+            order[unit.name] = u
         for i, p in enumerate(self.phases):
             w = f"phases[{i}]"
             if not isinstance(p, Phase):
@@ -486,14 +660,55 @@ class NetworkSpec:
                     _fail(w, "layer", "'readout' needs a linear readout")
             elif p.layer not in names:
                 _fail(w, "layer", f"expected a conv layer name {sorted(names)} or 'readout', got {p.layer!r}")
+            elif isinstance(names[p.layer], Parallel):
+                if not names[p.layer].is_heads:
+                    _fail(w, "layer", f"a block of branches trains one branch at a time: name one of "
+                          f"{[c.name for c in names[p.layer].convs]}, not {p.layer!r}")
+                for c in names[p.layer].convs:
+                    if c.rule is None:
+                        _fail(w, "layer", f"head {c.name!r} of {p.layer!r} has no learning rule")
             elif names[p.layer].rule is None:
                 _fail(w, "layer", f"layer {p.layer!r} has no learning rule")
+            elif self.block_of(p.layer) is not None and self.block_of(p.layer).is_heads:
+                _fail(w, "layer", f"the heads train together: name their block {self.block_of(p.layer).name!r}")
+            if not isinstance(p.joint, tuple) or not all(isinstance(n, str) for n in p.joint):
+                _fail(w, "joint", f"expected a list of conv names, got {p.joint!r}")
+            if p.schedule not in SCHEDULES:
+                _fail(w, "schedule", f"expected one of {list(SCHEDULES)}, got {p.schedule!r}")
+            if p.joint:
+                dec = names.get(p.layer)
+                if not isinstance(dec, Conv) or not dec.is_decision:
+                    _fail(w, "joint", "only a decision layer's phase can reward other layers")
+                for n in p.joint:
+                    c = names.get(n)
+                    if not isinstance(c, Conv) or c.is_decision or c.reward_rule is None:
+                        _fail(w, "joint", f"{n!r} is not a thresholded conv with a reward_rule")
+                    if order[n] >= order[p.layer]:
+                        _fail(w, "joint", f"{n!r} is not below the decision layer {p.layer!r}")
+                    if self.block_of(n) is not None:
+                        _fail(w, "joint", f"{n!r} is a branch of a parallel block (not supported)")
+                    if c.reward_rule.rates.chunk != dec.rule.rates.chunk:
+                        _fail(
+                            w,
+                            "joint",
+                            f"{n!r} adapts its rates every {c.reward_rule.rates.chunk} samples, the "
+                            f"decision layer every {dec.rule.rates.chunk}: they share their chunks",
+                        )
+                if len(set(p.joint)) != len(p.joint):
+                    _fail(w, "joint", f"a layer is named twice: {list(p.joint)}")
+                if p.schedule == "repo_compat" and len(p.joint) != 1:
+                    _fail(w, "schedule", "'repo_compat' alternates one joint layer with the decision layer")
+            elif p.schedule != "joint":
+                _fail(w, "schedule", f"{p.schedule!r} needs joint layers to alternate with")
             _int(w, "epochs", p.epochs, 1)
             if p.samples is not None:
                 _int(w, "samples", p.samples, 1)
             if p.batch_size is not None:
                 _int(w, "batch_size", p.batch_size, 1)
-            if (p.evaluate or p.keep_best) and p.layer != "readout" and not names[p.layer].is_decision:
+            is_decision = isinstance(names.get(p.layer), Parallel) or (
+                p.layer != "readout" and names[p.layer].is_decision
+            )
+            if (p.evaluate or p.keep_best) and p.layer != "readout" and not is_decision:
                 _fail(w, "evaluate", "only a decision layer or the readout can be evaluated per epoch")
 
     # -- plain data
@@ -516,7 +731,15 @@ class NetworkSpec:
             f"  -> {'x'.join(map(str, self.shapes()[0]))}"
         ]
         for layer, shape in zip(self.layers, self.shapes()[1:], strict=False):
-            rows.append(f"{_describe(layer):64s} -> {'x'.join(map(str, shape))}")
+            if isinstance(layer, Parallel):
+                kind = "heads, voting" if layer.is_heads else "branches, centred and concatenated"
+                rows.append(f"{layer.name} ({kind}):")
+                for c in layer.convs:
+                    rows.append(f"  {_describe(c)}")
+                if layer.is_heads:
+                    continue
+            rows.append(f"{_describe(layer) if not isinstance(layer, Parallel) else '  concatenated':64s}"
+                        f" -> {'x'.join(map(str, shape))}")
         return "\n".join(rows)
 
 
@@ -538,10 +761,10 @@ def _describe(layer: Layer) -> str:
 
 
 # ----------------------------------------------------------------------------- (de)serialisation
-_LAYER_TYPES = {"pad": Pad, "pool": Pool, "inhibit": Inhibit, "conv": Conv}
+_LAYER_TYPES = {"pad": Pad, "pool": Pool, "inhibit": Inhibit, "conv": Conv, "parallel": Parallel}
 _RULE_TYPES = {"stdp": STDP, "rstdp": RSTDP}
 _RATE_TYPES = {"doubling": DoublingRates, "fixed": FixedRates, "adaptive": AdaptiveRates}
-_READOUT_TYPES = {"decision": DecisionReadout, "linear": LinearReadout}
+_READOUT_TYPES = {"decision": DecisionReadout, "linear": LinearReadout, "vote": VoteReadout}
 _TYPE_NAMES = {
     cls: name
     for table in (_LAYER_TYPES, _RULE_TYPES, _RATE_TYPES, _READOUT_TYPES)
@@ -603,6 +826,13 @@ def _layer_from(d: Any, where: str) -> Layer:
     cls, d = _build(Conv, d, where, _LAYER_TYPES)
     if cls is Conv:
         d["rule"] = _rule_from(d.get("rule"), f"{where}.rule")
+        if "reward_rule" in d:
+            d["reward_rule"] = _rule_from(d["reward_rule"], f"{where}.reward_rule")
+    elif cls is Parallel:
+        convs = d.get("convs")
+        if not isinstance(convs, list):
+            raise SpecError(f"{where}.convs: expected a list of convs, got {convs!r}")
+        d["convs"] = tuple(_layer_from(c, f"{where}.convs[{b}]") for b, c in enumerate(convs))
     try:
         return cls(**d)
     except TypeError as err:
