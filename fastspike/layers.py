@@ -191,8 +191,20 @@ class SpikingConv(nn.Module):
         return ops.kwta(times, values, T, self.k, self.radius, self.compat, validate=False)
 
     @torch.no_grad()
-    def stdp(self, times_in: Tensor, times_out: Tensor, winners: Tensor, lr: Tensor, T: int) -> None:
-        """Apply the batched (R-)STDP update in sample order; ``lr`` is ``[B, 2]`` or ``[B, F, 2]``."""
+    def stdp(
+        self,
+        times_in: Tensor,
+        times_out: Tensor,
+        winners: Tensor,
+        lr: Tensor,
+        T: int,
+        rule: tuple[bool, float, float] | None = None,
+    ) -> None:
+        """Apply the batched (R-)STDP update in sample order; ``lr`` is ``[B, 2]`` or ``[B, F, 2]``.
+
+        ``rule``: ``(stabilize, lb, ub)`` of another rule than the layer's own (a thresholded
+        layer rewarded by its ``reward_rule``)."""
+        stabilize, lb, ub = (self.stabilize, self.lb, self.ub) if rule is None else rule
         cache = getattr(self, "_rows_cache", None)
         # without the whole-tensor clamp only the winners' features change: a
         # cached weight layout that was current is patched, not rebuilt (R-STDP
@@ -210,9 +222,9 @@ class SpikingConv(nn.Module):
             winners,
             lr.to(self.weight.device, torch.float32),
             T,
-            stabilize=self.stabilize,
-            lb=self.lb,
-            ub=self.ub,
+            stabilize=stabilize,
+            lb=lb,
+            ub=ub,
             clamp_all=self.compat,
             validate=False,
         )

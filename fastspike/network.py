@@ -25,9 +25,75 @@ from torch import Tensor, nn
 from fastspike import ops
 from fastspike.encoding import Encoder
 from fastspike.layers import SpikingConv
-from fastspike.spec import RSTDP, Conv, DecisionReadout, Inhibit, LinearReadout, NetworkSpec, Pad, Pool
+from fastspike.spec import (
+    RSTDP,
+    Conv,
+    DecisionReadout,
+    Inhibit,
+    LinearReadout,
+    NetworkSpec,
+    Pad,
+    Parallel,
+    Pool,
+    VoteReadout,
+)
 
-__all__ = ["Network"]
+__all__ = ["Network", "ParallelConv", "majority_vote"]
+
+
+class ParallelConv(nn.Module):
+    """A :class:`~fastspike.spec.Parallel` block: convs side by side on one input map.
+
+    Branches (thresholded): :meth:`forward` runs every branch, pads each output with
+    "never" to the largest, centred, and concatenates them along channels in order.
+    Heads (decision layers): :meth:`Network.decide` runs each head and votes.
+    The members are ``self.convs[b]`` (:class:`~fastspike.layers.SpikingConv`).
+    """
+
+    def __init__(self, block: Parallel, convs: list[SpikingConv]):
+        super().__init__()
+        self.name = block.name
+        self.names = [c.name for c in block.convs]
+        self.convs = nn.ModuleList(convs)
+        self.is_heads = block.is_heads
+        self.kernel_size = min(c.kernel_size for c in convs)  # the largest output
+        self.out_channels = sum(c.out_channels for c in convs)
+
+    @property
+    def threshold(self):
+        """``None`` for a block of heads (it decides); else the first branch's threshold."""
+        return None if self.is_heads else self.convs[0].threshold
+
+    def forward(self, times_in: Tensor, T: int, border: int = 0, values: bool = False) -> tuple[Tensor, None]:
+        if self.is_heads:
+            raise ValueError(f"block {self.name!r} holds decision heads: use Network.decide")
+        outs = []
+        for conv in self.convs:
+            t = conv(times_in, T, values=False)[0]
+            p = (conv.kernel_size - self.kernel_size) // 2
+            outs.append(F.pad(t, (p,) * 4, value=T) if p else t)
+        return torch.cat(outs, dim=1), None
+
+
+def majority_vote(votes: Tensor, fallback: int, n_classes: int) -> Tensor:
+    """Heads' classes ``[B, H]`` (-1 = silent) -> the vote ``[B]`` (:class:`~fastspike.spec.VoteReadout`).
+
+    A class with at least 2 votes and more votes than any other class wins; otherwise the
+    vote of head ``fallback``, or, when it is silent, of the first head that is not; -1
+    when every head is silent.
+    """
+    B, H = votes.shape
+    counts = torch.zeros(B, n_classes + 1, dtype=torch.int64, device=votes.device)
+    counts.scatter_add_(1, votes + 1, torch.ones_like(votes))
+    counts = counts[:, 1:]  # silence does not vote
+    top, cls = counts.max(1)
+    unique = (counts == top.unsqueeze(1)).sum(1) == 1
+    speaking = votes >= 0
+    first = torch.where(speaking.any(1), speaking.to(torch.int8).argmax(1), 0)
+    first_vote = votes.gather(1, first.unsqueeze(1)).squeeze(1)
+    fb = votes[:, fallback]
+    other = torch.where(fb >= 0, fb, first_vote)
+    return torch.where((top >= 2) & unique, cls, other)
 
 
 class _Op:
@@ -124,27 +190,38 @@ class Network(nn.Module):
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         stages: list[list] = [[]]
         self._names: list[str] = []
+        self._members: dict[str, tuple[int, int]] = {}  # conv of a block -> (unit, member)
+
+        def make(layer: Conv) -> SpikingConv:
+            rule = layer.rule
+            lb, ub = (rule.lb, rule.ub) if rule is not None else (-float("inf"), float("inf"))
+            conv = SpikingConv(
+                layer.in_channels,
+                layer.out_channels,
+                layer.kernel,
+                threshold=layer.threshold,
+                k=layer.k,
+                radius=layer.radius,
+                lb=lb,
+                ub=ub,
+                stabilize=rule.stabilize if rule is not None else False,
+                weight_mean=layer.weight_mean,
+                weight_std=layer.weight_std,
+                compat=compat,
+                generator=g,
+            )
+            conv.pointwise = layer.pointwise
+            return conv
+
         for layer in spec.layers:
-            if isinstance(layer, Conv):
-                rule = layer.rule
-                lb, ub = (rule.lb, rule.ub) if rule is not None else (-float("inf"), float("inf"))
-                conv = SpikingConv(
-                    layer.in_channels,
-                    layer.out_channels,
-                    layer.kernel,
-                    threshold=layer.threshold,
-                    k=layer.k,
-                    radius=layer.radius,
-                    lb=lb,
-                    ub=ub,
-                    stabilize=rule.stabilize if rule is not None else False,
-                    weight_mean=layer.weight_mean,
-                    weight_std=layer.weight_std,
-                    compat=compat,
-                    generator=g,
-                )
-                conv.pointwise = layer.pointwise
-                self.add_module(f"conv{len(self._names) + 1}", conv)
+            if isinstance(layer, (Conv, Parallel)):
+                if isinstance(layer, Conv):
+                    unit = make(layer)
+                else:
+                    unit = ParallelConv(layer, [make(c) for c in layer.convs])
+                    for b, c in enumerate(layer.convs):
+                        self._members[c.name] = (len(self._names), b)
+                self.add_module(f"conv{len(self._names) + 1}", unit)
                 self._names.append(layer.name)
                 stages.append([])
             else:
@@ -167,19 +244,34 @@ class Network(nn.Module):
         return self.spec.name
 
     @property
-    def spiking_layers(self) -> list[SpikingConv]:
-        """The convs in layer order."""
+    def spiking_layers(self) -> list[SpikingConv | ParallelConv]:
+        """The convs in layer order (a :class:`~fastspike.spec.Parallel` block is one
+        :class:`ParallelConv`)."""
         return [getattr(self, f"conv{i + 1}") for i in range(len(self._names))]
 
     @property
     def layer_names(self) -> list[str]:
+        """The names of :attr:`spiking_layers` (a block's name for a block)."""
         return list(self._names)
 
+    def named_convs(self) -> list[tuple[str, SpikingConv]]:
+        """Every conv with its spec name, in layer order, a block's members in block order."""
+        out = []
+        for name, unit in zip(self._names, self.spiking_layers, strict=True):
+            if isinstance(unit, ParallelConv):
+                out.extend(zip(unit.names, unit.convs, strict=True))
+            else:
+                out.append((name, unit))
+        return out
+
     def index(self, layer: int | str) -> int:
-        """0-based conv index of ``layer`` (its spec name, or its 1-based number)."""
+        """0-based index in :attr:`spiking_layers` of ``layer`` (its spec name, the name of
+        a member of a block, or its 1-based number)."""
         if isinstance(layer, str):
+            if layer in self._members:
+                return self._members[layer][0]
             if layer not in self._names:
-                raise ValueError(f"layer: expected one of {self._names}, got {layer!r}")
+                raise ValueError(f"layer: expected one of {self._names + list(self._members)}, got {layer!r}")
             return self._names.index(layer)
         if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= len(self._names):
             raise ValueError(
@@ -187,12 +279,21 @@ class Network(nn.Module):
             )
         return layer - 1
 
-    def conv(self, layer: int | str) -> SpikingConv:
+    def conv(self, layer: int | str) -> SpikingConv | ParallelConv:
+        """The conv called ``layer`` (a block's member too), or a whole block by its name."""
+        if isinstance(layer, str) and layer in self._members:
+            u, b = self._members[layer]
+            return self.spiking_layers[u].convs[b]
         return self.spiking_layers[self.index(layer)]
 
     @property
     def is_decision(self) -> bool:
-        return isinstance(self.spec.readout, DecisionReadout)
+        """The network decides by itself (a decision layer, or heads voting)."""
+        return isinstance(self.spec.readout, (DecisionReadout, VoteReadout))
+
+    @property
+    def is_vote(self) -> bool:
+        return isinstance(self.spec.readout, VoteReadout)
 
     @property
     def encoder(self) -> Encoder:
@@ -259,6 +360,8 @@ class Network(nn.Module):
         plan = [0] * (end - start)
         for i in reversed(range(start, end)):
             u_in = min(ins[i - start], u + convs[i].kernel_size - 1)
+            if isinstance(convs[i], ParallelConv):
+                u_in = ins[i - start]  # centred branches: read the whole input
             plan[i - start] = u_in
             if i > start:
                 u = self._back(self._stages[i], u_in, outs[i - 1 - start])
@@ -365,12 +468,39 @@ class Network(nn.Module):
     def decide(self, x_last: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Decision from the decision layer's padded input.
 
-        Returns ``(classes [B] int64 (-1 = silence), winners [B, k, 3], times [B, F, H, W])``.
+        Returns ``(classes [B] int64 (-1 = silence), winners [B, k, 3], times [B, F, H, W])``;
+        for a vote network the classes are the vote and ``winners`` and ``times`` are lists,
+        one entry per head (:meth:`decide_heads`).
         """
         if not self.is_decision:
             raise ValueError(f"decide: {self.spec.name!r} has a linear readout, not a decision layer")
+        if self.is_vote:
+            classes, winners, times, _ = self.decide_heads(x_last)
+            return classes, winners, times
         times, values = self.spiking_layers[-1](x_last, self.T, border=self._border(len(self._names) - 1))
         return (*self.decide_from(times, values), times)
+
+    @torch.no_grad()
+    def decide_heads(self, x_last: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor]:
+        """The heads of a vote network on their (shared) padded input.
+
+        Returns ``(vote [B], winners per head [B, k, 3], times per head [B, F, H, W],
+        classes per head [B, H])`` (-1 = silence).
+        """
+        block = self.spiking_layers[-1]
+        border = self._border(len(self._names) - 1)
+        winners, times, votes = [], [], []
+        for conv in block.convs:
+            t, v = conv(x_last, self.T, border=border)
+            w = conv.winners(t, v, self.T, pointwise=False)
+            f = w[:, 0, 0].long()
+            per_class = conv.out_channels // self.n_classes
+            votes.append(torch.where(f >= 0, torch.div(f, per_class, rounding_mode="floor"), -1))
+            winners.append(w)
+            times.append(t)
+        votes_t = torch.stack(votes, 1)
+        fallback = block.names.index(self.spec.readout.fallback)
+        return majority_vote(votes_t, fallback, self.n_classes), winners, times, votes_t
 
     @torch.no_grad()
     def decide_from(self, times: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
@@ -392,6 +522,17 @@ class Network(nn.Module):
         x = self._run_ops(self._stages[0], times, False, None)
         out = []
         for i, conv in enumerate(self.spiking_layers):
+            if isinstance(conv, ParallelConv) and conv.is_heads:
+                # every head's map, centred in the largest and concatenated like branches
+                k = conv.kernel_size
+                ts, vs = [], []
+                for head in conv.convs:
+                    t, v = head(x, self.T, border=self._border(i))
+                    p = (head.kernel_size - k) // 2
+                    ts.append(F.pad(t, (p,) * 4, value=self.T) if p else t)
+                    vs.append(F.pad(v, (p,) * 4, value=0.0) if p else v)
+                out.append((torch.cat(ts, 1), torch.cat(vs, 1)))
+                break
             if conv.threshold is None:
                 out.append(conv(x, self.T, border=self._border(i)))
                 break
@@ -417,9 +558,18 @@ class Network(nn.Module):
         return self.classify_features(self.features(times))
 
     # ------------------------------------------------------------------ training helpers
+    def layer_spec(self, layer: int | str) -> Conv | Parallel:
+        """The spec of the conv (or block) ``layer``."""
+        name = layer if isinstance(layer, str) and layer in self._members else self._names[self.index(layer)]
+        for c in self.spec.convs:
+            if c.name == name:
+                return c
+        return self.spec.units[self.index(layer)]
+
     def rule(self, layer: int | str):
-        """The learning rule spec of ``layer``."""
-        return self.spec.convs[self.index(layer)].rule
+        """The learning rule spec of ``layer`` (``None`` for a block)."""
+        s = self.layer_spec(layer)
+        return s.rule if isinstance(s, Conv) else None
 
     def is_rstdp(self, layer: int | str) -> bool:
         return isinstance(self.rule(layer), RSTDP)

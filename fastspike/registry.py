@@ -145,7 +145,8 @@ def _stdp(stabilize: bool = True) -> STDP:
 
 
 def _head(name: str, in_channels: int, kernel: int) -> Conv:
-    """An R-STDP decision head of 200 neurons (20 per class), (0.004, -0.003) / (-0.004, 0.0005), [0.2, 0.8]."""
+    """An R-STDP decision head of 200 neurons (20 per class): reward (0.004, -0.003), punishment
+    (-0.004, 0.0005), bounds [0.2, 0.8]."""
     return Conv(name, in_channels, 200, kernel, threshold=None, k=1, radius=0, rule=RSTDP(AdaptiveRates()))
 
 
@@ -198,7 +199,10 @@ def _deepr(name: str, schedule: str, description: str, T: int, n_classes: int) -
         radius=0,
         rule=_stdp(stabilize=True),
         reward_rule=RSTDP(
-            AdaptiveRates(reward=(0.001, -0.00075), punish=(-0.001, 0.000125)), lb=0.0, ub=1.0, stabilize=False
+            AdaptiveRates(reward=(0.001, -0.00075), punish=(-0.001, 0.000125)),
+            lb=0.0,
+            ub=1.0,
+            stabilize=False,
         ),
     )
     return NetworkSpec(
@@ -253,7 +257,8 @@ def inception2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
     )
     return NetworkSpec(
         name="inception2024",
-        description="inception2024: 2 STDP layers, 3 parallel STDP branches (3/5/7), R-STDP decision (ZOO.md 3)",
+        description="inception2024: 2 STDP layers, 3 parallel STDP branches (3/5/7), R-STDP decision "
+        "(ZOO.md 3)",
         T=T,
         n_classes=n_classes,
         encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
@@ -329,7 +334,11 @@ register(
     kheradpisheh2018,
     "Kheradpisheh et al. 2018: DoG(2) -> S1 32 5x5 -> S2 150 2x2 -> 12,150 features -> linear SVM",
 )
-register("deep2024", deep2024, "deep2024: DoG(6) -> S1 30 -> S2 150 -> S3 250 (STDP) -> 200 R-STDP decision neurons")
+register(
+    "deep2024",
+    deep2024,
+    "deep2024: DoG(6) -> S1 30 -> S2 150 -> S3 250 (STDP) -> 200 R-STDP decision neurons",
+)
 register(
     "deepr2024",
     deepr2024,

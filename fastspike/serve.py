@@ -77,7 +77,11 @@ def run_model(net: Network, image: torch.Tensor) -> dict:
     outputs = net.layer_outputs(times)  # every conv's map, in one pass
     layers = [_layer_entry("input", times, T)]
     layers += [_layer_entry(name, t, T) for name, (t, _) in zip(net.layer_names, outputs, strict=True)]
-    if net.is_decision:
+    if net.is_vote:  # heads voting: the score of a class is its number of votes
+        _, _, _, votes = net.decide_heads(net.layer_input(len(net.layer_names), times))
+        classes = net(times)
+        scores = torch.stack([(votes[0] == c).sum() for c in range(net.n_classes)]).float()
+    elif net.is_decision:
         out_times, potentials = outputs[-1]  # P[T-1] of the decision neurons
         classes, _ = net.decide_from(out_times, potentials)
         per_class = net.spiking_layers[-1].out_channels // net.n_classes

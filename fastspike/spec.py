@@ -565,7 +565,11 @@ class NetworkSpec:
             if not isinstance(rr, RSTDP):
                 _fail(w, "reward_rule", f"expected an RSTDP rule or null, got {type(rr).__name__}")
             if layer.is_decision:
-                _fail(w, "reward_rule", "a decision layer learns by its rule; reward_rule is for thresholded convs")
+                _fail(
+                    w,
+                    "reward_rule",
+                    "a decision layer learns by its rule; reward_rule is for thresholded convs",
+                )
             if not isinstance(rr.rates, AdaptiveRates):
                 _fail(w, "reward_rule.rates", f"expected adaptive rates, got {type(rr.rates).__name__}")
             _num(w, "reward_rule.lb", rr.lb)
@@ -638,7 +642,8 @@ class NetworkSpec:
                 _fail(
                     "readout",
                     "fallback",
-                    f"expected one of the heads {[c.name for c in last.convs]}, got {self.readout.fallback!r}",
+                    f"expected one of the heads {[c.name for c in last.convs]}, "
+                    f"got {self.readout.fallback!r}",
                 )
         if shapes[-1][1] < 1 or shapes[-1][2] < 1:
             _fail("spec", "layers", f"the output map is empty ({shapes[-1]})")
@@ -662,15 +667,25 @@ class NetworkSpec:
                 _fail(w, "layer", f"expected a conv layer name {sorted(names)} or 'readout', got {p.layer!r}")
             elif isinstance(names[p.layer], Parallel):
                 if not names[p.layer].is_heads:
-                    _fail(w, "layer", f"a block of branches trains one branch at a time: name one of "
-                          f"{[c.name for c in names[p.layer].convs]}, not {p.layer!r}")
+                    _fail(
+                        w,
+                        "layer",
+                        f"a block of branches trains one branch at a time: name one of "
+                        f"{[c.name for c in names[p.layer].convs]}, not {p.layer!r}",
+                    )
                 for c in names[p.layer].convs:
                     if c.rule is None:
                         _fail(w, "layer", f"head {c.name!r} of {p.layer!r} has no learning rule")
+                if len({c.rule.rates.chunk for c in names[p.layer].convs}) != 1:
+                    _fail(
+                        w, "layer", f"the heads of {p.layer!r} share their chunks: give them one chunk length"
+                    )
             elif names[p.layer].rule is None:
                 _fail(w, "layer", f"layer {p.layer!r} has no learning rule")
             elif self.block_of(p.layer) is not None and self.block_of(p.layer).is_heads:
-                _fail(w, "layer", f"the heads train together: name their block {self.block_of(p.layer).name!r}")
+                _fail(
+                    w, "layer", f"the heads train together: name their block {self.block_of(p.layer).name!r}"
+                )
             if not isinstance(p.joint, tuple) or not all(isinstance(n, str) for n in p.joint):
                 _fail(w, "joint", f"expected a list of conv names, got {p.joint!r}")
             if p.schedule not in SCHEDULES:
@@ -738,8 +753,10 @@ class NetworkSpec:
                     rows.append(f"  {_describe(c)}")
                 if layer.is_heads:
                     continue
-            rows.append(f"{_describe(layer) if not isinstance(layer, Parallel) else '  concatenated':64s}"
-                        f" -> {'x'.join(map(str, shape))}")
+            rows.append(
+                f"{_describe(layer) if not isinstance(layer, Parallel) else '  concatenated':64s}"
+                f" -> {'x'.join(map(str, shape))}"
+            )
         return "\n".join(rows)
 
 

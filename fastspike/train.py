@@ -33,10 +33,20 @@ from fastspike.metrics import classification_metrics, format_metrics
 from fastspike.network import Network
 from fastspike.readout import fit_linear
 from fastspike.registry import get_spec, mozafari2018
-from fastspike.spec import STDP, AdaptiveRates, DoublingRates, FixedRates, NetworkSpec, Phase, load_spec
+from fastspike.spec import (
+    STDP,
+    AdaptiveRates,
+    DoublingRates,
+    FixedRates,
+    NetworkSpec,
+    Parallel,
+    Phase,
+    load_spec,
+)
 
 __all__ = [
     "PRESETS",
+    "MultiRSTDPState",
     "RSTDPState",
     "STDPState",
     "evaluate",
@@ -44,6 +54,7 @@ __all__ = [
     "evaluate_images",
     "load_model",
     "new_state",
+    "phase_input_layer",
     "predict",
     "predict_images",
     "resolve_spec",
@@ -145,17 +156,64 @@ class RSTDPState:
         self.chunk_seen = self.chunk_hits = self.chunk_misses = 0
 
 
-def new_state(model: Network, layer: int | str) -> STDPState | RSTDPState:
-    """The initial rule state of ``layer`` (its sample counter, or its adaptive R-STDP rates)."""
+@dataclass
+class MultiRSTDPState:
+    """A decision phase with several R-STDP learners: the heads of a vote, or a decision
+    layer with its ``joint`` layers. ``layers``: each learner's adaptive rates (and, for
+    heads, its own hits and misses in the chunk); ``chunks``: chunks completed in the phase
+    (drives the ``alternate_chunks`` and ``repo_compat`` schedules); ``chunk_*``: the
+    network's decisions in the current chunk."""
+
+    layers: dict[str, RSTDPState]
+    chunks: int = 0
+    chunk_seen: int = 0
+    chunk_hits: int = 0
+    chunk_misses: int = 0
+
+
+def _learners(model: Network, phase: Phase) -> list[tuple[str, AdaptiveRates]]:
+    """``(conv name, its adaptive rates)`` of every R-STDP learner of a multi-learner phase."""
+    unit = model.layer_spec(phase.layer)
+    if isinstance(unit, Parallel):
+        return [(c.name, c.rule.rates) for c in unit.convs]
+    joint = [(n, model.layer_spec(n).reward_rule.rates) for n in phase.joint]
+    return joint + [(phase.layer, unit.rule.rates)]
+
+
+def _is_multi(model: Network, phase: Phase | None, layer: int | str) -> bool:
+    return isinstance(model.layer_spec(layer), Parallel) or (phase is not None and bool(phase.joint))
+
+
+def phase_input_layer(spec: NetworkSpec, phase: Phase) -> str:
+    """The layer whose input a phase trains from: its lowest joint layer, or the phase's layer."""
+    return phase.joint[0] if phase.joint else phase.layer
+
+
+def new_state(
+    model: Network, layer: int | str, phase: Phase | None = None
+) -> STDPState | RSTDPState | MultiRSTDPState:
+    """The initial rule state of ``layer`` (its sample counter, or its adaptive R-STDP rates);
+    of a phase's learners for a block of heads or a ``phase`` with joint layers."""
+    if _is_multi(model, phase, layer):
+        phase = phase or Phase(layer=layer if isinstance(layer, str) else model.layer_names[layer - 1])
+        return MultiRSTDPState({n: RSTDPState.initial(r) for n, r in _learners(model, phase)})
     rule = model.rule(layer)
     if rule is None:
         raise ValueError(f"layer {layer!r}: has no learning rule")
     return STDPState() if isinstance(rule, STDP) else RSTDPState.initial(rule.rates)
 
 
-def _state_from(d: dict) -> STDPState | RSTDPState:
+def _state_from(d: dict) -> STDPState | RSTDPState | MultiRSTDPState:
     if d.get("kind") == "stdp":
         return STDPState(samples=int(d["samples"]))
+    if d.get("kind") == "multi":
+        return MultiRSTDPState(
+            {n: _state_from(v) for n, v in d["layers"].items()},
+            chunks=int(d["chunks"]),
+            chunk_seen=int(d["chunk_seen"]),
+            chunk_hits=int(d["chunk_hits"]),
+            chunk_misses=int(d["chunk_misses"]),
+        )
     return RSTDPState(
         reward=tuple(d["reward"]),
         punish=tuple(d["punish"]),
@@ -165,7 +223,16 @@ def _state_from(d: dict) -> STDPState | RSTDPState:
     )
 
 
-def _state_dict(st: STDPState | RSTDPState) -> dict:
+def _state_dict(st: STDPState | RSTDPState | MultiRSTDPState) -> dict:
+    if isinstance(st, MultiRSTDPState):
+        return {
+            "kind": "multi",
+            "layers": {n: _state_dict(v) for n, v in st.layers.items()},
+            "chunks": st.chunks,
+            "chunk_seen": st.chunk_seen,
+            "chunk_hits": st.chunk_hits,
+            "chunk_misses": st.chunk_misses,
+        }
     kind = "stdp" if isinstance(st, STDPState) else "rstdp"
     return {
         "kind": kind,
@@ -218,8 +285,14 @@ def train_epoch(
     batch_size: int = 64,
     progress: bool = False,
     desc: str = "",
+    phase: Phase | None = None,
+    epoch: int = 0,
 ) -> dict[str, float]:
     """One epoch of ``layer``'s rule over ``x``, its padded input ``[N, C, Hp, Wp]``.
+
+    A block of heads, or a decision ``phase`` with joint layers, trains every learner
+    (:func:`_rstdp_multi_epoch`; ``x`` is then the input of :func:`phase_input_layer` and
+    ``epoch`` the 0-based epoch within the phase).
 
     STDP: winners by pointwise inhibition and k-WTA, rates from the layer's schedule and
     ``state.samples``. R-STDP (decision layer, needs ``labels``): reward right decisions,
@@ -228,11 +301,19 @@ def train_epoch(
     fractions (R-STDP) or ``{}`` (STDP). ``state`` is updated in place.
     """
     i = model.index(layer)
-    conv, rule, T = model.spiking_layers[i], model.rule(layer), model.T
-    if rule is None:
-        raise ValueError(f"layer {layer!r}: has no learning rule")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if _is_multi(model, phase, layer):
+        name = layer if isinstance(layer, str) else model.layer_names[i]
+        phase = phase or Phase(layer=name)
+        if phase.layer != name:
+            raise ValueError(f"phase: trains {phase.layer!r}, not {name!r}")
+        if not isinstance(state, MultiRSTDPState):
+            raise TypeError(f"state: expected a MultiRSTDPState for {name!r}, got {type(state).__name__}")
+        return _rstdp_multi_epoch(model, phase, x, state, labels, batch_size, epoch, progress, desc)
+    conv, rule, T = model.conv(layer), model.rule(layer), model.T
+    if rule is None:
+        raise ValueError(f"layer {layer!r}: has no learning rule")
     n = x.shape[0]
     if isinstance(rule, STDP):
         if not isinstance(state, STDPState):
@@ -310,6 +391,153 @@ def train_epoch(
     return {"correct": hits / n, "wrong": misses / n, "silent": (n - hits - misses) / n}
 
 
+def _update(conv, xb: Tensor, times: Tensor, winners: Tensor, lr: Tensor, T: int, rule=None) -> None:
+    """An R-STDP update of a batch; in compat mode a sample without a winner makes no call."""
+    if conv.compat:
+        keep = winners[:, 0, 0] >= 0
+        xb, times, winners, lr = xb[keep], times[keep], winners[keep], lr[keep]
+    conv.stdp(xb, times, winners, lr, T, rule)
+
+
+@torch.no_grad()
+def _rstdp_multi_epoch(
+    model: Network,
+    phase: Phase,
+    x: Tensor,
+    state: MultiRSTDPState,
+    labels: Tensor | None,
+    batch_size: int,
+    epoch: int,
+    progress: bool,
+    desc: str,
+) -> dict[str, float]:
+    """One epoch of a decision phase with several R-STDP learners.
+
+    * **Heads** (a :class:`~fastspike.spec.Parallel` block, vote readout): ``x`` is the
+      block's input. Every head is rewarded (its class is the label) or punished (another
+      class) by its own vote; a silent head is not updated. After a chunk each head's rates
+      are rescaled from its bases by its own hit and miss fractions (``adapt="head"``) or
+      by the vote's (``"majority"``).
+    * **Joint layers** (``phase.joint``, one thresholded conv J below the decision layer D):
+      ``x`` is J's input. J's winners come from pointwise inhibition and k-WTA of its own
+      potentials; D reads J's uninhibited spikes and decides; a right decision rewards the
+      learners of the chunk (``phase.schedule``), a wrong one punishes them, silence
+      changes nothing. J learns by its ``reward_rule`` (rates, bounds, stabiliser).
+
+    As everywhere, a batch runs forward with the weights at its start and applies each
+    sample's updates in order, so ``batch_size=1`` is the sequential algorithm; a batch
+    never straddles a chunk.
+    """
+    n = x.shape[0]
+    if labels is None or labels.shape[0] != n:
+        raise ValueError(
+            f"labels: R-STDP needs one label per sample ({n}), got "
+            f"{None if labels is None else tuple(labels.shape)}"
+        )
+    T, dev = model.T, x.device
+    labels = labels.to(dev)
+    learners = _learners(model, phase)
+    names = [name for name, _ in learners]
+    bases = dict(learners)
+    missing = [name for name in names if name not in state.layers]
+    if missing:
+        raise ValueError(f"state: has no rates for {missing[0]!r} (learners: {names})")
+    heads = isinstance(model.layer_spec(phase.layer), Parallel)
+    chunk = bases[names[-1]].chunk
+    L = len(names)
+
+    def device_rates() -> dict[str, Tensor]:
+        return {
+            name: torch.tensor([st.reward, st.punish], dtype=torch.float32, device=dev)
+            for name, st in state.layers.items()
+        }
+
+    rates = device_rates()
+    pending = torch.zeros(2 + 2 * L, dtype=torch.int64, device=dev)  # decision, then per head
+    hits = misses = 0
+
+    def read_pending() -> None:  # the one host sync: at a chunk's end and the epoch's
+        nonlocal hits, misses
+        v = pending.tolist()
+        pending.zero_()
+        hits, misses = hits + v[0], misses + v[1]
+        state.chunk_hits += v[0]
+        state.chunk_misses += v[1]
+        if heads:
+            for k, name in enumerate(names):
+                state.layers[name].chunk_hits += v[2 + 2 * k]
+                state.layers[name].chunk_misses += v[3 + 2 * k]
+
+    def selected() -> str:  # the learner of the current chunk (alternating schedules)
+        if phase.schedule == "alternate_chunks":
+            return names[state.chunks % L]
+        return names[0] if epoch + state.chunks % 2 == 0 else names[-1]  # repo_compat
+
+    def end_chunk() -> None:
+        read_pending()
+        state.chunks += 1
+        if heads:
+            rescale = set(names)
+        else:
+            rescale = {selected()} if phase.schedule == "repo_compat" else set(names)
+        for name in names:
+            st = state.layers[name]
+            if not heads or model.spec.readout.adapt == "majority":
+                st.chunk_hits, st.chunk_misses = state.chunk_hits, state.chunk_misses
+            if name in rescale:
+                st.end_chunk(chunk, bases[name])
+            else:
+                st.chunk_seen = st.chunk_hits = st.chunk_misses = 0
+        state.chunk_seen = state.chunk_hits = state.chunk_misses = 0
+
+    if not heads:
+        J, D = model.conv(names[0]), model.conv(phase.layer)
+        jJ, jD = model.index(names[0]), model.index(phase.layer)
+        rr = model.layer_spec(names[0]).reward_rule
+        j_rule = (rr.stabilize, rr.lb, rr.ub)
+    s = 0
+    with _tqdm(n, desc, progress) as bar:
+        while s < n:
+            e = min(n, s + batch_size, s + chunk - state.chunk_seen)
+            xb, yb = x[s:e], labels[s:e]
+            if heads:
+                classes, winners, times, votes = model.decide_heads(xb)
+                for k, (name, conv) in enumerate(zip(names, model.conv(phase.layer).convs, strict=True)):
+                    v = votes[:, k]
+                    hit_h, miss_h = v == yb, (v != yb) & (v >= 0)
+                    lr = torch.where(hit_h.unsqueeze(1), rates[name][0], rates[name][1])
+                    _update(conv, xb, times[k], winners[k], lr, T)  # silent heads have no winner
+                    pending[2 + 2 * k] += hit_h.sum()
+                    pending[3 + 2 * k] += miss_h.sum()
+            else:
+                learn = set(names) if phase.schedule == "joint" else {selected()}
+                tJ, vJ = J(xb, T)
+                wJ = J.winners(tJ, vJ, T, pointwise=J.pointwise)
+                x_dec = model._run_ops(model._following(jJ + 1), tJ, True, None)
+                if jD > jJ + 1:
+                    x_dec = model._run(x_dec, jJ + 1, jD, True, first_stage=False)
+                classes, wD, tD = model.decide(x_dec)
+                hit = (classes == yb).unsqueeze(1)
+                if phase.layer in learn:
+                    _update(
+                        D, x_dec, tD, wD, torch.where(hit, rates[phase.layer][0], rates[phase.layer][1]), T
+                    )
+                if names[0] in learn:
+                    wJ = wJ.masked_fill((classes < 0).view(-1, 1, 1), -1)  # silence: no update
+                    lr = torch.where(hit, rates[names[0]][0], rates[names[0]][1])
+                    _update(J, xb, tJ, wJ, lr, T, j_rule)
+            pending[0] += (classes == yb).sum()
+            pending[1] += ((classes != yb) & (classes >= 0)).sum()
+            state.chunk_seen += e - s
+            if state.chunk_seen == chunk:
+                end_chunk()
+                rates = device_rates()
+            bar.update(e - s)
+            s = e
+    read_pending()
+    return {"correct": hits / n, "wrong": misses / n, "silent": (n - hits - misses) / n}
+
+
 def _fractions(pred: Tensor, labels: Tensor) -> dict[str, float]:
     y = labels.to(pred.device)
     n = max(1, pred.shape[0])
@@ -355,6 +583,45 @@ def evaluate_images(
     """Encode uint8 images ``[N, H, W]`` with the model's encoder and evaluate the network on
     them (decision layer or linear readout) -> correct / wrong / silent fractions."""
     return _fractions(predict_images(model, images, batch_size, progress), labels)
+
+
+def _weights_of(net: Network, phase: Phase) -> Tensor | dict[str, Tensor]:
+    """A copy of the weights a phase trains (one tensor, or a dict for several learners)."""
+    if _is_multi(net, phase, phase.layer):
+        return {name: net.conv(name).weight.detach().cpu().clone() for name, _ in _learners(net, phase)}
+    return net.conv(phase.layer).weight.detach().cpu().clone()
+
+
+def _set_weights(net: Network, layer: str, weights: Tensor | dict) -> None:
+    """Put back what :func:`_weights_of` copied."""
+    if isinstance(weights, dict):
+        for name, w in weights.items():
+            net.conv(name).weight.copy_(w.to(net.conv(name).weight.device))
+    else:
+        net.conv(layer).weight.copy_(weights.to(net.conv(layer).weight.device))
+
+
+def _bounded(net: Network, phase: Phase | None, layer: str) -> list:
+    """``(conv name, the rule whose bounds it learns within)`` for what a phase of ``layer`` trains."""
+    if phase is not None and phase.layer == layer and _is_multi(net, phase, layer):
+        out = []
+        for name, _ in _learners(net, phase):
+            c = net.layer_spec(name)
+            out.append((name, c.rule if c.is_decision else c.reward_rule))
+        return out
+    return [(layer, net.rule(layer))]
+
+
+@torch.no_grad()
+def _evaluate_from(net: Network, j_in: int, j: int, x: Tensor, labels: Tensor, batch_size: int = 1000):
+    """:func:`evaluate` from the input of layer ``j_in`` (0-based), below the decision layer ``j``."""
+    if j_in == j:
+        return evaluate(net, x, labels, batch_size)
+
+    def decide(xb: Tensor) -> Tensor:
+        return net.decide(net._run(xb, j_in, j, False, first_stage=False))[0]
+
+    return _fractions(_map_batches(decide, x, batch_size), labels)
 
 
 @torch.no_grad()
@@ -439,7 +706,7 @@ class _Progress:
     best_accuracy: float = -1.0
     best_epoch: int = -1
     best_layer: str | None = None
-    best_weight: Tensor | None = None
+    best_weight: Tensor | dict[str, Tensor] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -451,7 +718,13 @@ class _Progress:
             "best_accuracy": self.best_accuracy,
             "best_epoch": self.best_epoch,
             "best_layer": self.best_layer,
-            "best_weight": None if self.best_weight is None else self.best_weight.cpu(),
+            "best_weight": (
+                None
+                if self.best_weight is None
+                else {k: v.cpu() for k, v in self.best_weight.items()}
+                if isinstance(self.best_weight, dict)
+                else self.best_weight.cpu()
+            ),
         }
 
 
@@ -550,8 +823,7 @@ def load_model(path: str, device: str | torch.device = "cpu", best: bool = True)
     prog = ckpt.get("progress") or {}
     best_w = prog.get("best_weight")
     if best and best_w is not None:
-        layer = prog.get("best_layer") or model.layer_names[-1]
-        model.conv(layer).weight.copy_(best_w)
+        _set_weights(model, prog.get("best_layer") or model.layer_names[-1], best_w)
     model.dataset = cfg.get("dataset")
     return model.to(device)
 
@@ -839,11 +1111,14 @@ def train(
             "wall": round(time.perf_counter() - t_start, 3),
         }
         if layer != "readout":
-            conv, rule = net.conv(layer), net.rule(layer)
-            w = conv.weight
-            rec["at_bounds"] = round(
-                float(((w - rule.lb).abs() < 0.01).logical_or((rule.ub - w).abs() < 0.01).float().mean()), 6
-            )
+            n_at, n_all = 0, 0
+            for name, rule in _bounded(
+                net, spec.phases[prog.phase] if prog.phase < len(spec.phases) else None, layer
+            ):
+                w = net.conv(name).weight
+                n_at += int(((w - rule.lb).abs() < 0.01).logical_or((rule.ub - w).abs() < 0.01).sum())
+                n_all += w.numel()
+            rec["at_bounds"] = round(n_at / max(1, n_all), 6)
         for key, res in (("train", train_res), ("val", val_res)):
             for k, v in (res or {}).items():
                 rec[f"{key}_{k}"] = v
@@ -939,7 +1214,12 @@ def train(
             save()
             continue
         j = net.index(phase.layer)
-        state = _state_from(prog.states[phase.layer]) if phase.layer in prog.states else new_state(net, j + 1)
+        j_in = net.index(phase_input_layer(spec, phase))  # the lowest layer that learns
+        state = (
+            _state_from(prog.states[phase.layer])
+            if phase.layer in prog.states
+            else new_state(net, phase.layer, phase=phase)
+        )
         x = labels = x_eval = None
         stopped = False
         while prog.epoch < phase.epochs:
@@ -947,28 +1227,30 @@ def train(
                 stopped = True
                 break
             if x is None:
-                x = inputs(j, n)
+                x = inputs(j_in, n)
                 labels = train_set.labels[:n]
             if phase.evaluate and x_val is not None and x_eval is None:
-                x_eval = _map_batches(lambda xb, j=j: net.layer_input(j + 1, xb), x_val, map_bs)
+                x_eval = _map_batches(lambda xb, j=j_in: net.layer_input(j + 1, xb), x_val, map_bs)
             t0 = time.perf_counter()
             tr = train_epoch(
                 net,
-                j + 1,
+                phase.layer,
                 x,
                 state,
                 labels=labels,
                 batch_size=pbs,
                 progress=progress,
-                desc=f"{phase.layer} {'R-STDP' if isinstance(state, RSTDPState) else 'STDP'} "
+                desc=f"{phase.layer} {'STDP' if isinstance(state, STDPState) else 'R-STDP'} "
                 f"epoch {prog.epoch + 1}/{phase.epochs}",
+                phase=phase,
+                epoch=prog.epoch,
             )
             prog.epoch += 1
             done_now += 1
             prog.states[phase.layer] = _state_dict(state)
             va = None
             if phase.evaluate:
-                va = evaluate(net, x_eval, val_set.labels) if x_eval is not None else None
+                va = _evaluate_from(net, j_in, j, x_eval, val_set.labels) if x_eval is not None else None
                 prog.history.append(
                     {
                         "phase": prog.phase,
@@ -986,7 +1268,7 @@ def train(
                         prog.epoch,
                         phase.layer,
                     )
-                    prog.best_weight = net.conv(j + 1).weight.detach().cpu().clone()
+                    prog.best_weight = _weights_of(net, phase)
                 if progress:
                     print(
                         f"{phase.layer} epoch {prog.epoch}: train {tr['correct']:.4f}"
@@ -1003,7 +1285,7 @@ def train(
             finished = prog.epoch == phase.epochs
             if finished:
                 prog.phase, prog.epoch = prog.phase + 1, 0
-                if cache is not None and cache[0] > j:
+                if cache is not None and cache[0] > j_in:
                     cache = None  # inputs above the trained layer are stale now
             save()
             if finished:
@@ -1013,7 +1295,7 @@ def train(
     if tb is not None:
         tb.close()
     if prog.best_weight is not None:
-        net.conv(prog.best_layer).weight.copy_(prog.best_weight.to(device))
+        _set_weights(net, prog.best_layer, prog.best_weight)
     net.test_metrics = None
     net.selection = None
     if prog.best_weight is not None:
