@@ -2,8 +2,9 @@
 network described by a :class:`fastspike.spec.NetworkSpec` (:class:`ReferenceNetwork`).
 
 This module is the yardstick: the tests compare the compiled kernels against it and the
-benchmark times it as "today's simulator". It follows ``ALGORITHMS.md`` sections 0-10 and works
-the way the classic simulators do:
+benchmark times it as "today's simulator". It follows ``ALGORITHMS.md`` sections 0-10 (and
+``ZOO.md`` sections 0-4 for parallel blocks, vote readouts and joint R-STDP phases) and works the
+way the classic simulators do:
 
 * one sample at a time, with no batch dimension;
 * spike *waves*: float32 ``[T, C, H, W]`` tensors holding ``S[t] = 1`` from the first spike on
@@ -48,7 +49,10 @@ from fastspike.spec import (
     Inhibit,
     NetworkSpec,
     Pad,
+    Parallel,
+    Phase,
     Pool,
+    VoteReadout,
 )
 
 __all__ = [
@@ -57,6 +61,7 @@ __all__ = [
     "Decision",
     "ReferenceMozafari2018",
     "ReferenceNetwork",
+    "VoteDecision",
     "conv_potentials",
     "dog_bank",
     "dog_kernel",
@@ -72,6 +77,7 @@ __all__ = [
     "rank_order_times",
     "stdp",
     "times_to_wave",
+    "vote",
     "wave_to_times",
 ]
 
@@ -804,8 +810,47 @@ class ReferenceMozafari2018:
 
 
 # =============================================================================================
-# Any network described by a NetworkSpec (ALGORITHMS.md 1-10)
+# Any network described by a NetworkSpec (ALGORITHMS.md 1-10, ZOO.md 0-4)
 # =============================================================================================
+
+
+class VoteDecision(NamedTuple):
+    """What the decision heads of a vote readout saw and chose for one sample."""
+
+    decision: int  #: the vote (see :func:`vote`), or -1 when every head is silent
+    heads: tuple[Decision, ...]  #: each head's own decision, in block order
+
+
+def vote(head_classes: list[int], fallback: int) -> int:
+    """The majority rule of a vote readout (ZOO.md 4).
+
+    Silent heads (-1) do not vote. A class with at least 2 votes and strictly more votes than
+    any other class wins; otherwise the answer is the vote of the ``fallback`` head, and when
+    that head is silent, the vote of the first head (in order) that is not; when every head is
+    silent, -1.
+
+    Args:
+        head_classes: each head's class, -1 for a silent head, in block order.
+        fallback: index of the fallback head in ``head_classes``.
+
+    Returns:
+        The class, or -1.
+    """
+    votes: dict[int, int] = {}
+    for c in head_classes:
+        if c >= 0:
+            votes[c] = votes.get(c, 0) + 1
+    if votes:
+        most = max(votes.values())
+        leaders = [c for c, n in votes.items() if n == most]
+        if most >= 2 and len(leaders) == 1:
+            return leaders[0]
+    if head_classes[fallback] >= 0:
+        return head_classes[fallback]
+    for c in head_classes:
+        if c >= 0:
+            return c
+    return -1
 
 
 class ReferenceNetwork:
@@ -820,17 +865,34 @@ class ReferenceNetwork:
       ALGORITHMS.md 5 [quirk]); a ``train_only`` one acts only in training mode, i.e. while a layer
       above it trains (:meth:`stdp_step`, :meth:`rstdp`);
     * ``Conv``: :func:`conv_potentials` then :func:`fire`. Convs below the one being trained use
-      plain ``fire`` (no competition, ALGORITHMS.md 9 "Inhibition").
+      plain ``fire`` (no competition, ALGORITHMS.md 9 "Inhibition");
+    * ``Parallel`` (ZOO.md 3): every conv of the block reads the block's input and fires plainly;
+      each output is padded with never-firing cells by ``(k - k_min) // 2`` on every side (``k``
+      its kernel, ``k_min`` the block's smallest), so that the maps are centred, and the maps are
+      concatenated along the channels in block order. (A block of decision heads is only
+      concatenated by :meth:`forward` / :meth:`stages`; its readout is :meth:`decide`.)
 
-    Training a thresholded conv (:meth:`stdp_step`): its thresholded potentials go through
-    pointwise inhibition (when ``conv.pointwise``), then k-WTA ``(conv.k, conv.radius)``, then
-    :func:`stdp` with the rule's bounds, stabiliser and current rates. Doubling rates are advanced
-    one sample at a time (a per-layer counter that persists across calls); fixed rates are constant.
+    Training a thresholded conv (:meth:`stdp_step`, a standalone conv or one branch of a block):
+    its thresholded potentials go through pointwise inhibition (when ``conv.pointwise``), then
+    k-WTA ``(conv.k, conv.radius)``, then :func:`stdp` with the rule's bounds, stabiliser and
+    current rates. Doubling rates are advanced one sample at a time (a per-conv counter that
+    persists across calls); fixed rates are constant. A branch is trained alone, on the block's
+    input, with its own counter and rates.
 
     A decision network (:class:`fastspike.spec.DecisionReadout`) decides by k-WTA
     ``(conv.k, conv.radius)`` over ``P[T-1]`` of its last conv (:meth:`decide`) and trains it by
-    R-STDP with adaptive rates (:meth:`rstdp`). A linear-readout network gives "spiked at any
-    time" of its final map (:meth:`features`).
+    R-STDP with adaptive rates (:meth:`rstdp`). A phase with ``joint`` convs (ZOO.md 2) rewards
+    their k-WTA winners with the decision layer's, by the phase's ``schedule``. A vote network
+    (:class:`fastspike.spec.VoteReadout`, ZOO.md 4) decides by every head of its last block and
+    :func:`vote`; :meth:`rstdp` rewards each head by its own vote. A linear-readout network gives
+    "spiked at any time" of its final map (:meth:`features`).
+
+    R-STDP state: every conv that learns by R-STDP (a decision conv or head by its ``rule``, a
+    thresholded conv by its ``reward_rule``) has its own base rates, current reward and
+    punishment rates (:meth:`layer_rates`) and rescaling after each chunk. The counts of the
+    current chunk and the number of chunks completed belong to the phase being trained: they are
+    reset by :meth:`begin_phase`, which :meth:`rstdp` calls itself when it is given a phase other
+    than the current one.
 
     Args:
         spec: the network.
@@ -838,17 +900,30 @@ class ReferenceNetwork:
             STDP call). In clean mode each learned weight tensor is clamped to its rule's bounds
             once, here, and STDP clamps only what it updates.
         seed: seed of the single generator the initial weights ``N(weight_mean, weight_std)`` are
-            drawn from, conv by conv in layer order; ``None`` draws a non-deterministic seed.
+            drawn from, conv by conv in ``spec.convs`` order (a block's convs in block order);
+            ``None`` draws a non-deterministic seed.
+        exact_decision: compute a decision conv's ``P[T-1]`` exactly rounded (the sum taken in
+            float64, rounded once to float32), as fastspike's compiled decision layer does. By
+            default it comes from the float32 ``conv2d`` like every potential, whose rounding
+            depends on the summation order, and with it the winner among (near-)tied neurons
+            (ALGORITHMS.md 1, "Numerics"); decision weights clamped at their bounds make exact
+            ties common.
 
     Attributes:
-        weights: ``{conv name: [F, C, k, k] float32}``, in layer order; updated in place.
+        weights: ``{conv name: [F, C, k, k] float32}``, in ``spec.convs`` order; updated in place.
+        reward_rates, punish_rates: the single decision layer's current R-STDP rates.
+        reward_base, punish_base, chunk: its base rates and chunk length (zeros and 0 when the
+            network has no single decision layer).
     """
 
-    def __init__(self, spec: NetworkSpec, compat: bool = False, seed: int | None = 0) -> None:
+    def __init__(
+        self, spec: NetworkSpec, compat: bool = False, seed: int | None = 0, exact_decision: bool = False
+    ) -> None:
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec: expected a NetworkSpec, got {type(spec).__name__}")
         self.spec = spec
         self.compat = compat
+        self.exact_decision = exact_decision
         self.T = spec.T
         gen = torch.Generator()
         if seed is None:
@@ -863,6 +938,7 @@ class ReferenceNetwork:
                 w.clamp_(conv.rule.lb, conv.rule.ub)
             self.weights[conv.name] = w
         self._convs = {conv.name: conv for conv in spec.convs}
+        self._blocks = {layer.name: layer for layer in spec.layers if isinstance(layer, Parallel)}
 
         # STDP layers: samples seen and current (a_plus, a_minus), in float32.
         self._samples: dict[str, int] = {}
@@ -872,26 +948,44 @@ class ReferenceNetwork:
                 self._samples[conv.name] = 0
                 self._rates[conv.name] = (_f32(conv.rule.rates.a_plus), _f32(conv.rule.rates.a_minus))
 
-        # R-STDP of the decision layer: bases, current rates and the current chunk's counts.
+        # R-STDP layers: base and current (reward, punish) rates, each a float32 (a_plus, a_minus).
+        self._rstdp_base: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
+        self._rstdp_rates: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
+        for conv in spec.convs:
+            rule = _rstdp_rule(conv)
+            if rule is not None:
+                reward, punish = rule.rates.reward, rule.rates.punish
+                base = ((_f32(reward[0]), _f32(reward[1])), (_f32(punish[0]), _f32(punish[1])))
+                self._rstdp_base[conv.name] = self._rstdp_rates[conv.name] = base
+
+        # The readout: a single decision layer, or the block of heads of a vote.
         last = spec.convs[-1]
         self._decision = last if isinstance(spec.readout, DecisionReadout) and last.is_decision else None
-        if self._decision is not None and isinstance(last.rule, RSTDP):
-            rates = last.rule.rates
-            self.reward_base = (_f32(rates.reward[0]), _f32(rates.reward[1]))
-            self.punish_base = (_f32(rates.punish[0]), _f32(rates.punish[1]))
-            self.chunk = rates.chunk
-        else:
-            self.reward_base = self.punish_base = (0.0, 0.0)
-            self.chunk = 0
-        self.reward_rates = self.reward_base
-        self.punish_rates = self.punish_base
+        self._heads: Parallel | None = None
+        if isinstance(spec.readout, VoteReadout):
+            self._heads = spec.layers[-1]
+            names = [conv.name for conv in self._heads.convs]
+            self._fallback = names.index(spec.readout.fallback)
+            chunks = {conv.rule.rates.chunk for conv in self._heads.convs if isinstance(conv.rule, RSTDP)}
+            if len(chunks) > 1:
+                raise ValueError(
+                    f"{self._heads.name}: the heads are rescaled together, so their R-STDP rules need one "
+                    f"chunk length, got {sorted(chunks)}"
+                )
+
+        # The phase being trained by R-STDP and its counts (see begin_phase).
+        self._phase: Phase | None = None
         self._chunk_calls = 0
-        self._chunk_hits = 0
-        self._chunk_misses = 0
+        self._chunk_hits = 0  # the decision's (or the vote's) right answers in the current chunk
+        self._chunk_misses = 0  # its wrong answers (silence is neither)
+        heads = [conv.name for conv in self._heads.convs] if self._heads is not None else []
+        self._head_hits = dict.fromkeys(heads, 0)  # each head's own right answers in the chunk
+        self._head_misses = dict.fromkeys(heads, 0)  # and its wrong ones
+        self._chunks_done = 0
 
     # ----------------------------------------------------------------------------- state
     def conv(self, name: str) -> Conv:
-        """The conv layer called ``name``."""
+        """The conv layer called ``name`` (standalone, or a branch or head of a block)."""
         if name not in self._convs:
             raise KeyError(f"layer: no conv layer named {name!r} (have {list(self._convs)})")
         return self._convs[name]
@@ -906,6 +1000,56 @@ class ReferenceNetwork:
         """Number of STDP samples the layer ``name`` has trained on."""
         self.rates(name)
         return self._samples[name]
+
+    def layer_rates(self, name: str) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Current ``(reward, punish)`` rates of the R-STDP-trained conv ``name`` (a decision conv
+        or head by its ``rule``, a thresholded conv by its ``reward_rule``), each a float32
+        ``(a_plus, a_minus)``."""
+        if name not in self._rstdp_rates:
+            raise KeyError(f"layer: {name!r} is not a conv layer that learns by R-STDP")
+        return self._rstdp_rates[name]
+
+    @property
+    def reward_rates(self) -> tuple[float, float]:
+        """Current reward ``(a_plus, a_minus)`` of the single decision layer."""
+        return self._single_rates()[0]
+
+    @reward_rates.setter
+    def reward_rates(self, rates: tuple[float, float]) -> None:
+        name = self._decision_conv().name
+        self._rstdp_rates[name] = (tuple(rates), self._rstdp_rates[name][1])
+
+    @property
+    def punish_rates(self) -> tuple[float, float]:
+        """Current punishment ``(a_plus, a_minus)`` of the single decision layer."""
+        return self._single_rates()[1]
+
+    @punish_rates.setter
+    def punish_rates(self, rates: tuple[float, float]) -> None:
+        name = self._decision_conv().name
+        self._rstdp_rates[name] = (self._rstdp_rates[name][0], tuple(rates))
+
+    @property
+    def reward_base(self) -> tuple[float, float]:
+        """Base reward rates of the single decision layer."""
+        return self._single_rates(base=True)[0]
+
+    @property
+    def punish_base(self) -> tuple[float, float]:
+        """Base punishment rates of the single decision layer."""
+        return self._single_rates(base=True)[1]
+
+    @property
+    def chunk(self) -> int:
+        """Chunk length of the single decision layer's adaptive rates (0 without one)."""
+        conv = self._decision
+        return conv.rule.rates.chunk if conv is not None and isinstance(conv.rule, RSTDP) else 0
+
+    def _single_rates(self, base: bool = False) -> tuple[tuple[float, float], tuple[float, float]]:
+        conv = self._decision
+        if conv is None or conv.name not in self._rstdp_rates:
+            return (0.0, 0.0), (0.0, 0.0)
+        return (self._rstdp_base if base else self._rstdp_rates)[conv.name]
 
     def to(self, device: torch.device | str) -> ReferenceNetwork:
         """Move the weights to ``device``; inputs must live there too."""
@@ -956,7 +1100,44 @@ class ReferenceNetwork:
             return wave
         if isinstance(layer, Conv):
             return _fire_spikes(conv_potentials(wave, self.weights[layer.name]), layer.threshold)
+        if isinstance(layer, Parallel):
+            return self._parallel(layer, wave)
         raise TypeError(f"layer: unknown layer type {type(layer).__name__}")
+
+    def _parallel(self, block: Parallel, wave: Tensor) -> Tensor:
+        """A block on its input wave: every conv fires plainly on ``wave``; each output is padded
+        with never-firing cells by ``(k - k_min) // 2`` on every side and the padded maps are
+        concatenated along the channels in block order."""
+        k_min = min(conv.kernel for conv in block.convs)
+        outputs = []
+        for conv in block.convs:
+            if (conv.kernel - k_min) % 2:
+                raise ValueError(
+                    f"{block.name}: {conv.name!r}'s {conv.kernel}x{conv.kernel} map cannot be centred on "
+                    f"the {k_min}x{k_min} one (kernels must differ by even numbers)"
+                )
+            spikes = _fire_spikes(conv_potentials(wave, self.weights[conv.name]), conv.threshold)
+            outputs.append(pad(spikes, (conv.kernel - k_min) // 2))
+        return torch.cat(outputs, dim=1)
+
+    def _run(self, layers, wave: Tensor, training: bool) -> Tensor:
+        """``layers`` one after the other on a wave, without competition."""
+        for layer in layers:
+            wave = self._apply(layer, wave, training)
+        return wave
+
+    def _position(self, name: str) -> int:
+        """Index in ``spec.layers`` of the conv ``name``, of the block holding it, or of the block
+        called ``name``."""
+        for i, layer in enumerate(self.spec.layers):
+            if isinstance(layer, Conv) and layer.name == name:
+                return i
+            if isinstance(layer, Parallel) and (
+                layer.name == name or any(conv.name == name for conv in layer.convs)
+            ):
+                return i
+        have = [*self._convs, *self._blocks]
+        raise KeyError(f"layer: no conv layer or block named {name!r} (have {have})")
 
     def stages(self, wave: Tensor, training: bool = False) -> list[Tensor]:
         """The wave after each layer of ``spec.layers`` (one entry per layer, in order)."""
@@ -968,18 +1149,15 @@ class ReferenceNetwork:
 
     def forward(self, wave: Tensor, training: bool = False) -> Tensor:
         """All layers on an input wave; returns the final wave."""
-        for layer in self.spec.layers:
-            wave = self._apply(layer, wave, training)
-        return wave
+        return self._run(self.spec.layers, wave, training)
 
     def layer_input(self, name: str, wave: Tensor, training: bool = False) -> Tensor:
-        """The (padded) input wave of the conv ``name``: the layers below it run on ``wave``."""
-        self.conv(name)
-        for layer in self.spec.layers:
-            if isinstance(layer, Conv) and layer.name == name:
-                return wave
-            wave = self._apply(layer, wave, training)
-        raise AssertionError("unreachable")
+        """The (padded) input wave of the conv ``name``: the layers below it run on ``wave``.
+
+        ``name`` may be a standalone conv, a conv of a block (a branch or a head) or a block: for
+        the last two it is the block's input.
+        """
+        return self._run(self.spec.layers[: self._position(name)], wave, training)
 
     def features(self, wave: Tensor) -> Tensor:
         """Whether each neuron of the final map spiked at any time (eval mode, no ``train_only``
@@ -992,7 +1170,8 @@ class ReferenceNetwork:
 
         The layers below run in training mode (``train_only`` inhibitions act, lower convs fire
         plainly); the conv's thresholded potentials go through pointwise inhibition (when
-        ``conv.pointwise``) and k-WTA; then :func:`stdp` with this sample's rates.
+        ``conv.pointwise``) and k-WTA; then :func:`stdp` with this sample's rates. A branch of a
+        block is computed alone, on the block's input, and competes only within itself.
         """
         conv = self.conv(name)
         rule = conv.rule
@@ -1000,10 +1179,7 @@ class ReferenceNetwork:
             raise ValueError(f"layer {name!r}: STDP needs a conv with an STDP rule, got {rule!r}")
         weight = self.weights[name]
         s_in = self.layer_input(name, wave, training=True)
-        thresholded = _fire_in_place(conv_potentials(s_in, weight), conv.threshold)
-        inhibited = pointwise_inhibition(thresholded) if conv.pointwise else thresholded
-        spikes = inhibited.sign()
-        winners = get_k_winners(inhibited, conv.k, conv.radius, self.compat, spikes)
+        _, spikes, winners = self._compete(conv, s_in)
         a_plus, a_minus = self._next_rates(name)
         lr = torch.tensor([a_plus, a_minus], dtype=torch.float32, device=weight.device)
         stdp(
@@ -1019,6 +1195,18 @@ class ReferenceNetwork:
         )
         return winners
 
+    def _compete(self, conv: Conv, s_in: Tensor) -> tuple[Tensor, Tensor, list[Winner]]:
+        """A thresholded conv on its padded input as while it learns: fire, pointwise inhibition
+        (when ``conv.pointwise``), k-WTA ``(conv.k, conv.radius)``.
+
+        Returns ``(thresholded, spikes, winners)``: its thresholded potentials ``P~`` before the
+        inhibition, its spikes after it and its winners.
+        """
+        thresholded = _fire_in_place(conv_potentials(s_in, self.weights[conv.name]), conv.threshold)
+        inhibited = pointwise_inhibition(thresholded) if conv.pointwise else thresholded
+        spikes = inhibited.sign()
+        return thresholded, spikes, get_k_winners(inhibited, conv.k, conv.radius, self.compat, spikes)
+
     # ----------------------------------------------------------------------------- decision
     def _decision_conv(self) -> Conv:
         if self._decision is None:
@@ -1028,64 +1216,248 @@ class ReferenceNetwork:
             )
         return self._decision
 
-    def decide(self, wave: Tensor, training: bool = False) -> Decision:
-        """Run the network on one input wave and pick the decision neuron.
-
-        The winner is the first of a k-WTA ``(conv.k, conv.radius)`` over the decision layer's
-        ``P[T-1]``; class = ``f // (F // n_classes)``, or -1 (silence) when no neuron fires.
-        ``training``: run the layers below in training mode (as :meth:`rstdp` does).
-        """
-        conv = self._decision_conv()
-        s_in = self.layer_input(conv.name, wave, training)
-        spikes, thresholded = fire(conv_potentials(s_in, self.weights[conv.name]), None)
+    def _decide_conv(self, conv: Conv, s_in: Tensor) -> Decision:
+        """One decision conv on its padded input: the first of a k-WTA ``(conv.k, conv.radius)``
+        over its ``P[T-1]`` wins; class = ``f // (F // n_classes)``, or -1 (silence)."""
+        weight = self.weights[conv.name]
+        potentials = conv_potentials(s_in, weight)
+        if self.exact_decision:  # P[T-1] summed in float64 (exactly, for such weights), rounded once
+            potentials[-1] = F.conv2d(s_in[-1:].double(), weight.double())[0].to(torch.float32)
+        spikes, thresholded = fire(potentials, None)
         winners = get_k_winners(thresholded, conv.k, conv.radius, self.compat)
         if not winners:
             return Decision(-1, None, s_in, spikes)
         per_class = conv.out_channels // self.spec.n_classes
         return Decision(winners[0][0] // per_class, winners[0], s_in, spikes)
 
+    def decide(self, wave: Tensor, training: bool = False) -> Decision | VoteDecision:
+        """Run the network on one input wave and pick the decision neuron.
+
+        The winner is the first of a k-WTA ``(conv.k, conv.radius)`` over the decision layer's
+        ``P[T-1]``; class = ``f // (F // n_classes)``, or -1 (silence) when no neuron fires.
+        A vote network runs every head this way on the block's input and returns a
+        :class:`VoteDecision`: the :func:`vote` of the heads' classes and each head's
+        :class:`Decision`. ``training``: run the layers below in training mode (as :meth:`rstdp`
+        does).
+        """
+        if self._heads is not None:
+            s_in = self.layer_input(self._heads.name, wave, training)
+            heads = tuple(self._decide_conv(conv, s_in) for conv in self._heads.convs)
+            return VoteDecision(vote([h.decision for h in heads], self._fallback), heads)
+        conv = self._decision_conv()
+        return self._decide_conv(conv, self.layer_input(conv.name, wave, training))
+
     def predict(self, wave: Tensor) -> int:
-        """Class of one input wave (eval mode), or -1 when no decision neuron fires."""
+        """Class of one input wave (eval mode), or -1 when no decision neuron fires (every head,
+        for a vote)."""
         return self.decide(wave).decision
 
-    def rstdp(self, wave: Tensor, label: int) -> int:
-        """One R-STDP step on the decision layer (7.3); returns the decision (-1 = silence).
+    # ----------------------------------------------------------------------------- R-STDP
+    def begin_phase(self, phase: Phase | None = None) -> None:
+        """Start an R-STDP phase: forget the current chunk's counts and the chunks completed.
 
-        Right: STDP of the winner with the reward rates; wrong: with the punishment rates; silent:
-        nothing. After every ``chunk`` calls the rates are rescaled from their bases by the chunk's
-        miss fraction (reward) and hit fraction (punishment), the products taken in float64 and
-        stored in float32.
+        The rates are kept: each layer's rates are its own state, rescaled only after a chunk.
+        :meth:`rstdp` calls this itself when it is given a phase other than the current one
+        (``phase=None`` continues the current phase).
         """
+        self._phase = phase
+        self._new_chunk()
+        self._chunks_done = 0
+
+    def _new_chunk(self) -> None:
+        """Zero the current chunk's counts (calls, the decision's hits and misses, each head's)."""
+        self._chunk_calls = self._chunk_hits = self._chunk_misses = 0
+        self._head_hits = dict.fromkeys(self._head_hits, 0)
+        self._head_misses = dict.fromkeys(self._head_misses, 0)
+
+    def _rescale(self, name: str, hits: int, misses: int, chunk: int) -> None:
+        """New rates of the R-STDP layer ``name`` after a chunk (7.3): its base reward rates times
+        the miss fraction, its base punishment rates times the hit fraction, the products taken in
+        float64 and stored in float32."""
+        (r_plus, r_minus), (p_plus, p_minus) = self._rstdp_base[name]
+        hit, miss = hits / chunk, misses / chunk
+        self._rstdp_rates[name] = (
+            (_f32(r_plus * miss), _f32(r_minus * miss)),
+            (_f32(p_plus * hit), _f32(p_minus * hit)),
+        )
+
+    def _reinforce(
+        self, conv: Conv, s_in: Tensor, spikes: Tensor, winners: list[Winner], reward: bool
+    ) -> None:
+        """One R-STDP update of ``conv``: :func:`stdp` of its winners with its reward rates (right
+        answer) or punishment rates (wrong one), with its R-STDP rule's stabiliser and bounds."""
+        rule = _rstdp_rule(conv)
+        weight = self.weights[conv.name]
+        rates = self._rstdp_rates[conv.name][0 if reward else 1]
+        lr = torch.tensor(rates, dtype=torch.float32, device=weight.device)
+        stdp(
+            weight,
+            s_in,
+            spikes,
+            winners,
+            lr,
+            stabilize=rule.stabilize,
+            lb=rule.lb,
+            ub=rule.ub,
+            clamp_all=self.compat,
+        )
+
+    def rstdp(self, wave: Tensor, label: int, phase: Phase | None = None, epoch: int = 0) -> int:
+        """One R-STDP step of an R-STDP phase (7.3); returns the decision (-1 = silence).
+
+        * A single decision layer (``phase`` ``None`` or without ``joint``): right, STDP of the
+          winner with the reward rates; wrong, with the punishment rates; silent, nothing. After
+          every ``chunk`` calls the rates are rescaled from their bases by the chunk's miss
+          fraction (reward) and hit fraction (punishment), the products taken in float64 and
+          stored in float32.
+        * A vote network (``phase`` ``None`` or naming the block of heads): see
+          :meth:`_rstdp_heads`.
+        * A phase with ``joint`` convs: see :meth:`_rstdp_joint`.
+
+        Args:
+            wave: the input wave.
+            label: the sample's class.
+            phase: the phase being trained (:meth:`begin_phase` is called when it is not the
+                current one); ``None`` trains the readout as the current phase.
+            epoch: the 0-based epoch within the phase (read by the ``"repo_compat"`` schedule).
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch: expected an integer >= 0, got {epoch!r}")
+        if self._heads is not None:
+            if phase is not None and phase.layer != self._heads.name:
+                raise ValueError(f"phase {phase.layer!r}: R-STDP trains the heads {self._heads.name!r}")
+            if phase is not None and phase != self._phase:
+                self.begin_phase(phase)
+            return self._rstdp_heads(wave, int(label))
         conv = self._decision_conv()
         rule = conv.rule
         if not isinstance(rule, RSTDP):
             raise ValueError(f"layer {conv.name!r}: R-STDP needs an RSTDP rule, got {rule!r}")
-        weight = self.weights[conv.name]
+        if phase is not None and phase.layer != conv.name:
+            raise ValueError(f"phase {phase.layer!r}: R-STDP trains the decision layer {conv.name!r}")
+        if phase is not None and phase != self._phase:
+            self.begin_phase(phase)
+        if phase is not None and phase.joint:
+            return self._rstdp_joint(wave, int(label), phase, epoch)
         d = self.decide(wave, training=True)
         if d.winner is not None:
-            if d.decision == int(label):
+            hit = d.decision == int(label)
+            if hit:
                 self._chunk_hits += 1
-                rates = self.reward_rates
             else:
                 self._chunk_misses += 1
-                rates = self.punish_rates
-            lr = torch.tensor(rates, dtype=torch.float32, device=weight.device)
-            stdp(
-                weight,
-                d.input_wave,
-                d.output_spikes,
-                [d.winner],
-                lr,
-                stabilize=rule.stabilize,
-                lb=rule.lb,
-                ub=rule.ub,
-                clamp_all=self.compat,
-            )
+            self._reinforce(conv, d.input_wave, d.output_spikes, [d.winner], hit)
         self._chunk_calls += 1
-        if self._chunk_calls == self.chunk:
-            hits = self._chunk_hits / self.chunk
-            misses = self._chunk_misses / self.chunk
-            self.reward_rates = (_f32(self.reward_base[0] * misses), _f32(self.reward_base[1] * misses))
-            self.punish_rates = (_f32(self.punish_base[0] * hits), _f32(self.punish_base[1] * hits))
-            self._chunk_calls = self._chunk_hits = self._chunk_misses = 0
+        if self._chunk_calls == rule.rates.chunk:
+            self._rescale(conv.name, self._chunk_hits, self._chunk_misses, rule.rates.chunk)
+            self._new_chunk()
         return d.decision
+
+    def _rstdp_heads(self, wave: Tensor, label: int) -> int:
+        """One R-STDP step of the heads of a vote network (ZOO.md 4); returns the vote.
+
+        Every head decides on the block's input (layers below in training mode). A head that does
+        not stay silent is updated by its own answer: reward rates when its class is the label,
+        punishment rates otherwise; a silent head is not updated. After every ``chunk`` calls
+        every head is rescaled from its bases: ``adapt="head"`` by its own hit and miss fractions
+        in the chunk, ``adapt="majority"`` by the vote's (a silent vote is neither).
+        """
+        block = self._heads
+        d = self.decide(wave, training=True)
+        for conv, head in zip(block.convs, d.heads, strict=True):
+            if head.winner is None:
+                continue
+            hit = head.decision == label
+            if hit:
+                self._head_hits[conv.name] += 1
+            else:
+                self._head_misses[conv.name] += 1
+            self._reinforce(conv, head.input_wave, head.output_spikes, [head.winner], hit)
+        if d.decision == label:
+            self._chunk_hits += 1
+        elif d.decision >= 0:
+            self._chunk_misses += 1
+        self._chunk_calls += 1
+        chunk = block.convs[0].rule.rates.chunk
+        if self._chunk_calls == chunk:
+            for conv in block.convs:
+                if self.spec.readout.adapt == "head":
+                    self._rescale(conv.name, self._head_hits[conv.name], self._head_misses[conv.name], chunk)
+                else:
+                    self._rescale(conv.name, self._chunk_hits, self._chunk_misses, chunk)
+            self._new_chunk()
+        return d.decision
+
+    @staticmethod
+    def _selected(phase: Phase, epoch: int, chunks_done: int) -> list[str]:
+        """The learners of a joint phase that learn in chunk ``chunks_done`` (0-based) of it.
+
+        ``"joint"``: every learner (the joint convs, then the decision conv);
+        ``"alternate_chunks"``: learner ``chunks_done mod n``; ``"repo_compat"``: the joint conv
+        when ``epoch + (chunks_done mod 2) == 0`` (the published precedence), else the decision
+        conv.
+        """
+        learners = [*phase.joint, phase.layer]
+        if phase.schedule == "joint":
+            return learners
+        if phase.schedule == "alternate_chunks":
+            return [learners[chunks_done % len(learners)]]
+        if phase.schedule == "repo_compat":
+            return [phase.joint[0] if epoch + (chunks_done % 2) == 0 else phase.layer]
+        raise ValueError(f"phase {phase.layer!r}: unknown schedule {phase.schedule!r}")
+
+    def _rstdp_joint(self, wave: Tensor, label: int, phase: Phase, epoch: int) -> int:
+        """One R-STDP step of a decision phase with ``joint`` convs (ZOO.md 2); returns the decision.
+
+        1. Each joint conv runs as while it trains (on its input, layers below in training mode):
+           fire, pointwise inhibition (when ``pointwise``), k-WTA ``(k, radius)``.
+        2. The decision conv reads the highest joint conv's *uninhibited* spikes, through the
+           layers between them (training mode), and decides as :meth:`decide` does.
+        3. Right answer: every learner selected by the schedule for this chunk is rewarded (its
+           winners, its reward rates, its R-STDP rule's stabiliser and bounds); wrong answer:
+           punished; silence: nothing learns.
+        4. Every sample counts in the chunk. After ``chunk`` samples (the decision rule's), the
+           chunk counter advances; ``"joint"`` and ``"alternate_chunks"`` rescale every learner
+           from its own bases by the chunk's fractions, ``"repo_compat"`` only the learner that
+           the new counter selects (with the current ``epoch``).
+        """
+        decision_conv = self.conv(phase.layer)
+        learned: dict[str, tuple[Tensor, Tensor, list[Winner]]] = {}
+        top, top_spikes = None, None
+        for name in sorted(phase.joint, key=self._position):
+            s_in = self.layer_input(name, wave, training=True)
+            thresholded, spikes, winners = self._compete(self.conv(name), s_in)
+            learned[name] = (s_in, spikes, winners)
+            top, top_spikes = name, thresholded.sign()  # plain fire: the spikes before inhibition
+        between = self.spec.layers[self._position(top) + 1 : self._position(decision_conv.name)]
+        d = self._decide_conv(decision_conv, self._run(between, top_spikes, training=True))
+        learned[decision_conv.name] = (d.input_wave, d.output_spikes, [d.winner])
+
+        if d.winner is not None:
+            hit = d.decision == label
+            if hit:
+                self._chunk_hits += 1
+            else:
+                self._chunk_misses += 1
+            for name in self._selected(phase, epoch, self._chunks_done):
+                self._reinforce(self.conv(name), *learned[name], hit)
+        self._chunk_calls += 1
+        chunk = decision_conv.rule.rates.chunk
+        if self._chunk_calls == chunk:
+            self._chunks_done += 1
+            if phase.schedule == "repo_compat":
+                rescaled = self._selected(phase, epoch, self._chunks_done)
+            else:
+                rescaled = [*phase.joint, phase.layer]
+            for name in rescaled:
+                self._rescale(name, self._chunk_hits, self._chunk_misses, chunk)
+            self._new_chunk()
+        return d.decision
+
+
+def _rstdp_rule(conv: Conv) -> RSTDP | None:
+    """The R-STDP rule ``conv`` learns by, if any: a decision conv's ``rule``, a thresholded conv's
+    ``reward_rule``."""
+    if isinstance(conv.rule, RSTDP):
+        return conv.rule
+    return conv.reward_rule
