@@ -1,6 +1,6 @@
 """Throughput of fastspike against the pure-torch reference, per operator and end to end.
 
-    python -m bench [--model mozafari2018|kheradpisheh2018] [--device cpu|cuda] [--repeats 5] [--quick]
+    python -m bench [--model NAME] [--device cpu|cuda] [--repeats 5] [--quick]
                     [--out bench/results] [--data ../shared/data]
 
 Contenders are interleaved inside every repeat, after a warm-up call, and each
@@ -18,8 +18,9 @@ and S2 STDP, S3 R-STDP (both contenders on lower layers computed once, as the tr
 and the established simulator's example loops run them), inference, plus single
 operators on its layers' shapes. Any
 other registered network is timed against ``ReferenceNetwork(spec)`` (one sample at a
-time, as today's simulators run): encoding, each learned conv's training (lower layers
-cached on the fastspike side, as the trainer runs it), inference (feature extraction for
+time, as today's simulators run): encoding, each training phase of the spec (a conv, one
+branch of a block, a block of voting heads, or a decision layer with its joint layer; lower
+layers cached on the fastspike side, as the trainer runs it), inference (feature extraction for
 a linear-readout network) and, for a linear readout, the fit of the readout on the
 extracted features (fastspike only: the reference has no readout of its own).
 
@@ -53,8 +54,8 @@ from fastspike.models import Mozafari2018
 from fastspike.network import Network
 from fastspike.readout import fit_linear
 from fastspike.registry import MODELS, get_spec
-from fastspike.spec import RSTDP, Conv, LinearReadout, NetworkSpec
-from fastspike.train import new_state, train_epoch
+from fastspike.spec import STDP, LinearReadout, NetworkSpec, Phase
+from fastspike.train import new_state, phase_input_layer, train_epoch
 
 T = 15  # Mozafari 2018's time steps
 MOZAFARI = "mozafari2018"
@@ -221,22 +222,29 @@ def _ref_copy(net: ref.ReferenceMozafari2018, device) -> ref.ReferenceMozafari20
     return r.to(device)
 
 
-def _learned(spec: NetworkSpec) -> list[Conv]:
-    """The convs with a learning rule, in layer order (the ones the trainer trains)."""
-    return [c for c in spec.convs if c.rule is not None]
+def _learned(spec: NetworkSpec) -> list[Phase]:
+    """The spec's training phases of conv layers (a conv, a branch, heads or a joint decision
+    phase), in order: the ones the trainer runs with (R-)STDP."""
+    return [p for p in spec.phases if p.layer != "readout"]
+
+
+def _is_rstdp(spec: NetworkSpec, phase: Phase) -> bool:
+    """The phase learns by reward (a decision layer, heads, or a joint decision phase)."""
+    return not any(c.name == phase.layer and isinstance(c.rule, STDP) for c in spec.convs)
 
 
 def _trained_spec_reference(spec: NetworkSpec, waves, labels, counts) -> ref.ReferenceNetwork:
-    """``ReferenceNetwork`` trained layer after layer, ``counts[i]`` samples for the i-th
-    learned conv (STDP, or R-STDP for a decision layer), in the fixed training order."""
+    """``ReferenceNetwork`` trained phase after phase, ``counts[i]`` samples for the i-th
+    learned phase (STDP, or R-STDP), in the fixed training order."""
     net = ref.ReferenceNetwork(spec, seed=0)
-    for conv, n in zip(_learned(spec), counts, strict=True):
+    for phase, n in zip(_learned(spec), counts, strict=True):
+        net.begin_phase(phase)
         for i in range(n):
             w = waves[i % len(waves)]
-            if isinstance(conv.rule, RSTDP):
-                net.rstdp(w, int(labels[i % len(waves)]))
+            if _is_rstdp(spec, phase):
+                net.rstdp(w, int(labels[i % len(waves)]), phase=phase)
             else:
-                net.stdp_step(conv.name, w)
+                net.stdp_step(phase.layer, w)
     return net
 
 
@@ -411,7 +419,8 @@ def bench_spec_phases(
     def setup():
         holder["ref"] = _spec_ref_copy(net0, device)
         holder["fast"] = m = _spec_model_from(net0, device)
-        holder["state"] = {c.name: new_state(m, c.name) for c in learned}
+        holder["state"] = {p.layer: new_state(m, p.layer, phase=p) for p in learned}
+        holder["ref"].begin_phase(None)
 
     # encoding (images -> first-spike times), with the spec's encoder
     imgs_dev = images[:n].to(device)
@@ -443,33 +452,47 @@ def bench_spec_phases(
         f"DoG bank of {e.channels} filters, padding {e.padding}",
     )
 
-    # each learned conv in layer order; fastspike trains above the first conv on its cached input
-    names = spec.conv_index
-    for conv in learned:
-        j = names(conv.name)
-        lower = [c.name for c in spec.convs[:j]]
-        rstdp = isinstance(conv.rule, RSTDP)
-        x = None if j == 0 else _spec_model_from(net0, device).layer_input(conv.name, times, training=True)
+    # each learned phase in order; fastspike trains above the first conv on its cached input
+    for phase in learned:
+        first = phase_input_layer(spec, phase)
+        j = Network(spec, seed=None).index(first)
+        lower = [u.name for u in spec.units[:j]]
+        rstdp = _is_rstdp(spec, phase)
+        x = None if j == 0 else _spec_model_from(net0, device).layer_input(first, times, training=True)
 
-        def fast_train(bs, name=conv.name, x=x, rstdp=rstdp):
+        def fast_train(bs, phase=phase, first=first, x=x, rstdp=rstdp):
             m = holder["fast"]
-            xin = m.layer_input(name, times, training=True) if x is None else x
-            train_epoch(m, name, xin, holder["state"][name], labels=lab if rstdp else None, batch_size=bs)
+            xin = m.layer_input(first, times, training=True) if x is None else x
+            train_epoch(
+                m,
+                phase.layer,
+                xin,
+                holder["state"][phase.layer],
+                labels=lab if rstdp else None,
+                batch_size=bs,
+                phase=phase,
+            )
 
         if rstdp:
-            reference = (lambda: [holder["ref"].rstdp(w, int(y)) for w, y in zip(waves, lab, strict=True)], n)
+            reference = (
+                lambda phase=phase: [
+                    holder["ref"].rstdp(w, int(y), phase=phase) for w, y in zip(waves, lab, strict=True)
+                ],
+                n,
+            )
         else:
-            reference = (lambda name=conv.name: [holder["ref"].stdp_step(name, w) for w in waves], n)
+            reference = (lambda name=phase.layer: [holder["ref"].stdp_step(name, w) for w in waves], n)
         note = (
             ""
             if j == 0
             else (
-                f"fastspike: {conv.name} input cached (frozen {'-'.join(lower)} computed "
+                f"fastspike: {first} input cached (frozen {'-'.join(lower)} computed "
                 "once per dataset); reference: lower layers run per sample"
             )
         )
         add(
-            f"{conv.name} {'R-STDP' if rstdp else 'STDP'} training",
+            f"{phase.layer}{'+' + '+'.join(phase.joint) if phase.joint else ''} "
+            f"{'R-STDP' if rstdp else 'STDP'} training",
             timer.run(
                 {
                     "reference": reference,
@@ -822,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     spec = get_spec(args.model)
-    learned = [c.name for c in _learned(spec)]
+    learned = [p.layer for p in _learned(spec)]
     trained = tuple(args.trained_samples) if args.trained_samples else _default_trained(spec, args.quick)
     if len(trained) != len(learned):
         p.error(
