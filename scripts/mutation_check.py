@@ -199,6 +199,38 @@ MUTATIONS = [
         ["tests/test_final_potential.py"],
         "final_potential fixed point: the complement's rows added instead of subtracted",
     ),
+    Mutation(
+        "M22",
+        "fastspike/network.py",
+        "other = torch.where(fb >= 0, fb, first_vote)",
+        "other = first_vote",
+        ["tests/test_zoo.py"],
+        "majority vote: without a majority the first head decides, not the fallback head",
+    ),
+    Mutation(
+        "M23",
+        "fastspike/train.py",
+        "return names[state.chunks % L]",
+        "return names[(state.chunks + 1) % L]",
+        ["tests/test_zoo.py"],
+        "alternate_chunks schedule: the decision layer learns first",
+    ),
+    Mutation(
+        "M24",
+        "fastspike/network.py",
+        "outs.append(F.pad(t, (p,) * 4, value=T) if p else t)",
+        "outs.append(F.pad(t, (0, 2 * p, 0, 2 * p), value=T) if p else t)",
+        ["tests/test_zoo_reference.py"],
+        "parallel branches padded in the corner instead of centred",
+    ),
+    Mutation(
+        "M25",
+        "fastspike/train.py",
+        'if not heads or model.spec.readout.adapt == "majority":',
+        'if not heads or model.spec.readout.adapt == "head":',
+        ["tests/test_zoo.py"],
+        "vote network: adapt='head' rescales every head from the vote's counts (and 'majority' per head)",
+    ),
 ]
 
 
