@@ -207,3 +207,33 @@ def test_busy_machine_bench_runs_and_writes_json(mnist_root, tmp_path):
     assert md.startswith("### fastspike on a busy machine")
     with pytest.raises(SystemExit):
         main(["--threads", "0", "--out", str(tmp_path)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "model,trained,phases",
+    [
+        ("deepr2024", ["4", "2", "2", "4"], ["S1 STDP", "S2 STDP", "S3 STDP", "S4+S3 R-STDP"]),
+        ("majority2024", ["4", "2", "4"], ["S1 STDP", "S2 STDP", "heads R-STDP"]),
+        (
+            "inception2024",
+            ["4", "2", "2", "2", "2", "4"],
+            ["S1 STDP", "S2 STDP", "S3a STDP", "S3b STDP", "S3c STDP", "S4 R-STDP"],
+        ),
+    ],
+)
+def test_bench_times_every_phase_of_a_zoo_network(model, trained, phases, mnist_root, tmp_path):
+    """A joint decision phase, a block of heads and branches are timed phase by phase against
+    the reference, like any other network's layers."""
+    from bench.run import main
+
+    argv = ["--model", model, "--quick", "--samples", "2", "--repeats", "1", "--trained-samples", *trained]
+    assert main([*argv, "--data", mnist_root, "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.json")
+    res = json.loads(path.read_text())
+    assert res["model"] == model and res["trained_samples"] == [int(t) for t in trained]
+    names = [f"{p} training" for p in phases]
+    assert [r["phase"] for r in res["phases"]] == ["encoding", *names, "inference"] * 2
+    for r in res["phases"]:
+        for c in CONTENDERS:
+            _check_timing(r[c])
