@@ -225,6 +225,8 @@ def _layer_times(net: Network, image: Any) -> tuple[Tensor, list[Tensor], list[T
     outputs = net.layer_outputs(times)
     out = [t[0].cpu() for t, _ in outputs]
     pots = [None if v is None else v[0].float().cpu() for _, v in outputs]
+    if net.is_vote:  # the heads' maps are drawn as spikes: their classes are per head, not per map
+        pots[-1] = None
     pred = None
     if net.is_decision or bool(getattr(net, "readout_fitted", False)):
         pred = int(net(times)[0])
@@ -394,12 +396,12 @@ def spike_raster(net: Network, image: Any, max_neurons: int = 2000) -> Figure:
 def weight_histograms(net: Network, bins: int = 50) -> Figure:
     """One histogram per conv of its weights (log-scaled counts), with the learning rule's
     bounds dashed: STDP drives weights to 0 / 1, R-STDP to its ``[lb, ub]``."""
-    convs = net.spiking_layers
-    fig = _figure(3.6 * len(convs) + 0.3, 3.2)
+    named = net.named_convs()  # the convs of a parallel block one by one
+    fig = _figure(3.6 * len(named) + 0.3, 3.2)
     from matplotlib.ticker import NullFormatter
 
-    axes = fig.subplots(1, len(convs), squeeze=False)[0]
-    for ax, conv, name in zip(axes, convs, net.layer_names, strict=True):
+    axes = fig.subplots(1, len(named), squeeze=False)[0]
+    for ax, (name, conv) in zip(axes, named, strict=True):
         w = conv.weight.detach().float().cpu().flatten()
         lo, hi = float(w.min()), float(w.max())
         finite = math.isfinite(conv.lb) and math.isfinite(conv.ub)

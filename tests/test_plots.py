@@ -229,3 +229,16 @@ def test_cli_plot_writes_the_images(mnist_root, tmp_path, capsys):
     assert all((ck / "plots" / n).stat().st_size > 10_000 for n in names)
     assert "wrote 7 images" in capsys.readouterr().out
     assert main(["plot", "--checkpoint", str(ck / "best.pt"), "--root", mnist_root, "--image", "10000"]) == 2
+
+
+@pytest.mark.parametrize("name", ["majority2024", "inception2024"])
+def test_zoo_networks_plot(name, image, tmp_path):
+    """Blocks of heads and of branches: one weight histogram per conv, spike maps of the block."""
+    from fastspike.network import Network
+    from fastspike.registry import get_spec
+
+    net = Network(get_spec(name), seed=0)
+    png(plots.weight_histograms(net))
+    assert len(plots.weight_histograms(net).axes) == len(net.named_convs())
+    paths = plots.save_all(net, str(tmp_path), image=image)
+    assert [os.path.basename(p) for p in paths] == list(ALL_IMAGES[:5])
