@@ -331,7 +331,14 @@ def test_joint_phase_updates_only_winners(mnist):
 
 
 # ----------------------------------------------------------------------------- the command line
-@pytest.mark.parametrize("config", ["deepr2024_2-repo.yaml", "majority2024-repo.yaml", "inception2024.yaml"])
+CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
+
+
+def test_every_zoo_network_has_a_config_file():
+    assert CONFIGS == sorted([f"{n}.yaml" for n in ZOO] + ["deepr2024_2-repo.yaml", "majority2024-repo.yaml"])
+
+
+@pytest.mark.parametrize("config", CONFIGS)
 def test_config_files_train_from_the_command_line(config, mnist_root, tmp_path, capsys):
     spec = load_spec(str(ROOT / "configs" / config))
     n = len(spec.phases)
