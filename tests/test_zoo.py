@@ -335,7 +335,8 @@ CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
 
 
 def test_every_zoo_network_has_a_config_file():
-    assert CONFIGS == sorted([f"{n}.yaml" for n in ZOO] + ["deepr2024_2-repo.yaml", "majority2024-repo.yaml"])
+    variants = ["deepr2024_2-repo.yaml", "majority2024-repo.yaml", "deepr2024-stabilised.yaml"]
+    assert CONFIGS == sorted([f"{n}.yaml" for n in ZOO] + variants)
 
 
 @pytest.mark.parametrize("config", CONFIGS)
