@@ -69,6 +69,15 @@ def _int(where: str, fld: str, v: Any, lo: int | None = None) -> None:
         _fail(where, fld, f"expected an integer >= {lo}, got {v}")
 
 
+def _new_name(where: str, name: Any, names: set[str]) -> None:
+    """A conv's or block's name: a non-empty string, not "readout", not used before (added to ``names``)."""
+    if not isinstance(name, str) or not name or name == "readout":
+        _fail(where, "name", f"expected a non-empty name other than 'readout', got {name!r}")
+    if name in names:
+        _fail(where, "name", f"{name!r} is used by an earlier layer")
+    names.add(name)
+
+
 def _num(where: str, fld: str, v: Any) -> None:
     if not _is_num(v):
         _fail(where, fld, f"expected a finite number, got {v!r}")
@@ -440,6 +449,17 @@ class NetworkSpec:
     def replace(self, **changes: Any) -> NetworkSpec:
         return dataclasses.replace(self, **changes)
 
+    def map_convs(self, fn) -> NetworkSpec:
+        """The spec with every conv replaced by ``fn(conv)``, the convs of parallel blocks included."""
+        layers = []
+        for layer in self.layers:
+            if isinstance(layer, Conv):
+                layer = fn(layer)
+            elif isinstance(layer, Parallel):
+                layer = dataclasses.replace(layer, convs=tuple(fn(c) for c in layer.convs))
+            layers.append(layer)
+        return self.replace(layers=tuple(layers))
+
     # -- validation
     def _walk(self) -> list[tuple[int, int, int]]:
         if not isinstance(self.encoder, EncoderSpec):
@@ -487,11 +507,7 @@ class NetworkSpec:
                 C, H, W = layer.out_channels, H - layer.kernel + 1, W - layer.kernel + 1
             elif isinstance(layer, Parallel):
                 w = f"layers[{i}] {layer.name!r}"
-                if not isinstance(layer.name, str) or not layer.name or layer.name == "readout":
-                    _fail(w, "name", f"expected a non-empty name other than 'readout', got {layer.name!r}")
-                if layer.name in names:
-                    _fail(w, "name", f"{layer.name!r} is used by an earlier layer")
-                names.add(layer.name)
+                _new_name(w, layer.name, names)
                 if not isinstance(layer.convs, tuple) or len(layer.convs) < 2:
                     _fail(w, "convs", f"expected at least two convs, got {layer.convs!r}")
                 for b, c in enumerate(layer.convs):
@@ -531,11 +547,7 @@ class NetworkSpec:
         return out
 
     def _check_conv(self, w: str, layer: Conv, C: int, H: int, W: int, names: set[str]) -> None:
-        if not isinstance(layer.name, str) or not layer.name or layer.name == "readout":
-            _fail(w, "name", f"expected a non-empty name other than 'readout', got {layer.name!r}")
-        if layer.name in names:
-            _fail(w, "name", f"{layer.name!r} is used by an earlier layer")
-        names.add(layer.name)
+        _new_name(w, layer.name, names)
         _int(w, "in_channels", layer.in_channels, 1)
         if layer.in_channels != C:
             _fail(w, "in_channels", f"expected {C} (the channels that reach it), got {layer.in_channels}")
@@ -570,13 +582,7 @@ class NetworkSpec:
                     "reward_rule",
                     "a decision layer learns by its rule; reward_rule is for thresholded convs",
                 )
-            if not isinstance(rr.rates, AdaptiveRates):
-                _fail(w, "reward_rule.rates", f"expected adaptive rates, got {type(rr.rates).__name__}")
-            _num(w, "reward_rule.lb", rr.lb)
-            _num(w, "reward_rule.ub", rr.ub)
-            if rr.lb > rr.ub:
-                _fail(w, "reward_rule.lb", f"expected lb <= ub, got {rr.lb} > {rr.ub}")
-            rr.rates._check(f"{w}.reward_rule.rates")
+            self._check_rule_fields(w, "reward_rule", rr)
 
     def _check_rule(self, w: str, layer: Conv) -> None:
         rule = layer.rule
@@ -584,21 +590,25 @@ class NetworkSpec:
             return
         if not isinstance(rule, (STDP, RSTDP)):
             _fail(w, "rule", f"expected STDP, RSTDP or null, got {type(rule).__name__}")
-        _num(w, "rule.lb", rule.lb)
-        _num(w, "rule.ub", rule.ub)
+        self._check_rule_fields(w, "rule", rule)
+        if isinstance(rule, STDP) and layer.is_decision:
+            _fail(w, "rule", "a decision layer learns by R-STDP, not STDP")
+        if isinstance(rule, RSTDP) and not layer.is_decision:
+            _fail(w, "rule", "R-STDP needs a decision layer (threshold null)")
+
+    @staticmethod
+    def _check_rule_fields(w: str, fld: str, rule: STDP | RSTDP) -> None:
+        """A rule's bounds and the kind of its rates (``fld``: "rule" or "reward_rule")."""
+        _num(w, f"{fld}.lb", rule.lb)
+        _num(w, f"{fld}.ub", rule.ub)
         if rule.lb > rule.ub:
-            _fail(w, "rule.lb", f"expected lb <= ub, got {rule.lb} > {rule.ub}")
+            _fail(w, f"{fld}.lb", f"expected lb <= ub, got {rule.lb} > {rule.ub}")
         if isinstance(rule, STDP):
             if not isinstance(rule.rates, (DoublingRates, FixedRates)):
-                _fail(w, "rule.rates", f"expected doubling or fixed rates, got {type(rule.rates).__name__}")
-            if layer.is_decision:
-                _fail(w, "rule", "a decision layer learns by R-STDP, not STDP")
-        else:
-            if not isinstance(rule.rates, AdaptiveRates):
-                _fail(w, "rule.rates", f"expected adaptive rates, got {type(rule.rates).__name__}")
-            if not layer.is_decision:
-                _fail(w, "rule", "R-STDP needs a decision layer (threshold null)")
-        rule.rates._check(f"{w}.rule.rates")
+                _fail(w, f"{fld}.rates", f"expected doubling or fixed rates, got {type(rule.rates).__name__}")
+        elif not isinstance(rule.rates, AdaptiveRates):
+            _fail(w, f"{fld}.rates", f"expected adaptive rates, got {type(rule.rates).__name__}")
+        rule.rates._check(f"{w}.{fld}.rates")
 
     def _validate(self) -> None:
         for f, lo in (("T", 1), ("n_classes", 2)):

@@ -1,7 +1,6 @@
 """Networks as data: specs, the registry, config files, the generic network's passes,
 checkpoints as plain data, and resume for every registered network."""
 
-import dataclasses
 import importlib
 import json
 import os
@@ -9,6 +8,7 @@ import pathlib
 
 import pytest
 import torch
+from spec_helpers import with_rates
 
 import fastspike
 from fastspike.__main__ import main
@@ -23,7 +23,6 @@ from fastspike.spec import (
     LinearReadout,
     NetworkSpec,
     Pad,
-    Parallel,
     Phase,
     Pool,
     SpecError,
@@ -367,27 +366,6 @@ _SMALL = {
 }
 
 
-def _chunked(spec, chunk: int):
-    """``spec`` with every adaptive R-STDP rule rescaled every ``chunk`` samples."""
-
-    def conv(c):
-        out = {}
-        for f in ("rule", "reward_rule"):
-            r = getattr(c, f)
-            if r is not None and hasattr(r.rates, "chunk"):
-                out[f] = dataclasses.replace(r, rates=dataclasses.replace(r.rates, chunk=chunk))
-        return dataclasses.replace(c, **out)
-
-    layers = []
-    for layer in spec.layers:
-        if isinstance(layer, Conv):
-            layer = conv(layer)
-        elif isinstance(layer, Parallel):
-            layer = dataclasses.replace(layer, convs=tuple(conv(c) for c in layer.convs))
-        layers.append(layer)
-    return spec.replace(layers=tuple(layers))
-
-
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.slow
 def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, tmp_path):
@@ -400,7 +378,7 @@ def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, 
         preset="paper",
         **_SMALL[name],
     )
-    name = _chunked(get_spec(name), 150)  # rates rescaled within and across the epochs
+    name = with_rates(get_spec(name), chunk=150)  # rates rescaled within and across the epochs
     full, hist_full = train(name, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), **kw)
     n_epochs = sum(kw["epochs"])
     for stop in (1, n_epochs - 1):  # interrupted in the first phase, and in the last

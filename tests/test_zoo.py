@@ -11,16 +11,14 @@ import pathlib
 
 import pytest
 import torch
+from spec_helpers import with_rates
 
 from fastspike.__main__ import main
 from fastspike.network import Network, majority_vote
 from fastspike.registry import get_spec
 from fastspike.spec import (
-    RSTDP,
     AdaptiveRates,
-    Conv,
     NetworkSpec,
-    Parallel,
     SpecError,
     VoteReadout,
     load_spec,
@@ -29,26 +27,6 @@ from fastspike.train import MultiRSTDPState, new_state, phase_input_layer, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ZOO = ["deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024"]
-
-
-def _chunked(spec: NetworkSpec, chunk: int) -> NetworkSpec:
-    def conv(c):
-        out = {}
-        for f in ("rule", "reward_rule"):
-            r = getattr(c, f)
-            if isinstance(r, RSTDP):
-                out[f] = dataclasses.replace(r, rates=dataclasses.replace(r.rates, chunk=chunk))
-        return dataclasses.replace(c, **out)
-
-    layers = [
-        conv(x)
-        if isinstance(x, Conv)
-        else dataclasses.replace(x, convs=tuple(conv(c) for c in x.convs))
-        if isinstance(x, Parallel)
-        else x
-        for x in spec.layers
-    ]
-    return spec.replace(layers=tuple(layers))
 
 
 # ----------------------------------------------------------------------------- specs
@@ -253,7 +231,7 @@ def test_heads_learn_by_their_own_vote_and_silence_changes_nothing(mnist):
 
 def test_head_rates_adapt_by_own_or_majority_counts(mnist):
     train, _ = mnist
-    spec = _chunked(get_spec("majority2024"), 5)
+    spec = with_rates(get_spec("majority2024"), chunk=5)
     n = 20
     results = {}
     for adapt in ("head", "majority"):
@@ -276,7 +254,7 @@ def test_head_rates_adapt_by_own_or_majority_counts(mnist):
 @pytest.mark.parametrize("schedule", ["joint", "alternate_chunks", "repo_compat"])
 def test_joint_schedules_say_who_learns_in_which_chunk(mnist, schedule):
     train, _ = mnist
-    base = _chunked(get_spec("deepr2024"), 4)
+    base = with_rates(get_spec("deepr2024"), chunk=4)
     phase = dataclasses.replace(base.phases[-1], schedule=schedule)
     spec = base.replace(phases=base.phases[:-1] + (phase,))
     net = Network(spec, seed=0)

@@ -14,43 +14,15 @@ import dataclasses
 
 import pytest
 import torch
+from spec_helpers import with_rates
 
 from fastspike import reference as ref
 from fastspike.reference import ReferenceNetwork, vote
 from fastspike.registry import get_spec
-from fastspike.spec import RSTDP, STDP, Conv, DoublingRates, Parallel, VoteReadout
+from fastspike.spec import STDP, Parallel, VoteReadout
 
 COMPAT = pytest.mark.parametrize("compat", [False, True], ids=["clean", "compat"])
 ZOO = ["deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024"]
-
-
-def _shrunk(spec, chunk=None, period=None):
-    """The spec with every R-STDP chunk (``rule`` and ``reward_rule``) set to ``chunk`` and every
-    doubling period to ``period`` (``None`` leaves them), convs of blocks included."""
-
-    def shrink(conv):
-        changes = {}
-        if period is not None and isinstance(conv.rule, STDP) and isinstance(conv.rule.rates, DoublingRates):
-            changes["rule"] = dataclasses.replace(
-                conv.rule, rates=dataclasses.replace(conv.rule.rates, period=period)
-            )
-        if chunk is not None and isinstance(conv.rule, RSTDP):
-            changes["rule"] = dataclasses.replace(
-                conv.rule, rates=dataclasses.replace(conv.rule.rates, chunk=chunk)
-            )
-        if chunk is not None and conv.reward_rule is not None:
-            rates = dataclasses.replace(conv.reward_rule.rates, chunk=chunk)
-            changes["reward_rule"] = dataclasses.replace(conv.reward_rule, rates=rates)
-        return dataclasses.replace(conv, **changes)
-
-    layers = []
-    for layer in spec.layers:
-        if isinstance(layer, Conv):
-            layer = shrink(layer)
-        elif isinstance(layer, Parallel):
-            layer = dataclasses.replace(layer, convs=tuple(shrink(c) for c in layer.convs))
-        layers.append(layer)
-    return spec.replace(layers=tuple(layers))
 
 
 def _with_schedule(spec, schedule):
@@ -150,7 +122,7 @@ def test_inception_branches_are_centred_and_concatenated(mnist):
 @COMPAT
 def test_branch_stdp_trains_one_branch_alone(mnist, compat):
     train, _ = mnist
-    net = ReferenceNetwork(_shrunk(get_spec("inception2024"), period=2), compat=compat)
+    net = ReferenceNetwork(with_rates(get_spec("inception2024"), period=2), compat=compat)
     rule = net.conv("S3b").rule
     for i in range(5):
         wave = net.encode(train.images[i])
@@ -240,7 +212,7 @@ def test_heads_adapt_majority_and_head_rescale_differently(mnist):
     """Chunks of 3: "head" rescales each head by its own hits and misses, "majority" every head by
     the vote's."""
     train, _ = mnist
-    spec = _shrunk(get_spec("majority2024"), chunk=3)
+    spec = with_rates(get_spec("majority2024"), chunk=3)
     nets = {
         adapt: ReferenceNetwork(spec.replace(readout=VoteReadout(fallback="H5", adapt=adapt)), seed=4)
         for adapt in ("head", "majority")
@@ -390,7 +362,7 @@ def _run_schedule(net, phase, mnist, epochs, n, first_sample=20):
 
 @COMPAT
 def test_alternate_chunks_train_one_layer_per_chunk(mnist, compat):
-    spec = _shrunk(get_spec("deepr2024_2"), chunk=2)
+    spec = with_rates(get_spec("deepr2024_2"), chunk=2)
     net = ReferenceNetwork(spec, compat=compat, seed=5)
     phase = spec.phases[-1]
     assert phase.schedule == "alternate_chunks" and phase.joint == ("S3",)
@@ -402,7 +374,7 @@ def test_alternate_chunks_train_one_layer_per_chunk(mnist, compat):
 def test_repo_compat_schedule_over_two_epochs(mnist, compat):
     """Epoch 0: chunks alternate S3, S4, S3; epoch 1: only S4. After a chunk only the layer
     the new chunk count selects is rescaled."""
-    spec = _with_schedule(_shrunk(get_spec("deepr2024"), chunk=2), "repo_compat")
+    spec = _with_schedule(with_rates(get_spec("deepr2024"), chunk=2), "repo_compat")
     net = ReferenceNetwork(spec, compat=compat, seed=5)
     phase = spec.phases[-1]
     learned = _run_schedule(net, phase, mnist, epochs=2, n=6)
@@ -411,7 +383,7 @@ def test_repo_compat_schedule_over_two_epochs(mnist, compat):
 
 def test_a_new_phase_restarts_the_chunk_counts(mnist):
     train, _ = mnist
-    spec = _shrunk(get_spec("deepr2024_2"), chunk=3)
+    spec = with_rates(get_spec("deepr2024_2"), chunk=3)
     net = ReferenceNetwork(spec, seed=5)
     phase = spec.phases[-1]
     wave = net.encode(train.images[30])
@@ -496,7 +468,7 @@ def test_zoo_batch_one_equals_reference(mnist, name, compat, n, period, chunk):
 
     train, test = mnist
     n_test = 24
-    spec = _shrunk(_zoo_case(name), chunk=chunk, period=period)
+    spec = with_rates(_zoo_case(name), chunk=chunk, period=period)
     images, labels = train.images[:n], train.labels[:n]
     net = Network(spec, compat=compat, seed=0)
     # the compiled decision layer's P[T-1] is exactly rounded: so is the reference's here
