@@ -1177,11 +1177,24 @@ class ReferenceNetwork:
         rule = conv.rule
         if not isinstance(rule, STDP):
             raise ValueError(f"layer {name!r}: STDP needs a conv with an STDP rule, got {rule!r}")
-        weight = self.weights[name]
         s_in = self.layer_input(name, wave, training=True)
         _, spikes, winners = self._compete(conv, s_in)
-        a_plus, a_minus = self._next_rates(name)
-        lr = torch.tensor([a_plus, a_minus], dtype=torch.float32, device=weight.device)
+        self._update(name, rule, s_in, spikes, winners, self._next_rates(name))
+        return winners
+
+    def _update(
+        self,
+        name: str,
+        rule: STDP | RSTDP,
+        s_in: Tensor,
+        spikes: Tensor,
+        winners: list[Winner],
+        rates: tuple[float, float],
+    ) -> None:
+        """:func:`stdp` of the conv ``name``'s winners with ``rates`` ``(a+, a-)`` and ``rule``'s
+        stabiliser and bounds (the whole tensor clamped in compat mode)."""
+        weight = self.weights[name]
+        lr = torch.tensor(rates, dtype=torch.float32, device=weight.device)
         stdp(
             weight,
             s_in,
@@ -1193,7 +1206,6 @@ class ReferenceNetwork:
             ub=rule.ub,
             clamp_all=self.compat,
         )
-        return winners
 
     def _compete(self, conv: Conv, s_in: Tensor) -> tuple[Tensor, Tensor, list[Winner]]:
         """A thresholded conv on its padded input as while it learns: fire, pointwise inhibition
@@ -1286,21 +1298,8 @@ class ReferenceNetwork:
     ) -> None:
         """One R-STDP update of ``conv``: :func:`stdp` of its winners with its reward rates (right
         answer) or punishment rates (wrong one), with its R-STDP rule's stabiliser and bounds."""
-        rule = _rstdp_rule(conv)
-        weight = self.weights[conv.name]
         rates = self._rstdp_rates[conv.name][0 if reward else 1]
-        lr = torch.tensor(rates, dtype=torch.float32, device=weight.device)
-        stdp(
-            weight,
-            s_in,
-            spikes,
-            winners,
-            lr,
-            stabilize=rule.stabilize,
-            lb=rule.lb,
-            ub=rule.ub,
-            clamp_all=self.compat,
-        )
+        self._update(conv.name, _rstdp_rule(conv), s_in, spikes, winners, rates)
 
     def rstdp(self, wave: Tensor, label: int, phase: Phase | None = None, epoch: int = 0) -> int:
         """One R-STDP step of an R-STDP phase (7.3); returns the decision (-1 = silence).
