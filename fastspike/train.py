@@ -336,11 +336,7 @@ def train_epoch(
         return {}
     if not isinstance(state, RSTDPState):
         raise TypeError(f"state: expected an RSTDPState for layer {layer!r}, got {type(state).__name__}")
-    if labels is None or labels.shape[0] != n:
-        raise ValueError(
-            f"labels: R-STDP needs one label per sample ({n}), got "
-            f"{None if labels is None else tuple(labels.shape)}"
-        )
+    _check_labels(labels, n)
     if i != len(model.layer_names) - 1:
         raise ValueError(f"layer {layer!r}: R-STDP trains the decision layer only")
     chunk = rule.rates.chunk
@@ -374,10 +370,7 @@ def train_epoch(
             hit = classes == yb
             miss = (classes != yb) & (classes >= 0)
             lr = torch.where(hit.unsqueeze(1), rates[0], rates[1])  # silent samples have no winner: no update
-            if conv.compat:  # the reference makes no update call at all for silence (no whole-tensor clamp)
-                keep = winners[:, 0, 0] >= 0
-                xb, times, winners, lr = xb[keep], times[keep], winners[keep], lr[keep]
-            conv.stdp(xb, times, winners, lr, T)
+            _update(conv, xb, times, winners, lr, T)
             pending[0] += hit.sum()
             pending[1] += miss.sum()
             state.chunk_seen += e - s
@@ -391,8 +384,17 @@ def train_epoch(
     return {"correct": hits / n, "wrong": misses / n, "silent": (n - hits - misses) / n}
 
 
+def _check_labels(labels: Tensor | None, n: int) -> None:
+    if labels is None or labels.shape[0] != n:
+        raise ValueError(
+            f"labels: R-STDP needs one label per sample ({n}), got "
+            f"{None if labels is None else tuple(labels.shape)}"
+        )
+
+
 def _update(conv, xb: Tensor, times: Tensor, winners: Tensor, lr: Tensor, T: int, rule=None) -> None:
-    """An R-STDP update of a batch; in compat mode a sample without a winner makes no call."""
+    """An R-STDP update of a batch. In compat mode a sample without a winner makes no call at all
+    (no whole-tensor clamp), as the reference makes no update call for silence."""
     if conv.compat:
         keep = winners[:, 0, 0] >= 0
         xb, times, winners, lr = xb[keep], times[keep], winners[keep], lr[keep]
@@ -429,11 +431,7 @@ def _rstdp_multi_epoch(
     never straddles a chunk.
     """
     n = x.shape[0]
-    if labels is None or labels.shape[0] != n:
-        raise ValueError(
-            f"labels: R-STDP needs one label per sample ({n}), got "
-            f"{None if labels is None else tuple(labels.shape)}"
-        )
+    _check_labels(labels, n)
     T, dev = model.T, x.device
     labels = labels.to(dev)
     learners = _learners(model, phase)
