@@ -67,12 +67,13 @@ class ParallelConv(nn.Module):
     def forward(self, times_in: Tensor, T: int, border: int = 0, values: bool = False) -> tuple[Tensor, None]:
         if self.is_heads:
             raise ValueError(f"block {self.name!r} holds decision heads: use Network.decide")
-        outs = []
-        for conv in self.convs:
-            t = conv(times_in, T, values=False)[0]
-            p = (conv.kernel_size - self.kernel_size) // 2
-            outs.append(F.pad(t, (p,) * 4, value=T) if p else t)
+        outs = [self.centre(conv, conv(times_in, T, values=False)[0], T) for conv in self.convs]
         return torch.cat(outs, dim=1), None
+
+    def centre(self, conv: SpikingConv, x: Tensor, fill: float) -> Tensor:
+        """Member ``conv``'s output map ``x`` padded with ``fill`` to the block's largest output, centred."""
+        p = (conv.kernel_size - self.kernel_size) // 2
+        return F.pad(x, (p,) * 4, value=fill) if p else x
 
 
 def majority_vote(votes: Tensor, fallback: int, n_classes: int) -> Tensor:
@@ -524,13 +525,11 @@ class Network(nn.Module):
         for i, conv in enumerate(self.spiking_layers):
             if isinstance(conv, ParallelConv) and conv.is_heads:
                 # every head's map, centred in the largest and concatenated like branches
-                k = conv.kernel_size
                 ts, vs = [], []
                 for head in conv.convs:
                     t, v = head(x, self.T, border=self._border(i))
-                    p = (head.kernel_size - k) // 2
-                    ts.append(F.pad(t, (p,) * 4, value=self.T) if p else t)
-                    vs.append(F.pad(v, (p,) * 4, value=0.0) if p else v)
+                    ts.append(conv.centre(head, t, self.T))
+                    vs.append(conv.centre(head, v, 0.0))
                 out.append((torch.cat(ts, 1), torch.cat(vs, 1)))
                 break
             if conv.threshold is None:

@@ -218,8 +218,8 @@ MUTATIONS = [
     Mutation(
         "M24",
         "fastspike/network.py",
-        "outs.append(F.pad(t, (p,) * 4, value=T) if p else t)",
-        "outs.append(F.pad(t, (0, 2 * p, 0, 2 * p), value=T) if p else t)",
+        "return F.pad(x, (p,) * 4, value=fill) if p else x",
+        "return F.pad(x, (0, 2 * p, 0, 2 * p), value=fill) if p else x",
         ["tests/test_zoo_reference.py"],
         "parallel branches padded in the corner instead of centred",
     ),
