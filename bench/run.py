@@ -453,12 +453,13 @@ def bench_spec_phases(
     )
 
     # each learned phase in order; fastspike trains above the first conv on its cached input
+    frozen = _spec_model_from(net0, device)  # the weights the cached inputs are computed with
     for phase in learned:
         first = phase_input_layer(spec, phase)
-        j = Network(spec, seed=None).index(first)
+        j = frozen.index(first)
         lower = [u.name for u in spec.units[:j]]
         rstdp = _is_rstdp(spec, phase)
-        x = None if j == 0 else _spec_model_from(net0, device).layer_input(first, times, training=True)
+        x = None if j == 0 else frozen.layer_input(first, times, training=True)
 
         def fast_train(bs, phase=phase, first=first, x=x, rstdp=rstdp):
             m = holder["fast"]
