@@ -244,7 +244,9 @@ def test_training_on_cuda_matches_cpu(mnist, batch_size):
     assert torch.equal(m_gpu(x.cuda()).cpu(), m_cpu(x))
 
 
-def _count_syncs(fn) -> int:
+def _sync_sites(fn) -> list[str]:
+    """Where ``fn`` synchronises the host with the GPU: one ``file:line`` (the Python
+    caller) per synchronisation that torch's sync debug mode reports."""
     import warnings
 
     torch.cuda.synchronize()
@@ -255,7 +257,11 @@ def _count_syncs(fn) -> int:
             fn()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    return sum("synchroniz" in str(w.message) for w in caught)
+    return [
+        f"{w.filename.rsplit('/', 1)[-1]}:{w.lineno}"
+        for w in caught
+        if "synchronizing CUDA operation" in str(w.message)
+    ]
 
 
 def test_training_step_host_sync_budget(mnist):
@@ -267,15 +273,17 @@ def test_training_step_host_sync_budget(mnist):
     _, m, _ = _trained_pair(mnist, n=256)
     x = m.encoder(train.images[:512].cuda())
     labels = train.labels[:512].cuda()
-    counts = {}
+    sites = {}
     for layer in (1, 2, 3):
         xl = m.layer_input(layer, x, training=True)
         for n in (128, 512):  # 4 and 16 batches of 32, inside one R-STDP chunk
-            st = new_state(m, layer)
             kw = {"labels": labels[:n]} if layer == 3 else {}
-            counts[layer, n] = _count_syncs(
-                functools.partial(train_epoch, m, layer, xl[:n], st, batch_size=32, **kw)
-            )
+            # once uncounted first: the first call of a process (or of a shape) may make
+            # one-time allocations, kernel loads and attribute queries
+            epoch = functools.partial(train_epoch, m, layer, xl[:n], batch_size=32, **kw)
+            _sync_sites(lambda: epoch(new_state(m, layer)))  # noqa: B023 (called at once)
+            sites[layer, n] = _sync_sites(lambda: epoch(new_state(m, layer)))  # noqa: B023
     for layer in (1, 2, 3):
-        assert counts[layer, 128] == counts[layer, 512], counts  # nothing per batch
-        assert counts[layer, 512] <= (1 if layer < 3 else 6), counts
+        # nothing per batch: 4 batches synchronise as often as 16, at the same places
+        assert sorted(sites[layer, 128]) == sorted(sites[layer, 512]), sites
+        assert len(sites[layer, 512]) <= (1 if layer < 3 else 6), sites
