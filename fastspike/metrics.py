@@ -10,18 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["classification_metrics", "format_metrics"]
+__all__ = ["classification_metrics", "confusion_matrix", "format_metrics", "metrics_from_confusion"]
 
 
-def classification_metrics(pred: Tensor, labels: Tensor, n_classes: int) -> dict:
-    """Metrics of predictions ``pred`` ``[N]`` (class or -1) against ``labels`` ``[N]``.
-
-    Returns a JSON-able dict: ``n``, ``accuracy``, ``wrong`` and ``silent`` (fractions
-    of ``n``), ``confusion`` (``[n_classes][n_classes + 1]`` counts, rows = true class,
-    columns = predicted class, the last column = silence), ``per_class`` (precision,
-    recall, F1 and support per class; a ratio with nothing to divide is 0) and
-    ``macro_f1`` (the mean of the per-class F1).
-    """
+def confusion_matrix(pred: Tensor, labels: Tensor, n_classes: int) -> Tensor:
+    """Counts ``[n_classes, n_classes + 1]`` int64 of predictions ``pred`` ``[N]`` (class
+    or -1) against ``labels`` ``[N]``: rows = true class, columns = predicted class, the
+    last column = silence. Counts add up across shards of the samples."""
     pred = pred.detach().to("cpu", torch.int64).reshape(-1)
     labels = labels.detach().to("cpu", torch.int64).reshape(-1)
     if pred.shape != labels.shape:
@@ -36,11 +31,35 @@ def classification_metrics(pred: Tensor, labels: Tensor, n_classes: int) -> dict
         raise ValueError(
             f"pred: expected classes in [0, {n_classes}) or -1, got {int(pred.min())}..{int(pred.max())}"
         )
-    n = labels.numel()
     col = torch.where(pred < 0, torch.full_like(pred, n_classes), pred)
     confusion = torch.zeros(n_classes, n_classes + 1, dtype=torch.int64)
     confusion.index_put_((labels, col), torch.ones_like(labels), accumulate=True)
-    tp = confusion.diagonal()[:n_classes] if n_classes else confusion.new_zeros(0)
+    return confusion
+
+
+def classification_metrics(pred: Tensor, labels: Tensor, n_classes: int) -> dict:
+    """Metrics of predictions ``pred`` ``[N]`` (class or -1) against ``labels`` ``[N]``.
+
+    Returns a JSON-able dict: ``n``, ``accuracy``, ``wrong`` and ``silent`` (fractions
+    of ``n``), ``confusion`` (``[n_classes][n_classes + 1]`` counts, rows = true class,
+    columns = predicted class, the last column = silence), ``per_class`` (precision,
+    recall, F1 and support per class; a ratio with nothing to divide is 0) and
+    ``macro_f1`` (the mean of the per-class F1).
+    """
+    return metrics_from_confusion(confusion_matrix(pred, labels, n_classes))
+
+
+def metrics_from_confusion(confusion: Tensor) -> dict:
+    """:func:`classification_metrics` from a :func:`confusion_matrix` (for example the sum
+    of the ranks' matrices)."""
+    confusion = confusion.detach().to("cpu", torch.int64)
+    n_classes = confusion.shape[0]
+    if confusion.dim() != 2 or confusion.shape[1] != n_classes + 1 or n_classes < 1:
+        raise ValueError(
+            f"confusion: expected [n_classes, n_classes + 1] counts, got {list(confusion.shape)}"
+        )
+    n = int(confusion.sum())
+    tp = confusion.diagonal()[:n_classes]
     predicted = confusion[:, :n_classes].sum(0)
     support = confusion.sum(1)
     per_class = []
