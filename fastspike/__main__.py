@@ -161,25 +161,44 @@ def _train(args) -> int:
 
     t0 = time.perf_counter()
     model = resolve_spec(args.config if args.config else (args.model or "mozafari2018"), args.T)
+    if args.checkpoint_dir is None and args.resume:
+        raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
+    # under torchrun: join the process group; one device per rank
+    from fastspike import distributed
+
+    world, args.device = distributed.init_from_env(args.device)
+    main = world is None or world.is_main
     if args.checkpoint_dir is None:
-        if args.resume:
-            raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
-        args.checkpoint_dir = os.path.join("runs", f"{model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if args.history:  # fail now, not after the whole run
+        import torch
+
+        stamp = torch.tensor([int(time.time())], dtype=torch.int64)
+        if world is not None:  # rank 0's clock names the run folder of every rank
+            world.broadcast(stamp)
+        name = time.strftime("%Y%m%d-%H%M%S", time.localtime(int(stamp)))
+        args.checkpoint_dir = os.path.join("runs", f"{model.name}-{name}")
+    if args.history:  # fail now (on every rank), not after the whole run
         folder = os.path.dirname(os.path.abspath(args.history))
         if os.path.isdir(args.history) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise ValueError(f"--history: cannot write a file at {args.history!r}")
     fresh = not os.path.exists(args.checkpoint_dir)
-    print(f"fastspike train: run folder {args.checkpoint_dir}", flush=True)
+    if main:
+        where = "" if world is None else f" ({world.size} ranks)"
+        print(f"fastspike train: run folder {args.checkpoint_dir}{where}", flush=True)
     try:
-        return _run_training(args, model, t0)
+        rc = _run_training(args, model, t0, main)
     except BaseException:
-        if fresh and os.path.isdir(args.checkpoint_dir) and not os.listdir(args.checkpoint_dir):
-            os.rmdir(args.checkpoint_dir)  # a run that failed before its first epoch leaves nothing behind
+        if main and fresh and os.path.isdir(args.checkpoint_dir) and not os.listdir(args.checkpoint_dir):
+            os.rmdir(args.checkpoint_dir)  # a run that failed before its first epoch: nothing left
         raise
+    if world is not None:  # leave together: rank 0 writes last, then every rank lets go
+        world.barrier()
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return rc
 
 
-def _run_training(args, model, t0: float) -> int:
+def _run_training(args, model, t0: float, main: bool = True) -> int:
     from fastspike.train import train, train_mnist
 
     for flag, values in (("--samples", args.samples), ("--epochs", args.epochs)):
@@ -219,6 +238,8 @@ def _run_training(args, model, t0: float) -> int:
             samples=samples,
             **common,
         )
+    if not main:
+        return 0  # rank 0 reports and writes
     if args.no_progress and net.test_metrics is not None:
         from fastspike.metrics import format_metrics
 
@@ -356,6 +377,7 @@ def _models(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from fastspike.distributed import DistributedError
     from fastspike.spec import SpecError
 
     try:
@@ -383,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, FileNotFoundError, ValueError, ImportError) as err:
         print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except DistributedError as err:
+        print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from fastspike import distributed
 from fastspike.data import encode_dataset, load_dataset
-from fastspike.metrics import classification_metrics, format_metrics
+from fastspike.distributed import Shard, World, exchange
+from fastspike.metrics import confusion_matrix, format_metrics, metrics_from_confusion
 from fastspike.network import Network
 from fastspike.readout import fit_linear
 from fastspike.registry import get_spec, mozafari2018
@@ -275,11 +277,31 @@ def _tqdm(total: int, desc: str, enabled: bool, unit: str = "sample"):
     )
 
 
+def _unshard(x: Tensor | Shard) -> tuple[Tensor, int, World | None]:
+    """``(this rank's rows, the number of global samples, the world or None)``."""
+    if isinstance(x, Shard):
+        if x.world.count(x.n) != x.x.shape[0]:
+            raise ValueError(
+                f"x: rank {x.world.rank} of {x.world.size} owns {x.world.count(x.n)} of {x.n} samples, "
+                f"got {x.x.shape[0]} rows"
+            )
+        return x.x, x.n, x.world
+    return x, x.shape[0], None
+
+
+def _rows(x: Tensor, world: World | None, s: int, e: int) -> Tensor:
+    """This rank's rows of the global samples ``[s, e)``."""
+    if world is None:
+        return x[s:e]
+    lo, hi = world.local(s, e)
+    return x[lo:hi]
+
+
 @torch.no_grad()
 def train_epoch(
     model: Network,
     layer: int | str,
-    x: Tensor,
+    x: Tensor | Shard,
     state: STDPState | RSTDPState,
     labels: Tensor | None = None,
     batch_size: int = 64,
@@ -299,8 +321,14 @@ def train_epoch(
     punish wrong ones, nothing for silence; rates adapt every chunk of samples (a batch
     never straddles a chunk boundary). Returns the epoch's correct / wrong / silent
     fractions (R-STDP) or ``{}`` (STDP). ``state`` is updated in place.
+
+    Across ranks (``torchrun``; :mod:`fastspike.distributed`) ``x`` is a
+    :class:`~fastspike.distributed.Shard`: this rank's samples of the epoch's ``n``, with
+    every label; ``batch_size`` is the global batch. The weights, the state and the result
+    are those of one process with the same batch size, bit for bit, on every rank.
     """
     i = model.index(layer)
+    x, n, world = _unshard(x)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     if _is_multi(model, phase, layer):
@@ -310,11 +338,11 @@ def train_epoch(
             raise ValueError(f"phase: trains {phase.layer!r}, not {name!r}")
         if not isinstance(state, MultiRSTDPState):
             raise TypeError(f"state: expected a MultiRSTDPState for {name!r}, got {type(state).__name__}")
-        return _rstdp_multi_epoch(model, phase, x, state, labels, batch_size, epoch, progress, desc)
+        return _rstdp_multi_epoch(model, phase, x, n, world, state, labels, batch_size, epoch, progress, desc)
     conv, rule, T = model.conv(layer), model.rule(layer), model.T
     if rule is None:
         raise ValueError(f"layer {layer!r}: has no learning rule")
-    n = x.shape[0]
+    kh, kw = conv.weight.shape[2:]
     if isinstance(rule, STDP):
         if not isinstance(state, STDPState):
             raise TypeError(f"state: expected an STDPState for layer {layer!r}, got {type(state).__name__}")
@@ -327,10 +355,11 @@ def train_epoch(
         lr_all = lr_all.to(conv.weight.device)
         with _tqdm(n, desc, progress) as bar:
             for s, e in _batches(n, batch_size):
-                xb = x[s:e]
+                xb = _rows(x, world, s, e)
                 times, values = conv(xb, T)
                 winners = conv.winners(times, values, T, pointwise=conv.pointwise)
-                conv.stdp(xb, times, winners, lr_all[s:e], T)
+                [(xg, tg, wg)], _ = exchange(world, [(xb, times, winners, kh, kw)], None, s, e, T)
+                conv.stdp(xg, tg, wg, lr_all[s:e], T)
                 state.samples += e - s
                 bar.update(e - s)
         return {}
@@ -365,8 +394,12 @@ def train_epoch(
     with _tqdm(n, desc, progress) as bar:
         while s < n:
             e = min(n, s + batch_size, s + chunk - state.chunk_seen)
-            xb, yb = x[s:e], labels[s:e]
+            xb, yb = _rows(x, world, s, e), labels[s:e]
             classes, winners, times = model.decide(xb)
+            [(xb, times, winners)], ex = exchange(
+                world, [(xb, times, winners, kh, kw)], classes.view(-1, 1), s, e, T
+            )
+            classes = ex[:, 0].long()
             hit = classes == yb
             miss = (classes != yb) & (classes >= 0)
             lr = torch.where(hit.unsqueeze(1), rates[0], rates[1])  # silent samples have no winner: no update
@@ -406,6 +439,8 @@ def _rstdp_multi_epoch(
     model: Network,
     phase: Phase,
     x: Tensor,
+    n: int,
+    world: World | None,
     state: MultiRSTDPState,
     labels: Tensor | None,
     batch_size: int,
@@ -428,9 +463,8 @@ def _rstdp_multi_epoch(
 
     As everywhere, a batch runs forward with the weights at its start and applies each
     sample's updates in order, so ``batch_size=1`` is the sequential algorithm; a batch
-    never straddles a chunk.
+    never straddles a chunk. ``x`` holds this rank's rows of the ``n`` samples.
     """
-    n = x.shape[0]
     _check_labels(labels, n)
     T, dev = model.T, x.device
     labels = labels.to(dev)
@@ -497,14 +531,24 @@ def _rstdp_multi_epoch(
     with _tqdm(n, desc, progress) as bar:
         while s < n:
             e = min(n, s + batch_size, s + chunk - state.chunk_seen)
-            xb, yb = x[s:e], labels[s:e]
+            xb, yb = _rows(x, world, s, e), labels[s:e]
             if heads:
+                convs = model.conv(phase.layer).convs
                 classes, winners, times, votes = model.decide_heads(xb)
-                for k, (name, conv) in enumerate(zip(names, model.conv(phase.layer).convs, strict=True)):
+                parts, ex = exchange(
+                    world,
+                    [(xb, t, w, *c.weight.shape[2:]) for c, t, w in zip(convs, times, winners, strict=True)],
+                    torch.cat([classes.view(-1, 1), votes], 1),
+                    s,
+                    e,
+                    T,
+                )
+                classes, votes = ex[:, 0].long(), ex[:, 1:].long()
+                for k, (name, conv) in enumerate(zip(names, convs, strict=True)):
                     v = votes[:, k]
                     hit_h, miss_h = v == yb, (v != yb) & (v >= 0)
                     lr = torch.where(hit_h.unsqueeze(1), rates[name][0], rates[name][1])
-                    _update(conv, xb, times[k], winners[k], lr, T)  # silent heads have no winner
+                    _update(conv, *parts[k], lr, T)  # silent heads have no winner
                     pending[2 + 2 * k] += hit_h.sum()
                     pending[3 + 2 * k] += miss_h.sum()
             else:
@@ -515,15 +559,22 @@ def _rstdp_multi_epoch(
                 if jD > jJ + 1:
                     x_dec = model._run(x_dec, jJ + 1, jD, True, first_stage=False)
                 classes, wD, tD = model.decide(x_dec)
+                wJ = wJ.masked_fill((classes < 0).view(-1, 1, 1), -1)  # silence: no update
+                parts, ex = exchange(
+                    world,
+                    [(x_dec, tD, wD, *D.weight.shape[2:]), (xb, tJ, wJ, *J.weight.shape[2:])],
+                    classes.view(-1, 1),
+                    s,
+                    e,
+                    T,
+                )
+                classes = ex[:, 0].long()
                 hit = (classes == yb).unsqueeze(1)
                 if phase.layer in learn:
-                    _update(
-                        D, x_dec, tD, wD, torch.where(hit, rates[phase.layer][0], rates[phase.layer][1]), T
-                    )
+                    _update(D, *parts[0], torch.where(hit, rates[phase.layer][0], rates[phase.layer][1]), T)
                 if names[0] in learn:
-                    wJ = wJ.masked_fill((classes < 0).view(-1, 1, 1), -1)  # silence: no update
                     lr = torch.where(hit, rates[names[0]][0], rates[names[0]][1])
-                    _update(J, xb, tJ, wJ, lr, T, j_rule)
+                    _update(J, *parts[1], lr, T, j_rule)
             pending[0] += (classes == yb).sum()
             pending[1] += ((classes != yb) & (classes >= 0)).sum()
             state.chunk_seen += e - s
@@ -536,26 +587,40 @@ def _rstdp_multi_epoch(
     return {"correct": hits / n, "wrong": misses / n, "silent": (n - hits - misses) / n}
 
 
-def _fractions(pred: Tensor, labels: Tensor) -> dict[str, float]:
+def _fractions(pred: Tensor, labels: Tensor, world: World | None = None) -> dict[str, float]:
+    """Correct / wrong / silent fractions; across ranks ``pred`` and ``labels`` are this
+    rank's samples and the counts are summed over the ranks."""
     y = labels.to(pred.device)
-    n = max(1, pred.shape[0])
-    return {
-        "correct": int((pred == y).sum()) / n,
-        "wrong": int(((pred != y) & (pred >= 0)).sum()) / n,
-        "silent": int((pred < 0).sum()) / n,
-    }
+    counts = torch.stack(
+        [
+            (pred == y).sum(),
+            ((pred != y) & (pred >= 0)).sum(),
+            (pred < 0).sum(),
+            torch.tensor(pred.shape[0], device=pred.device),
+        ]
+    ).to(torch.int64)
+    if world is not None:
+        counts = world.all_reduce_sum(counts)
+    c, w, sil, n = counts.tolist()
+    n = max(1, n)
+    return {"correct": c / n, "wrong": w / n, "silent": sil / n}
 
 
 @torch.no_grad()
-def evaluate(model: Network, x_last: Tensor, labels: Tensor, batch_size: int = 1000) -> dict[str, float]:
-    """Fractions correct / wrong / silent of a decision network on its decision layer's inputs."""
-    return _fractions(_map_batches(lambda x: model.decide(x)[0], x_last, batch_size), labels)
+def evaluate(
+    model: Network, x_last: Tensor, labels: Tensor, batch_size: int = 1000, world: World | None = None
+) -> dict[str, float]:
+    """Fractions correct / wrong / silent of a decision network on its decision layer's inputs
+    (across ranks: this rank's samples and labels, the counts summed over the ranks)."""
+    return _fractions(_map_batches(lambda x: model.decide(x)[0], x_last, batch_size), labels, world)
 
 
 @torch.no_grad()
-def evaluate_features(model: Network, features: Tensor, labels: Tensor) -> dict[str, float]:
+def evaluate_features(
+    model: Network, features: Tensor, labels: Tensor, world: World | None = None
+) -> dict[str, float]:
     """Fractions correct / wrong / silent of a linear-readout network on its features ``[N, D]``."""
-    return _fractions(model.classify_features(features), labels)
+    return _fractions(model.classify_features(features), labels, world)
 
 
 @torch.no_grad()
@@ -611,15 +676,19 @@ def _bounded(net: Network, phase: Phase | None, layer: str) -> list:
 
 
 @torch.no_grad()
-def _evaluate_from(net: Network, j_in: int, j: int, x: Tensor, labels: Tensor, batch_size: int = 1000):
-    """:func:`evaluate` from the input of layer ``j_in`` (0-based), below the decision layer ``j``."""
+def _evaluate_from(
+    net: Network, j_in: int, j: int, x: Tensor, labels: Tensor, batch_size: int = 1000, world=None
+):
+    """:func:`evaluate` from the input of layer ``j_in`` (0-based), below the decision layer ``j``
+    (across ranks: this rank's samples and labels, the counts summed over the ranks)."""
+
     if j_in == j:
-        return evaluate(net, x, labels, batch_size)
+        return evaluate(net, x, labels, batch_size, world)
 
     def decide(xb: Tensor) -> Tensor:
         return net.decide(net._run(xb, j_in, j, False, first_stage=False))[0]
 
-    return _fractions(_map_batches(decide, x, batch_size), labels)
+    return _fractions(_map_batches(decide, x, batch_size), labels, world)
 
 
 @torch.no_grad()
@@ -976,6 +1045,13 @@ def train(
         tensorboard: also log every epoch to ``checkpoint_dir/tensorboard`` (needs the
             ``tensorboard`` package; see :mod:`fastspike.tblog`).
 
+    Under ``torchrun`` (``torch.distributed`` initialised with several ranks; see
+    :mod:`fastspike.distributed`) every rank encodes, caches and runs forward its share of
+    the samples, the updates are exchanged and applied in global order, and the result
+    (weights, history, metrics) equals one process's with the same ``batch_size`` bit for
+    bit. Rank 0 alone prints, saves and logs; ``resume`` reads ``checkpoint_dir`` on every
+    rank (a shared folder) and works with any number of ranks.
+
     Returns:
         ``(model, history)``: the network (with the chosen weights of a ``keep_best`` phase)
         and one record per evaluated epoch (layer, epoch, train and validation correct /
@@ -1026,10 +1102,13 @@ def train(
             raise ValueError(
                 "tensorboard: the tensorboard package is not installed (pip install tensorboard)"
             ) from None
-    if checkpoint_dir:  # fail now, not at the first save after a layer has trained
+    world = distributed.world()
+    main = world is None or world.is_main
+    progress = progress and main
+    if checkpoint_dir:  # fail now (on every rank), not at the first save after a layer has trained
         try:
             os.makedirs(checkpoint_dir, exist_ok=True)
-            probe = os.path.join(checkpoint_dir, ".write-test")
+            probe = os.path.join(checkpoint_dir, ".write-test" + ("" if world is None else f"-{world.rank}"))
             with open(probe, "w"):
                 pass
             os.remove(probe)
@@ -1093,7 +1172,7 @@ def train(
     net.dataset = dataset
 
     def save() -> None:
-        if last:
+        if last and main:
             _save(last, _checkpoint(net, prog, config))
             _write_log(checkpoint_dir, prog.log)
 
@@ -1129,15 +1208,19 @@ def train(
     sizes = [len(train_set.subset(p.samples)) for p in spec.phases]
     n_max = max(sizes)
     encoder = net.encoder
+    # across ranks each rank encodes and caches the samples it owns (i % size == rank)
+    mine = (lambda t: t) if world is None else world.shard
+    owned = (lambda m: m) if world is None else world.count
     x_train = encode_dataset(
-        train_set.images[:n_max], encoder, device, cache_dir=cache_dir, progress=progress
+        mine(train_set.images[:n_max]), encoder, device, cache_dir=cache_dir, progress=progress
     )
-    x_val = None
+    x_val = val_labels = None
     if val_set is not None:
-        x_val = encode_dataset(val_set.images, encoder, device, cache_dir=cache_dir, progress=progress)
+        x_val = encode_dataset(mine(val_set.images), encoder, device, cache_dir=cache_dir, progress=progress)
+        val_labels = mine(val_set.labels)
     map_bs = max(bs, 256)
     tb = None
-    if tensorboard:
+    if tensorboard and main:
         from fastspike.tblog import TensorBoardLogger
 
         probe = x_val if x_val is not None else x_train
@@ -1155,11 +1238,12 @@ def train(
                 if p.layer != "readout" and net.index(p.layer) >= j
             ]
         )
+        need = owned(need)
         if cache is None or cache[0] > j or cache[1].shape[0] < need:
             cache = (0, net.layer_input(1, x_train[:need], training=True))
         if cache[0] < j:
             cache = (j, _advance(net, cache[0], cache[1][:need], j, map_bs, progress))
-        return cache[1][:n]
+        return cache[1][: owned(n)]
 
     while prog.phase < len(spec.phases):
         phase = spec.phases[prog.phase]
@@ -1170,20 +1254,26 @@ def train(
                 break
             t0 = time.perf_counter()
             ro = spec.readout
-            f_train = _map_batches(net.features, x_train[:n], map_bs, progress, "features (train)")
+            f_train = _map_batches(net.features, x_train[: owned(n)], map_bs, progress, "features (train)")
             y_train = train_set.labels[:n].to(device)
-            W, b = fit_linear(
-                f_train, y_train, spec.n_classes, ro.method, ro.C, ro.max_iter, progress=progress
-            )
-            net.readout_weight.copy_(W)
-            net.readout_bias.copy_(b)
+            if world is not None:  # every rank's features, in sample order; rank 0 fits
+                f_train = world.gather(f_train, 0, n)
+            if main:
+                W, b = fit_linear(
+                    f_train, y_train, spec.n_classes, ro.method, ro.C, ro.max_iter, progress=progress
+                )
+                net.readout_weight.copy_(W)
+                net.readout_bias.copy_(b)
+            if world is not None:
+                world.broadcast(net.readout_weight)
+                world.broadcast(net.readout_bias)
             net.readout_fitted.fill_(True)
             tr = evaluate_features(net, f_train, y_train)
             del f_train
             va = None
             if x_val is not None:
                 f_val = _map_batches(net.features, x_val, map_bs, progress, "features (validation)")
-                va = evaluate_features(net, f_val, val_set.labels)
+                va = evaluate_features(net, f_val, val_labels, world)
             prog.history.append(
                 {
                     "phase": prog.phase,
@@ -1226,6 +1316,8 @@ def train(
                 break
             if x is None:
                 x = inputs(j_in, n)
+                if world is not None:
+                    x = Shard(x, n, world)
                 labels = train_set.labels[:n]
             if phase.evaluate and x_val is not None and x_eval is None:
                 x_eval = _map_batches(lambda xb, j=j_in: net.layer_input(j + 1, xb), x_val, map_bs)
@@ -1248,7 +1340,11 @@ def train(
             prog.states[phase.layer] = _state_dict(state)
             va = None
             if phase.evaluate:
-                va = _evaluate_from(net, j_in, j, x_eval, val_set.labels) if x_eval is not None else None
+                va = (
+                    _evaluate_from(net, j_in, j, x_eval, val_labels, world=world)
+                    if x_eval is not None
+                    else None
+                )
                 prog.history.append(
                     {
                         "phase": prog.phase,
@@ -1306,12 +1402,16 @@ def train(
         }
     if prog.phase == len(spec.phases):
         # the test set, once, with the chosen weights: accuracy, silence, confusion, F1
-        x_test = encode_dataset(test_set.images, encoder, device, cache_dir=cache_dir, progress=progress)
-        pred = predict(net, x_test, map_bs)
-        net.test_metrics = classification_metrics(pred, test_set.labels, spec.n_classes)
+        x_test = encode_dataset(
+            mine(test_set.images), encoder, device, cache_dir=cache_dir, progress=progress
+        )
+        confusion = confusion_matrix(predict(net, x_test, map_bs), mine(test_set.labels), spec.n_classes)
+        if world is not None:  # each rank's test images; the matrices add up
+            confusion = world.all_reduce_sum(confusion)
+        net.test_metrics = metrics_from_confusion(confusion)
         if progress:
             print(format_metrics(net.test_metrics), flush=True)
-        if checkpoint_dir:
+        if checkpoint_dir and main:
             _save(os.path.join(checkpoint_dir, "best.pt"), _checkpoint(net, prog, config))
             with open(os.path.join(checkpoint_dir, "metrics.json"), "w") as f:
                 json.dump(

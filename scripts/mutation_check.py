@@ -231,6 +231,22 @@ MUTATIONS = [
         ["tests/test_zoo.py"],
         "vote network: adapt='head' rescales every head from the vote's counts (and 'majority' per head)",
     ),
+    Mutation(
+        "M26",
+        "fastspike/distributed.py",
+        "return stacked[q, i // W - first[q]]",
+        "return stacked[q, i // W - first[0]]",
+        ["tests/test_distributed.py::test_gather_puts_every_rank_s_rows_in_sample_order"],
+        "data-parallel gather: every rank's rows offset by rank 0's first row (samples out of order)",
+    ),
+    Mutation(
+        "M27",
+        "fastspike/distributed.py",
+        "t_out[bb[has], f[has], 0, slot[has] * kw] = tpost[has].to(tdt)",
+        "t_out[bb[has], f[has], 0, slot[has] * kw] = tpost[has].to(tdt).clamp_min(1)",
+        ["tests/test_distributed.py::test_canvases_give_the_same_update"],
+        "data-parallel exchange: a winner's post time 0 arrives as 1 (LTP/LTD flips at t_pre = 1)",
+    ),
 ]
 
 
