@@ -299,4 +299,55 @@ inline StdpGeometry check_stdp(const at::Tensor& weight, const at::Tensor& times
   return s;
 }
 
+// ---------------------------------------------------------------- multi-step neurons
+// current [B, T, ...] float32 with T >= 1; each state [B, ...] (current without T).
+// Returns (B, T, N) with N the neurons per sample.
+struct NeuronGeometry {
+  int64_t B, T, N;
+};
+
+inline void check_state(const at::Tensor& current, const at::Tensor& s, const char* name,
+                        at::ScalarType dtype) {
+  TORCH_CHECK(s.defined(), name, ": expected a tensor, got None");
+  TORCH_CHECK(s.scalar_type() == dtype, name, ": expected dtype ", dtype, ", got ", s.scalar_type());
+  auto want = current.sizes().vec();
+  want.erase(want.begin() + 1);
+  TORCH_CHECK(s.sizes().vec() == want, name, ": expected shape ", at::IntArrayRef(want),
+              " (current without its time dimension), got ", s.sizes());
+  check_same_device(current, "current", s, name);
+}
+
+inline NeuronGeometry check_neurons(const at::Tensor& current, const at::Tensor& v0) {
+  TORCH_CHECK(current.defined(), "current: expected a tensor, got None");
+  TORCH_CHECK(current.scalar_type() == at::kFloat, "current: expected dtype float32, got ",
+              current.scalar_type());
+  TORCH_CHECK(current.dim() >= 2, "current: expected shape [B, T, ...], got ", current.sizes());
+  TORCH_CHECK(current.size(1) >= 1, "current: expected T >= 1 time steps (dimension 1), got T = 0");
+  check_state(current, v0, "v0", at::kFloat);
+  check_finite(current, "current");
+  check_finite(v0, "v0");
+  NeuronGeometry g;
+  g.B = current.size(0);
+  g.T = current.size(1);
+  g.N = g.B * g.T == 0 ? 0 : current.numel() / (g.B * g.T);
+  return g;
+}
+
+inline void check_lif(const at::Tensor& ref0, double v_rest, double v_reset, double v_th, double R,
+                      int64_t n_ref) {
+  for (const auto& [v, name] : {std::pair<double, const char*>{v_rest, "v_rest"}, {v_reset, "v_reset"},
+                                {v_th, "v_th"}, {R, "R"}}) {
+    TORCH_CHECK(std::isfinite(v), name, ": expected a finite number, got ", v);
+  }
+  TORCH_CHECK(n_ref >= 0 && n_ref <= (int64_t(1) << 30), "n_ref: expected refractory steps in [0, 2^30], got ",
+              n_ref);
+  if (ref0.device().is_cpu() && ref0.numel()) {
+    const auto r = ref0.contiguous();
+    const int32_t* p = r.const_data_ptr<int32_t>();
+    for (int64_t i = 0; i < r.numel(); ++i) {
+      TORCH_CHECK(p[i] >= 0, "ref0: expected refractory steps >= 0, got ", p[i], " at flat index ", i);
+    }
+  }
+}
+
 }  // namespace fastspike

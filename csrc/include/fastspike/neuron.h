@@ -1,0 +1,98 @@
+// Neuron updates, written once for the CPU loops and the CUDA kernels
+// (ALGORITHMS.md 11). Every function is one neuron's step; the float order is
+// pinned with the math:: helpers (no FMA contraction on either device), so the
+// CPU tests cover the GPU's arithmetic and the per-step torch reference
+// (fastspike/reference.py) evaluates the same expressions in the same order.
+#pragma once
+
+#include "fastspike/math.h"
+
+#include <cstdint>
+
+namespace fastspike {
+namespace neuron {
+
+using math::add_rn;
+using math::mul_rn;
+using math::sub_rn;
+
+// ---- leaky integrate-and-fire with a refractory period -----------------------
+// Per step (ALGORITHMS.md 11):
+//   if ref > 0:  ref -= 1; v = v_reset; no spike          (input ignored)
+//   else:        Euler:  v = v + k * ((v_rest - v) + R * I)         (k = dt / tau_m)
+//                exact:  v = (v_rest + (v - v_rest) * alpha) + (R * I) * beta
+//                        (alpha = exp(-dt / tau_m), beta = 1 - alpha, both rounded
+//                        once to float32 on the host)
+//                if v >= v_th: spike; v = v_reset; ref = n_ref
+// so a spike holds the neuron for exactly n_ref steps. `>=`, unlike IF's `>`.
+struct LifParams {
+  float k;      // Euler: dt / tau_m
+  float alpha;  // exact: exp(-dt / tau_m)
+  float beta;   // exact: 1 - exp(-dt / tau_m)
+  float v_rest, v_reset, v_th, R;
+  int32_t n_ref;
+  bool exact;
+};
+
+C10_HOST_DEVICE inline bool lif_step(float& v, int32_t& ref, float I, const LifParams& p) {
+  if (ref > 0) {
+    ref -= 1;
+    v = p.v_reset;
+    return false;
+  }
+  if (p.exact) {
+    v = add_rn(add_rn(p.v_rest, mul_rn(sub_rn(v, p.v_rest), p.alpha)), mul_rn(mul_rn(p.R, I), p.beta));
+  } else {
+    v = add_rn(v, mul_rn(p.k, add_rn(sub_rn(p.v_rest, v), mul_rn(p.R, I))));
+  }
+  if (v >= p.v_th) {
+    v = p.v_reset;
+    ref = p.n_ref;
+    return true;
+  }
+  return false;
+}
+
+// ---- Izhikevich (2003) -------------------------------------------------------
+//   dv = ((0.04 * v) * v + 5 * v + 140) - u + I      (left to right)
+//   v  = v + h * dv, n_sub times (h = dt / n_sub; the published scheme: n_sub = 2)
+//   u  = u + dt * (a * (b * v - u))                    (with the new v)
+//   if v >= 30: spike; v = c; u = u + d
+// compat (Izhikevich's own script): the test and reset come first, before the
+// step integrates, so every spike comes one step later.
+struct IzhParams {
+  float a, b, c, d, dt, h;
+  int32_t n_sub;
+  bool compat;
+};
+
+C10_HOST_DEVICE inline bool izh_reset(float& v, float& u, const IzhParams& p) {
+  if (v >= 30.f) {
+    v = p.c;
+    u = add_rn(u, p.d);
+    return true;
+  }
+  return false;
+}
+
+C10_HOST_DEVICE inline void izh_integrate(float& v, float& u, float I, const IzhParams& p) {
+  for (int32_t s = 0; s < p.n_sub; ++s) {
+    const float dv =
+        add_rn(sub_rn(add_rn(add_rn(mul_rn(mul_rn(0.04f, v), v), mul_rn(5.f, v)), 140.f), u), I);
+    v = add_rn(v, mul_rn(p.h, dv));
+  }
+  u = add_rn(u, mul_rn(p.dt, mul_rn(p.a, sub_rn(mul_rn(p.b, v), u))));
+}
+
+C10_HOST_DEVICE inline bool izh_step(float& v, float& u, float I, const IzhParams& p) {
+  if (p.compat) {
+    const bool s = izh_reset(v, u, p);
+    izh_integrate(v, u, I, p);
+    return s;
+  }
+  izh_integrate(v, u, I, p);
+  return izh_reset(v, u, p);
+}
+
+}  // namespace neuron
+}  // namespace fastspike
