@@ -34,23 +34,23 @@ struct LifParams {
   bool exact;
 };
 
+// Written without branches (selects), so the CPU loop vectorises across neurons; a held
+// neuron's integration result is computed and discarded. Exact: the integrator, fixed
+// per layer (a template argument, so that the CPU loop has no branch in it).
+template <bool Exact>
+C10_HOST_DEVICE inline bool lif_step_t(float& v, int32_t& ref, float I, const LifParams& p) {
+  const bool held = ref > 0;
+  const float vi = Exact ? add_rn(add_rn(p.v_rest, mul_rn(sub_rn(v, p.v_rest), p.alpha)),
+                                  mul_rn(mul_rn(p.R, I), p.beta))
+                         : add_rn(v, mul_rn(p.k, add_rn(sub_rn(p.v_rest, v), mul_rn(p.R, I))));
+  const bool s = !held & (vi >= p.v_th);
+  v = (held | s) ? p.v_reset : vi;
+  ref = held ? ref - 1 : (s ? p.n_ref : ref);
+  return s;
+}
+
 C10_HOST_DEVICE inline bool lif_step(float& v, int32_t& ref, float I, const LifParams& p) {
-  if (ref > 0) {
-    ref -= 1;
-    v = p.v_reset;
-    return false;
-  }
-  if (p.exact) {
-    v = add_rn(add_rn(p.v_rest, mul_rn(sub_rn(v, p.v_rest), p.alpha)), mul_rn(mul_rn(p.R, I), p.beta));
-  } else {
-    v = add_rn(v, mul_rn(p.k, add_rn(sub_rn(p.v_rest, v), mul_rn(p.R, I))));
-  }
-  if (v >= p.v_th) {
-    v = p.v_reset;
-    ref = p.n_ref;
-    return true;
-  }
-  return false;
+  return p.exact ? lif_step_t<true>(v, ref, I, p) : lif_step_t<false>(v, ref, I, p);
 }
 
 // ---- Izhikevich (2003) -------------------------------------------------------

@@ -9,6 +9,8 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <type_traits>
 #include <cmath>
 
 namespace fastspike {
@@ -20,25 +22,31 @@ void check_finite_params(std::initializer_list<std::pair<double, const char*>> p
   for (const auto& [v, name] : ps) TORCH_CHECK(std::isfinite(v), name, ": expected a finite number, got ", v);
 }
 
-// Runs `step(n, v, state2, I)` for every neuron of every sample over T steps.
+// Runs `step(v, state2, I)` for every neuron of every sample over T steps. A task's
+// states live in local arrays and every pointer is restrict-qualified (a uint8 store
+// may otherwise alias the float state), so the neuron loop can vectorise.
 template <typename S2, typename Step>
 void run_cpu(const NeuronGeometry& g, const float* cur, float* v, S2* s2, uint8_t* spikes, float* trace,
              Step step) {
   const int64_t blocks = (g.N + kBlock - 1) / kBlock;
   at::parallel_for(0, g.B * blocks, 1, [&](int64_t begin, int64_t end) {
     ScopedFlushDenormal ftz;
+    float vl[kBlock];
+    S2 sl[kBlock];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / blocks, n0 = (task % blocks) * kBlock;
-      const int64_t n1 = std::min(g.N, n0 + kBlock);
-      float* vb = v + b * g.N;
-      S2* sb = s2 + b * g.N;
+      const int64_t m = std::min(g.N, n0 + kBlock) - n0;
+      std::copy(v + b * g.N + n0, v + b * g.N + n0 + m, vl);
+      std::copy(s2 + b * g.N + n0, s2 + b * g.N + n0 + m, sl);
       for (int64_t t = 0; t < g.T; ++t) {
-        const int64_t row = (b * g.T + t) * g.N;
-        for (int64_t n = n0; n < n1; ++n) {
-          spikes[row + n] = step(vb[n], sb[n], cur[row + n]);
-          if (trace) trace[row + n] = vb[n];
-        }
+        const int64_t row = (b * g.T + t) * g.N + n0;
+        const float* __restrict__ c = cur + row;
+        uint8_t* __restrict__ sp = spikes + row;
+        for (int64_t j = 0; j < m; ++j) sp[j] = step(vl[j], sl[j], c[j]);
+        if (trace) std::copy(vl, vl + m, trace + row);
       }
+      std::copy(vl, vl + m, v + b * g.N + n0);
+      std::copy(sl, sl + m, s2 + b * g.N + n0);
     }
   });
 }
@@ -60,9 +68,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_run_cpu(
   neuron::LifParams p{static_cast<float>(k), static_cast<float>(alpha), static_cast<float>(beta),
                       static_cast<float>(v_rest), static_cast<float>(v_reset), static_cast<float>(v_th),
                       static_cast<float>(R), static_cast<int32_t>(n_ref), exact};
-  run_cpu(g, cur.const_data_ptr<float>(), v.mutable_data_ptr<float>(), ref.mutable_data_ptr<int32_t>(),
-          spikes.mutable_data_ptr<uint8_t>(), return_trace ? trace.mutable_data_ptr<float>() : nullptr,
-          [&](float& vv, int32_t& rr, float I) { return static_cast<uint8_t>(neuron::lif_step(vv, rr, I, p)); });
+  auto run = [&](auto exact) {
+    run_cpu(g, cur.const_data_ptr<float>(), v.mutable_data_ptr<float>(), ref.mutable_data_ptr<int32_t>(),
+            spikes.mutable_data_ptr<uint8_t>(), return_trace ? trace.mutable_data_ptr<float>() : nullptr,
+            [&](float& vv, int32_t& rr, float I) {
+              return static_cast<uint8_t>(neuron::lif_step_t<decltype(exact)::value>(vv, rr, I, p));
+            });
+  };
+  if (exact) {
+    run(std::true_type{});
+  } else {
+    run(std::false_type{});
+  }
   return {spikes, v, ref, trace};
 }
 
