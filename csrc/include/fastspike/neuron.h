@@ -16,6 +16,16 @@ using math::add_rn;
 using math::mul_rn;
 using math::sub_rn;
 
+// ---- integrate-and-fire (ALGORITHMS.md 3, 4) --------------------------------
+// The IF rule, one definition for every operator that fires (fire, first_spike,
+// conv_fire's paths, CPU and CUDA): a potential spikes when it is strictly above the
+// threshold (`>`; LIF and Izhikevich below use `>=`), and a neuron fires at the first
+// step where it has not fired yet and its potential is above. conv_fire's AVX-512
+// paths compare 16 potentials at once with _CMP_GT_OQ, the vector form of if_above.
+C10_HOST_DEVICE inline bool if_above(float p, float th) { return p > th; }
+
+C10_HOST_DEVICE inline bool if_fires(bool not_fired, float p, float th) { return not_fired & if_above(p, th); }
+
 // ---- leaky integrate-and-fire with a refractory period -----------------------
 // Per step (ALGORITHMS.md 11):
 //   if ref > 0:  ref -= 1; v = v_reset; no spike          (input ignored)

@@ -11,6 +11,7 @@
 // T x F x C x kh*kw per position, and the working set is two [H, W, F] maps.
 #include "fastspike/checks.h"
 #include "fastspike/math.h"
+#include "fastspike/neuron.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -92,7 +93,7 @@ void integrate_sample_scatter(const ConvGeometry& g, int64_t T, const int32_t* s
             const float a = ap[f] + hp[f];
             hp[f] = 0.f;
             ap[f] = a;
-            const bool cross = (fp[f] == never) & (a > th);
+            const bool cross = neuron::if_fires(fp[f] == never, a, th);
             fp[f] = cross ? tt : fp[f];
             vp[f] = cross ? a : vp[f];
           }

@@ -1,5 +1,6 @@
 // CPU kernels for fastspike::fire.
 #include "fastspike/checks.h"
+#include "fastspike/neuron.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -35,7 +36,7 @@ std::tuple<at::Tensor, at::Tensor> fire_cpu(const at::Tensor& potentials,
           const float th = static_cast<float>(*threshold);
           for (int64_t n = 0; n < N; ++n) {
             const float v = static_cast<float>(P[off + n]);
-            const bool s = v > th;
+            const bool s = neuron::if_above(v, th);
             S[off + n] = s;
             if (R && s) R[off + n] = P[off + n];
           }

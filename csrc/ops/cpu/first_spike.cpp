@@ -1,5 +1,6 @@
 // CPU kernels for fastspike::first_spike, first_spike_from_wave, spike_wave.
 #include "fastspike/checks.h"
+#include "fastspike/neuron.h"
 
 #include <atomic>
 
@@ -39,7 +40,7 @@ std::tuple<at::Tensor, at::Tensor> first_spike_cpu(const at::Tensor& potentials,
             if (threshold.has_value()) {
               const float th = static_cast<float>(*threshold);
               for (int64_t t = 0; t < T; ++t) {
-                if (static_cast<float>(Pb[t * N + n]) > th) {
+                if (neuron::if_above(static_cast<float>(Pb[t * N + n]), th)) {
                   t_first = t;
                   break;
                 }

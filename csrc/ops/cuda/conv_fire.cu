@@ -17,6 +17,7 @@
 // would need a host sync): fastspike.ops.conv_fire validates on request.
 #include "fastspike/checks.h"
 #include "fastspike/math.h"
+#include "fastspike/neuron.h"
 #include "launch.cuh"
 
 #include <ATen/ops/empty.h>
@@ -117,7 +118,7 @@ __global__ void conv_fire_kernel(const tau_t* __restrict__ times_in,
       // Prefix sum over the window.
       for (int t = t0; t < t1; ++t) {
         acc = math::add_rn(acc, h[(t - t0) * hs]);
-        if (a.has_th && first == T && acc > a.th) {
+        if (a.has_th && neuron::if_fires(first == T, acc, a.th)) {
           first = t;
           v_first = acc;
         }

@@ -2,6 +2,7 @@
 // csrc/ops/cpu/fire.cpp. Comparisons are done in float, as on the CPU, and
 // with -ftz=true they treat subnormal inputs as zero like the CPU's DAZ mode.
 #include "fastspike/checks.h"
+#include "fastspike/neuron.h"
 #include "launch.cuh"
 
 #include <ATen/Dispatch.h>
@@ -28,7 +29,7 @@ __global__ void fire_kernel(const scalar_t* __restrict__ P, uint8_t* __restrict_
     const float v = static_cast<float>(p);
     bool spike, keep;
     if (has_th) {
-      spike = v > th;
+      spike = neuron::if_above(v, th);
       keep = spike;
     } else {
       keep = (idx / N) % T == T - 1;

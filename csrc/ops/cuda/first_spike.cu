@@ -1,6 +1,7 @@
 // CUDA kernels for fastspike::first_spike, first_spike_from_wave and
 // spike_wave; the same per-neuron loops as csrc/ops/cpu/first_spike.cpp.
 #include "fastspike/checks.h"
+#include "fastspike/neuron.h"
 #include "launch.cuh"
 
 #include <ATen/Dispatch.h>
@@ -41,7 +42,7 @@ __global__ void first_spike_kernel(const scalar_t* __restrict__ P, tau_t* __rest
     index_t t_first = T;
     if (has_th) {
       for (index_t t = 0; t < T; ++t) {
-        if (static_cast<float>(Pb[t * N]) > th) {
+        if (neuron::if_above(static_cast<float>(Pb[t * N]), th)) {
           t_first = t;
           break;
         }
