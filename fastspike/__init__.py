@@ -16,7 +16,7 @@ from fastspike._loader import load_library as _load_library  # noqa: E402
 _C = _load_library()
 WITH_CUDA = bool(_C.with_cuda)
 
-from fastspike import ops, spec  # noqa: E402
+from fastspike import neurons, ops, spec, spiketrain  # noqa: E402
 from fastspike.models import Kheradpisheh2018, Mozafari2018, build  # noqa: E402
 from fastspike.network import Network  # noqa: E402
 from fastspike.ops import (  # noqa: E402
@@ -62,9 +62,11 @@ __all__ = [
     "first_spike",
     "first_spike_from_wave",
     "kwta",
+    "neurons",
     "ops",
     "pointwise_inhibition",
     "pool_times",
     "spike_wave",
+    "spiketrain",
     "stdp_update",
 ]
