@@ -74,8 +74,13 @@ class World:
 
     # --------------------------------------------------------------- collectives
     def _backend_device(self, t: Tensor) -> Tensor:
-        if t.device.type != "cpu" and dist.get_backend(self.group) == "gloo":
+        """``t`` where the backend can send it: gloo from host memory, NCCL from this
+        rank's GPU (a CPU tensor, such as a confusion matrix, goes there and back)."""
+        backend = dist.get_backend(self.group)
+        if backend == "gloo" and t.device.type != "cpu":
             return t.cpu()
+        if backend == "nccl" and t.device.type != "cuda":
+            return t.to(torch.device("cuda", torch.cuda.current_device()))
         return t
 
     def _call(self, what: str, fn):
