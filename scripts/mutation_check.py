@@ -152,8 +152,8 @@ MUTATIONS = [
     Mutation(
         "M12",
         "fastspike/train.py",
-        "conv.stdp(xb, times, winners, lr_all[s:e], T)",
-        "conv.stdp(xb, times, winners, lr_all[s : s + 1].expand(e - s, 2), T)",
+        "conv.stdp(xg, tg, wg, lr_all[s:e], T)",
+        "conv.stdp(xg, tg, wg, lr_all[s : s + 1].expand(e - s, 2), T)",
         ["tests/test_batched_oracle.py", "tests/test_model.py", "tests/test_networks.py"],
         "STDP training: the batch-start rate for every sample of a batch",
     ),
