@@ -2,8 +2,7 @@
 // around the per-neuron steps of fastspike/neuron.h (the CUDA kernels run the
 // same functions). Work is split over (sample, block of neurons); inside a block
 // the time loop is outermost, so each step reads one contiguous row of current.
-#include "fastspike/checks.h"
-#include "fastspike/neuron.h"
+#include "fastspike/neuron_args.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -18,9 +17,6 @@ namespace {
 
 constexpr int64_t kBlock = 256;  // neurons per task
 
-void check_finite_params(std::initializer_list<std::pair<double, const char*>> ps) {
-  for (const auto& [v, name] : ps) TORCH_CHECK(std::isfinite(v), name, ": expected a finite number, got ", v);
-}
 
 // Runs `step(v, state2, I)` for every neuron of every sample over T steps. A task's
 // states live in local arrays and every pointer is restrict-qualified (a uint8 store
@@ -56,18 +52,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_run_cpu(
     double beta, double v_rest, double v_reset, double v_th, double R, int64_t n_ref, bool exact,
     bool return_trace) {
   const auto g = check_neurons(current, v0);
-  check_state(current, ref0, "ref0", at::kInt);
-  check_lif(ref0, v_rest, v_reset, v_th, R, n_ref);
-  check_finite_params({{k, "k"}, {alpha, "alpha"}, {beta, "beta"}});
+  const auto p = check_lif_run(current, ref0, k, alpha, beta, v_rest, v_reset, v_th, R, n_ref, exact);
   const auto cur = current.contiguous();
   auto spikes = at::empty(cur.sizes(), cur.options().dtype(at::kByte));
   auto v = v0.contiguous().clone();
   auto ref = ref0.contiguous().clone();
   auto trace = return_trace ? at::empty(cur.sizes(), cur.options()) : at::empty({0}, cur.options());
   if (cur.numel() == 0) return {spikes, v, ref, trace};
-  neuron::LifParams p{static_cast<float>(k), static_cast<float>(alpha), static_cast<float>(beta),
-                      static_cast<float>(v_rest), static_cast<float>(v_reset), static_cast<float>(v_th),
-                      static_cast<float>(R), static_cast<int32_t>(n_ref), exact};
   auto run = [&](auto exact) {
     run_cpu(g, cur.const_data_ptr<float>(), v.mutable_data_ptr<float>(), ref.mutable_data_ptr<int32_t>(),
             spikes.mutable_data_ptr<uint8_t>(), return_trace ? trace.mutable_data_ptr<float>() : nullptr,
@@ -87,21 +78,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> izhikevich_run_cpu(
     const at::Tensor& current, const at::Tensor& v0, const at::Tensor& u0, double a, double b, double c,
     double d, double dt, int64_t n_sub, bool compat, bool return_trace) {
   const auto g = check_neurons(current, v0);
-  check_state(current, u0, "u0", at::kFloat);
-  check_finite(u0, "u0");
-  check_finite_params({{a, "a"}, {b, "b"}, {c, "c"}, {d, "d"}, {dt, "dt"}});
-  TORCH_CHECK(dt > 0, "dt: expected a positive step, got ", dt);
-  TORCH_CHECK(n_sub >= 1 && n_sub <= 1000, "n_sub: expected sub-steps in [1, 1000], got ", n_sub);
+  const auto p = check_izhikevich_run(current, u0, a, b, c, d, dt, n_sub, compat);
   const auto cur = current.contiguous();
   auto spikes = at::empty(cur.sizes(), cur.options().dtype(at::kByte));
   auto v = v0.contiguous().clone();
   auto u = u0.contiguous().clone();
   auto trace = return_trace ? at::empty(cur.sizes(), cur.options()) : at::empty({0}, cur.options());
   if (cur.numel() == 0) return {spikes, v, u, trace};
-  const float dtf = static_cast<float>(dt);
-  neuron::IzhParams p{static_cast<float>(a), static_cast<float>(b), static_cast<float>(c), static_cast<float>(d),
-                      dtf, static_cast<float>(dt / static_cast<double>(n_sub)), static_cast<int32_t>(n_sub),
-                      compat};
   run_cpu(g, cur.const_data_ptr<float>(), v.mutable_data_ptr<float>(), u.mutable_data_ptr<float>(),
           spikes.mutable_data_ptr<uint8_t>(), return_trace ? trace.mutable_data_ptr<float>() : nullptr,
           [&](float& vv, float& uu, float I) { return static_cast<uint8_t>(neuron::izh_step(vv, uu, I, p)); });

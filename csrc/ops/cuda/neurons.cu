@@ -2,8 +2,7 @@
 // per neuron loops over the T steps with its state in registers and runs the
 // per-neuron steps of fastspike/neuron.h (the CPU kernels run the same
 // functions). Consecutive threads read consecutive neurons of one step's row.
-#include "fastspike/checks.h"
-#include "fastspike/neuron.h"
+#include "fastspike/neuron_args.h"
 #include "launch.cuh"
 
 #include <ATen/ops/empty.h>
@@ -56,18 +55,13 @@ __global__ void izh_kernel(const float* __restrict__ cur, float* __restrict__ v,
   }
 }
 
-void check_finite_params(std::initializer_list<std::pair<double, const char*>> ps) {
-  for (const auto& [x, name] : ps) TORCH_CHECK(std::isfinite(x), name, ": expected a finite number, got ", x);
-}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_run_cuda(
     const at::Tensor& current, const at::Tensor& v0, const at::Tensor& ref0, double k, double alpha,
     double beta, double v_rest, double v_reset, double v_th, double R, int64_t n_ref, bool exact,
     bool return_trace) {
   const auto g = check_neurons(current, v0);
-  check_state(current, ref0, "ref0", at::kInt);
-  check_lif(ref0, v_rest, v_reset, v_th, R, n_ref);
-  check_finite_params({{k, "k"}, {alpha, "alpha"}, {beta, "beta"}});
+  const auto p = check_lif_run(current, ref0, k, alpha, beta, v_rest, v_reset, v_th, R, n_ref, exact);
   cuda::check_cuda(current, "current");
   c10::cuda::CUDAGuard guard(current.device());
   const auto cur = current.contiguous();
@@ -76,9 +70,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_run_cuda(
   auto ref = ref0.contiguous().clone();
   auto trace = return_trace ? at::empty(cur.sizes(), cur.options()) : at::empty({0}, cur.options());
   if (cur.numel() == 0) return {spikes, v, ref, trace};
-  neuron::LifParams p{static_cast<float>(k), static_cast<float>(alpha), static_cast<float>(beta),
-                      static_cast<float>(v_rest), static_cast<float>(v_reset), static_cast<float>(v_th),
-                      static_cast<float>(R), static_cast<int32_t>(n_ref), exact};
   constexpr int threads = 256;
   const unsigned int blocks = cuda::grid_for(g.B * g.N, threads);
   const auto stream = c10::cuda::getCurrentCUDAStream();
@@ -96,10 +87,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> izhikevich_run_cuda(
     const at::Tensor& current, const at::Tensor& v0, const at::Tensor& u0, double a, double b, double c,
     double d, double dt, int64_t n_sub, bool compat, bool return_trace) {
   const auto g = check_neurons(current, v0);
-  check_state(current, u0, "u0", at::kFloat);
-  check_finite_params({{a, "a"}, {b, "b"}, {c, "c"}, {d, "d"}, {dt, "dt"}});
-  TORCH_CHECK(dt > 0, "dt: expected a positive step, got ", dt);
-  TORCH_CHECK(n_sub >= 1 && n_sub <= 1000, "n_sub: expected sub-steps in [1, 1000], got ", n_sub);
+  const auto p = check_izhikevich_run(current, u0, a, b, c, d, dt, n_sub, compat);
   cuda::check_cuda(current, "current");
   c10::cuda::CUDAGuard guard(current.device());
   const auto cur = current.contiguous();
@@ -108,9 +96,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> izhikevich_run_cuda(
   auto u = u0.contiguous().clone();
   auto trace = return_trace ? at::empty(cur.sizes(), cur.options()) : at::empty({0}, cur.options());
   if (cur.numel() == 0) return {spikes, v, u, trace};
-  neuron::IzhParams p{static_cast<float>(a), static_cast<float>(b), static_cast<float>(c), static_cast<float>(d),
-                      static_cast<float>(dt), static_cast<float>(dt / static_cast<double>(n_sub)),
-                      static_cast<int32_t>(n_sub), compat};
   constexpr int threads = 256;
   const unsigned int blocks = cuda::grid_for(g.B * g.N, threads);
   const auto stream = c10::cuda::getCurrentCUDAStream();
