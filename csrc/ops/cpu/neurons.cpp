@@ -27,6 +27,7 @@ void run_cpu(const NeuronGeometry& g, const float* cur, float* v, S2* s2, uint8_
   const int64_t blocks = (g.N + kBlock - 1) / kBlock;
   at::parallel_for(0, g.B * blocks, 1, [&](int64_t begin, int64_t end) {
     ScopedFlushDenormal ftz;
+    const Step local = step;  // the constants in this thread's frame: nothing the loop writes aliases them
     float vl[kBlock];
     S2 sl[kBlock];
     for (int64_t task = begin; task < end; ++task) {
@@ -38,7 +39,7 @@ void run_cpu(const NeuronGeometry& g, const float* cur, float* v, S2* s2, uint8_
         const int64_t row = (b * g.T + t) * g.N + n0;
         const float* __restrict__ c = cur + row;
         uint8_t* __restrict__ sp = spikes + row;
-        for (int64_t j = 0; j < m; ++j) sp[j] = step(vl[j], sl[j], c[j]);
+        for (int64_t j = 0; j < m; ++j) sp[j] = local(vl[j], sl[j], c[j]);
         if (trace) std::copy(vl, vl + m, trace + row);
       }
       std::copy(vl, vl + m, v + b * g.N + n0);
@@ -62,7 +63,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_run_cpu(
   auto run = [&](auto exact) {
     run_cpu(g, cur.const_data_ptr<float>(), v.mutable_data_ptr<float>(), ref.mutable_data_ptr<int32_t>(),
             spikes.mutable_data_ptr<uint8_t>(), return_trace ? trace.mutable_data_ptr<float>() : nullptr,
-            [&](float& vv, int32_t& rr, float I) {
+            [p](float& vv, int32_t& rr, float I) {
               return static_cast<uint8_t>(neuron::lif_step_t<decltype(exact)::value>(vv, rr, I, p));
             });
   };
@@ -87,7 +88,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> izhikevich_run_cpu(
   if (cur.numel() == 0) return {spikes, v, u, trace};
   run_cpu(g, cur.const_data_ptr<float>(), v.mutable_data_ptr<float>(), u.mutable_data_ptr<float>(),
           spikes.mutable_data_ptr<uint8_t>(), return_trace ? trace.mutable_data_ptr<float>() : nullptr,
-          [&](float& vv, float& uu, float I) { return static_cast<uint8_t>(neuron::izh_step(vv, uu, I, p)); });
+          [p](float& vv, float& uu, float I) { return static_cast<uint8_t>(neuron::izh_step(vv, uu, I, p)); });
   return {spikes, v, u, trace};
 }
 
