@@ -17,6 +17,7 @@ _C = _load_library()
 WITH_CUDA = bool(_C.with_cuda)
 
 from fastspike import neurons, ops, spec, spiketrain  # noqa: E402
+from fastspike.diehlcook import DiehlCook, train_diehl_cook  # noqa: E402
 from fastspike.models import Kheradpisheh2018, Mozafari2018, build  # noqa: E402
 from fastspike.network import Network  # noqa: E402
 from fastspike.ops import (  # noqa: E402
@@ -39,6 +40,7 @@ from fastspike.train import evaluate, evaluate_images, load_model, train, train_
 __version__ = "0.1.0"
 
 __all__ = [
+    "DiehlCook",
     "MODELS",
     "WITH_CUDA",
     "Kheradpisheh2018",
@@ -54,6 +56,7 @@ __all__ = [
     "register",
     "spec",
     "train",
+    "train_diehl_cook",
     "train_mnist",
     "conv_fire",
     "final_potential",

@@ -161,6 +161,10 @@ def _train(args) -> int:
 
     t0 = time.perf_counter()
     model = resolve_spec(args.config if args.config else (args.model or "mozafari2018"), args.T)
+    from fastspike.diehlcook import DiehlCookSpec
+
+    if isinstance(model, DiehlCookSpec):
+        return _train_diehl_cook(args, model, t0)
     if args.checkpoint_dir is None and args.resume:
         raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
     # under torchrun: join the process group; one device per rank
@@ -196,6 +200,56 @@ def _train(args) -> int:
 
         dist.destroy_process_group()
     return rc
+
+
+def _train_diehl_cook(args, spec, t0: float) -> int:
+    """``train diehlcook2015[...]``: train, label and test (one process)."""
+    import os
+
+    from fastspike.diehlcook import train_diehl_cook
+    from fastspike.metrics import format_metrics
+
+    unused = {
+        "--batch-size": args.batch_size, "--validation": args.validation, "--cache-dir": args.cache_dir,
+        "--epochs1": args.epochs1, "--epochs2": args.epochs2, "--epochs3": args.epochs3,
+    }  # fmt: skip
+    given = [k for k, v in unused.items() if v is not None] + (["--compat"] if args.compat else [])
+    if given:
+        raise ValueError(
+            f"{', '.join(given)}: not used by {spec.name} (a Diehl & Cook network trains image by image)"
+        )
+    for flag, values in (("--samples", args.samples), ("--epochs", args.epochs)):
+        if values is not None and (len(values) != 1 or values[0] < 0):
+            raise ValueError(
+                f"{flag}: expected one number >= 0 for {spec.name} (0 = the default), got {values}"
+            )
+    if args.checkpoint_dir is None:
+        args.checkpoint_dir = os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"fastspike train: run folder {args.checkpoint_dir}", flush=True)
+    net, history = train_diehl_cook(
+        spec, args.dataset, args.root, device=args.device,
+        epochs=args.epochs[0] if args.epochs and args.epochs[0] > 0 else None,
+        samples=args.samples[0] if args.samples and args.samples[0] > 0 else None,
+        test_samples=args.test_samples, seed=args.seed, checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume, progress=not args.no_progress,
+    )  # fmt: skip
+    if args.history:
+        with open(args.history, "w") as f:
+            json.dump(history, f, indent=1)
+    m = net.test_metrics
+    if m is None:
+        print(f"fastspike train: {spec.name} not finished (resume with --resume)")
+        return 0
+    if args.no_progress:
+        print(format_metrics(m))
+    print(
+        f"fastspike train: model={spec.name} dataset={args.dataset} device={net.weight.device}: "
+        f"test accuracy {m['accuracy']:.4f} (all activity; proportion weighting "
+        f"{m['proportion_accuracy']:.4f}); training {m['train_images_per_s']:.0f} images/s, "
+        f"inference {m['inference_images_per_s']:.0f} images/s; "
+        f"wall time {time.perf_counter() - t0:.1f} s; run saved in {args.checkpoint_dir}"
+    )
+    return 0
 
 
 def _run_training(args, model, t0: float, main: bool = True) -> int:
@@ -291,6 +345,10 @@ def _eval(args) -> int:
     if args.test_samples is not None and args.test_samples < 1:
         raise ValueError(f"--test-samples: expected a positive number, got {args.test_samples}")
     device = _check_device(args.device)
+    from fastspike.train import _load
+
+    if os.path.isfile(args.checkpoint) and _load(args.checkpoint).get("kind") == "diehl_cook":
+        return _eval_diehl_cook(args, device, t0)
     model = load_model(args.checkpoint, device)
     trained_on = getattr(model, "dataset", None)
     dataset = args.dataset or trained_on or "mnist"
@@ -321,6 +379,35 @@ def _eval(args) -> int:
         f"fastspike eval: {args.checkpoint} ({model.spec.name}) on {dataset} ({len(test)} test images): "
         f"correct {metrics['accuracy']:.4f} wrong {metrics['wrong']:.4f} silent {metrics['silent']:.4f} "
         f"macro F1 {metrics['macro_f1']:.4f}; metrics in {out}; wall time {time.perf_counter() - t0:.1f} s"
+    )
+    return 0
+
+
+def _eval_diehl_cook(args, device, t0: float) -> int:
+    import os
+
+    from fastspike.data import load_dataset
+    from fastspike.diehlcook import load_diehl_cook
+    from fastspike.metrics import classification_metrics, format_metrics
+
+    net = load_diehl_cook(args.checkpoint, device)
+    if bool((net.assignments < 0).all()):
+        raise ValueError(f"{args.checkpoint}: its neurons carry no labels yet (a run that did not finish)")
+    dataset = args.dataset or net.dataset or "mnist"
+    _, test = load_dataset(dataset, args.root)
+    test = test.subset(args.test_samples)
+    counts = net.responses(test.images, seed=net.seed + 2)  # the test draws of its training run
+    metrics = classification_metrics(net.predict(counts), test.labels, net.n_classes)
+    prop = classification_metrics(net.predict(counts, "proportion"), test.labels, net.n_classes)
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"eval-{dataset}.json")
+    with open(out, "w") as f:
+        json.dump({"checkpoint": args.checkpoint, "model": net.spec.name, "dataset": dataset, **metrics,
+                   "proportion_accuracy": prop["accuracy"]}, f, indent=1)  # fmt: skip
+    print(format_metrics(metrics))
+    print(
+        f"fastspike eval: {args.checkpoint} ({net.spec.name}) on {dataset} ({len(test)} test images): "
+        f"correct {metrics['accuracy']:.4f} (all activity; proportion weighting {prop['accuracy']:.4f}); "
+        f"metrics in {out}; wall time {time.perf_counter() - t0:.1f} s"
     )
     return 0
 

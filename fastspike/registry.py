@@ -33,6 +33,8 @@ from fastspike.spec import (
 __all__ = [
     "MODELS",
     "RegisteredModel",
+    "conv_networks",
+    "diehlcook2015",
     "deep2024",
     "deepr2024",
     "deepr2024_2",
@@ -298,18 +300,24 @@ def majority2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
 @dataclass(frozen=True)
 class RegisteredModel:
     name: str
-    factory: Callable[..., NetworkSpec]
+    factory: Callable[..., NetworkSpec | DiehlCookSpec]
     summary: str
 
 
 MODELS: dict[str, RegisteredModel] = {}
 
 
-def register(name: str, factory: Callable[..., NetworkSpec], summary: str = "") -> None:
+def register(name: str, factory: Callable[..., NetworkSpec | DiehlCookSpec], summary: str = "") -> None:
     """Register ``factory`` (keyword arguments ``T`` and ``n_classes``, returns a spec) as ``name``."""
     if not name or not isinstance(name, str):
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
     MODELS[name] = RegisteredModel(name, factory, summary or (factory.__doc__ or "").strip().split("\n")[0])
+
+
+def conv_networks() -> list[str]:
+    """The registered networks that are :class:`NetworkSpec` conv stacks (every one but the
+    fully connected Diehl & Cook networks), sorted."""
+    return sorted(n for n in MODELS if isinstance(get_spec(n), NetworkSpec))
 
 
 def get_spec(name: str, **kwargs) -> NetworkSpec:
@@ -359,3 +367,28 @@ register(
     majority2024,
     "majority2024: DoG(6) -> S1 30 -> S2 250 -> 3 R-STDP heads (3x3, 5x5, 7x7) -> majority vote",
 )
+
+# ----------------------------------------------------------------------------- Diehl & Cook 2015
+# Not a conv stack: a fully connected network of multi-spike neurons with its own trainer
+# (fastspike.diehlcook.train_diehl_cook; `python -m fastspike train diehlcook2015`).
+from fastspike.diehlcook import DiehlCookSpec, diehlcook2015  # noqa: E402
+
+
+def diehlcook2015_400(n_classes: int = 10, T=None) -> DiehlCookSpec:
+    """Diehl & Cook 2015 with 400 excitatory neurons (87.0% in the paper)."""
+    return diehlcook2015(n_neurons=400, n_classes=n_classes)
+
+
+def diehlcook2015_6400(n_classes: int = 10, T=None) -> DiehlCookSpec:
+    """Diehl & Cook 2015 with 6,400 excitatory neurons (95.0% in the paper; meant for a GPU)."""
+    return diehlcook2015(n_neurons=6400, n_classes=n_classes)
+
+
+register(
+    "diehlcook2015",
+    diehlcook2015,
+    "Diehl & Cook 2015: 784 Poisson inputs -> 100 excitatory (adaptive threshold) <-> 100 inhibitory; "
+    "trace STDP",
+)
+register("diehlcook2015-400", diehlcook2015_400, "Diehl & Cook 2015 with 400 excitatory neurons")
+register("diehlcook2015-6400", diehlcook2015_6400, "Diehl & Cook 2015 with 6,400 excitatory neurons")

@@ -920,7 +920,18 @@ def _check_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_spec(model: str | NetworkSpec, T: int | None = None) -> NetworkSpec:
-    """A spec from a registered name, a JSON/YAML config file or a spec (``T`` overrides its time steps)."""
+    """A spec from a registered name, a JSON/YAML config file or a spec (``T`` overrides its time steps).
+    A registered Diehl & Cook network comes back as its :class:`~fastspike.diehlcook.DiehlCookSpec`."""
+    from fastspike.diehlcook import DiehlCookSpec
+
+    if isinstance(model, DiehlCookSpec) or (
+        isinstance(model, str)
+        and not model.endswith((".json", ".yaml", ".yml"))
+        and isinstance(get_spec(model), DiehlCookSpec)
+    ):
+        if T is not None:
+            raise ValueError("T: a Diehl & Cook network has no T (its steps come from dt and t_present)")
+        return model if isinstance(model, DiehlCookSpec) else get_spec(model)
     if isinstance(model, NetworkSpec):
         spec = model
     elif isinstance(model, str) and model.endswith((".json", ".yaml", ".yml")):
@@ -1059,6 +1070,15 @@ def train(
         test-set metrics of the returned weights (:func:`fastspike.metrics.classification_metrics`).
     """
     spec = resolve_spec(model, T)
+    from fastspike.diehlcook import DiehlCookSpec, train_diehl_cook
+
+    if isinstance(spec, DiehlCookSpec):  # its own trainer (no phases, no batches)
+        first = lambda v: v[0] if isinstance(v, (list, tuple)) and v else v  # noqa: E731
+        return train_diehl_cook(
+            spec, dataset, root, device=device, epochs=first(epochs), samples=first(samples),
+            test_samples=test_samples, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume,
+            progress=progress, download=download,
+        )  # fmt: skip
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
     if batch_size is not None and (

@@ -253,6 +253,22 @@ MUTATIONS = [
         ["tests/test_distributed.py::test_canvases_give_the_same_update"],
         "data-parallel exchange: a winner's post time 0 arrives as 1 (LTP/LTD flips at t_pre = 1)",
     ),
+    Mutation(
+        "M29",
+        "csrc/ops/cpu/diehl_cook_sim.inc",
+        "math::mul_rn(p.w_ie, static_cast<float>(inh - si[j]))",
+        "math::mul_rn(p.w_ie, static_cast<float>(inh))",
+        ["tests/test_diehlcook.py::test_learning_matches_the_reference_over_several_calls"],
+        "Diehl & Cook: an inhibitory neuron also inhibits its own excitatory neuron",
+    ),
+    Mutation(
+        "M30",
+        "csrc/ops/cpu/diehl_cook_sim.inc",
+        "static_cast<uint32_t>(tg / 4), static_cast<uint32_t>(g),",
+        "static_cast<uint32_t>(t / 4), static_cast<uint32_t>(g),",
+        ["tests/test_diehlcook.py::test_retry_rule_matches_the_reference_and_brightens"],
+        "Diehl & Cook: a retry draws its Poisson input from the first presentation's counters",
+    ),
 ]
 
 
