@@ -1,8 +1,10 @@
-"""Reusable spiking layers on first-spike times (ALGORITHMS.md 1, 3-7).
+"""Reusable spiking layers on first-spike times (ALGORITHMS.md 1, 3-7, 11).
 
 Every layer consumes and produces first-spike maps ``[B, C, H, W]`` (uint8,
 ``T`` = never) and is built on the compiled ``torch.ops.fastspike`` operators.
 Weights are buffers, not parameters: nothing here is trained by autograd.
+A :class:`SpikingConv` runs integrate-and-fire neurons, or Izhikevich neurons
+driven by its potential (``neuron``); both pass on first-spike times.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fastspike import ops
+from fastspike.neurons import Izhikevich, izhikevich
 
 __all__ = ["Pad", "Pool", "SpikingConv", "pad_times", "pool_times"]
 
@@ -82,7 +85,14 @@ class SpikingConv(nn.Module):
         compat: reproduce the reference's quirks (float32 k-WTA score,
             whole-tensor clamp on every update); default clean.
         generator: RNG for the initial weights.
+        neuron, gain: Izhikevich neurons (:class:`fastspike.neurons.Izhikevich`) instead
+            of integrate-and-fire, driven by ``I[t] = gain * max(P[t] - threshold, 0)``
+            (``threshold`` ``None``: 0); see :meth:`izhikevich_forward`.
     """
+
+    #: at most this many neuron-steps (``B * T * F * H * W``) per chunk of an Izhikevich
+    #: forward pass (its potentials, currents and spikes are ``[B, T, F, H, W]``)
+    izhikevich_chunk = 1 << 24
 
     def __init__(
         self,
@@ -99,6 +109,8 @@ class SpikingConv(nn.Module):
         weight_std: float = 0.05,
         compat: bool = False,
         generator: torch.Generator | None = None,
+        neuron: Izhikevich | None = None,
+        gain: float = 1.0,
     ):
         super().__init__()
         if threshold is not None and threshold < 0:
@@ -109,6 +121,13 @@ class SpikingConv(nn.Module):
             raise ValueError(f"radius: expected >= 0, got {radius}")
         if lb > ub:
             raise ValueError(f"lb, ub: expected lb <= ub, got {lb} > {ub}")
+        if neuron is not None and not isinstance(neuron, Izhikevich):
+            raise TypeError(
+                f"neuron: expected a fastspike.neurons.Izhikevich or None, got {type(neuron).__name__}"
+            )
+        if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and 0 < gain < float("inf")):
+            raise ValueError(f"gain: expected a positive finite number, got {gain!r}")
+        self.neuron, self.gain = neuron, float(gain)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.threshold, self.k, self.radius = threshold, k, radius
         self.lb, self.ub, self.stabilize, self.compat = lb, ub, stabilize, compat
@@ -123,6 +142,7 @@ class SpikingConv(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"threshold={self.threshold}, k={self.k}, radius={self.radius}, "
             f"bounds=({self.lb}, {self.ub}), stabilize={self.stabilize}, compat={self.compat}"
+            + ("" if self.neuron is None else f", neuron={self.neuron}, gain={self.gain}")
         )
 
     def forward(
@@ -135,6 +155,8 @@ class SpikingConv(nn.Module):
         ``values=False``: only the times are needed (inference through a
         thresholded layer); ``values`` is then ``None``.
         """
+        if self.neuron is not None:
+            return self.izhikevich_forward(times_in, T, border, values)
         if self.threshold is None:
             p = self.decision_potential(times_in, T, border)
             # fires at T - 1 iff P[T-1] > 0 (else never: T); the value is P, which is
@@ -145,6 +167,74 @@ class SpikingConv(nn.Module):
             times_in, self.weight, T, self.threshold, validate=False, return_values=values
         )
         return times, v
+
+    def potentials(self, times_in: Tensor, T: int, border: int = 0) -> Tensor:
+        """``P[t]`` at every step ``[B, T, F, H, W]`` float32, each exactly rounded as
+        :meth:`decision_potential` rounds ``P[T-1]`` (``P[t]`` is the final potential of the
+        inputs that fire by ``t``): one definition on every device, batch and CPU."""
+        B, C, Hp, Wp = times_in.shape
+        steps = torch.arange(T, device=times_in.device, dtype=times_in.dtype).view(1, T, 1, 1, 1)
+        # sample (b, t): the inputs that fire by t fire (at 0), the others never (T)
+        later = torch.gt(times_in.unsqueeze(1), steps)  # [B, T, C, Hp, Wp] bool
+        by_t = (later.view(torch.uint8) if times_in.dtype == torch.uint8 else later.to(times_in.dtype)).mul_(
+            T
+        )
+        by_t = by_t.view(B * T, C, Hp, Wp)
+        p = self.decision_potential(by_t, T, border)
+        return p.view(B, T, *p.shape[1:])
+
+    @torch.no_grad()
+    def izhikevich_forward(
+        self, times_in: Tensor, T: int, border: int = 0, values: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
+        """An Izhikevich layer (ALGORITHMS.md 11): ``(times, values)`` ``[B, F, H, W]``.
+
+        The neurons start at rest (``v = c``, ``u = b c``) and run the ``T`` steps of the
+        current ``I[t] = gain * max(P[t] - threshold, 0)`` (float32, in that order of
+        operations; a decision layer's threshold counts as 0), with ``P`` from
+        :meth:`potentials`, in one fused :func:`fastspike.neurons.izhikevich` call. A
+        neuron's time is its first spike at a step where its current is positive (``T`` =
+        never; spikes of a neuron no current has reached yet, which some parameters give,
+        do not count); its value is ``P`` at that step (0 if never), which breaks the
+        k-WTA's ties between equal times. Batches are cut in chunks of at most
+        :attr:`izhikevich_chunk` neuron-steps (the result does not depend on it).
+        """
+        B = times_in.shape[0]
+        kh, kw = self.weight.shape[2:]
+        H, W = times_in.shape[2] - kh + 1, times_in.shape[3] - kw + 1
+        per_sample = max(1, T * self.out_channels * H * W)
+        step = max(1, self.izhikevich_chunk // per_sample)
+        if B > step:
+            parts = [
+                self.izhikevich_forward(times_in[s : s + step], T, border, values) for s in range(0, B, step)
+            ]
+            return torch.cat([t for t, _ in parts]), (torch.cat([v for _, v in parts]) if values else None)
+        p = self.potentials(times_in, T, border)  # [B, T, F, H, W]
+        theta = 0.0 if self.threshold is None else float(self.threshold)
+        # I = gain * max(P - theta, 0); P >= 0, so theta = 0 leaves P, and gain 1 leaves it too
+        current = p.sub(theta).clamp_min_(0.0) if theta != 0.0 else p.clone()
+        if self.gain != 1.0:
+            current.mul_(self.gain)
+        spikes = izhikevich(current, self.neuron, validate=False).spikes  # [B, T, F, H, W] uint8
+        # the first spike: T - tau is the largest (T - t) over the steps t that spike (0: never)
+        rev = torch.arange(T, 0, -1, device=p.device).to(torch.uint8).view(1, T, *[1] * (p.dim() - 2))
+        first = spikes.mul_(rev).amax(1)
+        tau = first.neg().add_(T).long()  # [B, F, H, W]
+        at = tau.clamp(max=T - 1).unsqueeze(1)
+        fired = first > 0
+        undriven = fired & (current.gather(1, at).squeeze(1) <= 0)
+        if bool(undriven.any()):
+            # a spike before any current reached the neuron (only parameters that spike at rest
+            # give one): the first spike is the first at a step with current (the current never
+            # decreases, so it comes after); rare, so recomputed here for the whole chunk
+            first = spikes.mul_(current > 0).amax(1)
+            tau = first.neg().add_(T).long()
+            at = tau.clamp(max=T - 1).unsqueeze(1)
+            fired = first > 0
+        times = tau.to(times_in.dtype)
+        if not values:
+            return times, None
+        return times, p.gather(1, at).squeeze(1).masked_fill_(~fired, 0.0)
 
     def decision_potential(self, times_in: Tensor, T: int, border: int = 0) -> Tensor:
         """``P[T-1]`` of a decision layer: the float64 sum of the weights of every input

@@ -13,7 +13,10 @@ a tail after the last conv. Two passes make the list fast without per-network co
   convolution's input crops its output, so the result is exact).
 
 A decision layer's ``P[T-1]`` is the exactly rounded ``final_potential`` on every
-device (see :meth:`SpikingConv.decision_potential`).
+device (see :meth:`SpikingConv.decision_potential`). A conv with Izhikevich neurons
+(``Conv.neuron``) runs them on its exactly rounded potentials ``P[t]`` and passes on
+their first spikes (:meth:`SpikingConv.izhikevich_forward`); a decision layer of them
+decides by its earliest spike.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from torch import Tensor, nn
 from fastspike import ops
 from fastspike.encoding import Encoder
 from fastspike.layers import SpikingConv
+from fastspike.neurons import Izhikevich
 from fastspike.spec import (
     RSTDP,
     Conv,
@@ -196,6 +200,7 @@ class Network(nn.Module):
         def make(layer: Conv) -> SpikingConv:
             rule = layer.rule
             lb, ub = (rule.lb, rule.ub) if rule is not None else (-float("inf"), float("inf"))
+            n = layer.neuron
             conv = SpikingConv(
                 layer.in_channels,
                 layer.out_channels,
@@ -210,6 +215,8 @@ class Network(nn.Module):
                 weight_std=layer.weight_std,
                 compat=compat,
                 generator=g,
+                neuron=None if n is None else Izhikevich(a=n.a, b=n.b, c=n.c, d=n.d, dt=n.dt, n_sub=n.n_sub),
+                gain=1.0 if n is None else n.gain,
             )
             conv.pointwise = layer.pointwise
             return conv
@@ -505,7 +512,8 @@ class Network(nn.Module):
 
     @torch.no_grad()
     def decide_from(self, times: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        """The decision layer's output ``(times, values = P[T-1])`` ``[B, F, H, W]`` ->
+        """The decision layer's output ``(times, values = P[T-1])`` ``[B, F, H, W]`` (an
+        Izhikevich decision layer: its first spikes and ``P`` there) ->
         ``(classes [B] int64 (-1 = silence), winners [B, k, 3])``."""
         conv = self.spiking_layers[-1]
         winners = conv.winners(times, values, self.T, pointwise=False)

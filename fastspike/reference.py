@@ -70,6 +70,7 @@ __all__ = [
     "fire",
     "first_spike",
     "get_k_winners",
+    "izhikevich_conv",
     "local_normalization",
     "pad",
     "pointwise_inhibition",
@@ -572,6 +573,60 @@ def pool(wave: Tensor, kernel: int, stride: int, padding: int = 0) -> Tensor:
     return pooled.contiguous()
 
 
+def izhikevich_conv(wave: Tensor, weight: Tensor, neuron, threshold: float | None) -> tuple[Tensor, Tensor]:
+    """A conv of Izhikevich neurons on its padded input wave (ALGORITHMS.md 1, 11).
+
+    * ``P[t] = W (*) S[t]`` summed in float64 and rounded once to float32 (subnormal weights count
+      as 0): the exactly rounded potential, as for a decision layer's ``P[T-1]``;
+    * the current ``I[t] = fl(gain * fl(max(fl(P[t] - threshold), 0)))`` (``threshold=None``: 0);
+    * the neurons, at rest (``v = c``, ``u = b c``), run the ``T`` steps of ``I`` one step at a time
+      (:func:`izhikevich_reference`);
+    * a neuron's first spike is its first spike at a step where ``I > 0`` (a neuron no current has
+      reached yet does not count as firing).
+
+    Args:
+        wave: ``[T, C, Hp, Wp]`` float32 cumulative input wave (already padded).
+        weight: ``[F, C, kh, kw]`` float32.
+        neuron: a :class:`fastspike.spec.IzhikevichNeuron` (``a, b, c, d, dt, n_sub, gain``).
+        threshold: the conv's threshold, or ``None``.
+
+    Returns:
+        ``(spikes, thresholded)``: the cumulative output wave ``S[t] = [t >= tau]`` and
+        ``P~[t] = P[t] S[t]`` (``> 0`` wherever ``S`` is 1), both ``[T, F, H, W]`` float32, the
+        form :func:`pointwise_inhibition`, :func:`get_k_winners` and :func:`stdp` read.
+    """
+    T = wave.shape[0]
+    w = torch.where(weight.abs() < torch.finfo(torch.float32).tiny, torch.zeros_like(weight), weight)
+    potentials = F.conv2d(wave.double(), w.double()).to(torch.float32)  # [T, F, H, W]
+    theta = 0.0 if threshold is None else float(threshold)
+    current = torch.clamp_min(potentials - theta, 0.0) * float(neuron.gain)
+    params = _IzhikevichParams(
+        float(neuron.a),
+        float(neuron.b),
+        float(neuron.c),
+        float(neuron.d),
+        float(neuron.dt),
+        neuron.n_sub,
+        False,
+    )
+    v0 = torch.full((1, *potentials.shape[1:]), params.c, dtype=torch.float32, device=wave.device)
+    raw = izhikevich_reference(current.unsqueeze(0), params, v0, v0 * params.b)[0][0]  # [T, F, H, W]
+    driven = (raw > 0) & (current > 0)  # [T, F, H, W]
+    tau = torch.where(driven.any(0), driven.to(torch.uint8).argmax(0), T)
+    spikes = times_to_wave(tau, T)
+    return spikes, potentials * spikes
+
+
+class _IzhikevichParams(NamedTuple):
+    a: float
+    b: float
+    c: float
+    d: float
+    dt: float
+    n_sub: int
+    compat: bool
+
+
 # =============================================================================================
 # Mozafari et al. 2018 network (ALGORITHMS.md 9, 7.2, 7.3)
 # =============================================================================================
@@ -864,8 +919,9 @@ class ReferenceNetwork:
       1, so per position the lowest feature index among the earliest firing keeps its spikes;
       ALGORITHMS.md 5 [quirk]); a ``train_only`` one acts only in training mode, i.e. while a layer
       above it trains (:meth:`stdp_step`, :meth:`rstdp`);
-    * ``Conv``: :func:`conv_potentials` then :func:`fire`. Convs below the one being trained use
-      plain ``fire`` (no competition, ALGORITHMS.md 9 "Inhibition");
+    * ``Conv``: :func:`conv_potentials` then :func:`fire`; a conv with Izhikevich neurons
+      (``conv.neuron``): :func:`izhikevich_conv`. Convs below the one being trained use plain
+      ``fire`` (no competition, ALGORITHMS.md 9 "Inhibition");
     * ``Parallel`` (ZOO.md 3): every conv of the block reads the block's input and fires plainly;
       each output is padded with never-firing cells by ``(k - k_min) // 2`` on every side (``k``
       its kernel, ``k_min`` the block's smallest), so that the maps are centred, and the maps are
@@ -1099,7 +1155,7 @@ class ReferenceNetwork:
                 return pointwise_inhibition(wave)
             return wave
         if isinstance(layer, Conv):
-            return _fire_spikes(conv_potentials(wave, self.weights[layer.name]), layer.threshold)
+            return self._spikes(layer, wave)
         if isinstance(layer, Parallel):
             return self._parallel(layer, wave)
         raise TypeError(f"layer: unknown layer type {type(layer).__name__}")
@@ -1116,9 +1172,15 @@ class ReferenceNetwork:
                     f"{block.name}: {conv.name!r}'s {conv.kernel}x{conv.kernel} map cannot be centred on "
                     f"the {k_min}x{k_min} one (kernels must differ by even numbers)"
                 )
-            spikes = _fire_spikes(conv_potentials(wave, self.weights[conv.name]), conv.threshold)
-            outputs.append(pad(spikes, (conv.kernel - k_min) // 2))
+            outputs.append(pad(self._spikes(conv, wave), (conv.kernel - k_min) // 2))
         return torch.cat(outputs, dim=1)
+
+    def _spikes(self, conv: Conv, wave: Tensor) -> Tensor:
+        """A conv's output spikes on its padded input wave: plain ``fire`` (integrate-and-fire) or
+        :func:`izhikevich_conv` (``conv.neuron``)."""
+        if conv.neuron is not None:
+            return izhikevich_conv(wave, self.weights[conv.name], conv.neuron, conv.threshold)[0]
+        return _fire_spikes(conv_potentials(wave, self.weights[conv.name]), conv.threshold)
 
     def _run(self, layers, wave: Tensor, training: bool) -> Tensor:
         """``layers`` one after the other on a wave, without competition."""
@@ -1214,7 +1276,10 @@ class ReferenceNetwork:
         Returns ``(thresholded, spikes, winners)``: its thresholded potentials ``P~`` before the
         inhibition, its spikes after it and its winners.
         """
-        thresholded = _fire_in_place(conv_potentials(s_in, self.weights[conv.name]), conv.threshold)
+        if conv.neuron is not None:
+            thresholded = izhikevich_conv(s_in, self.weights[conv.name], conv.neuron, conv.threshold)[1]
+        else:
+            thresholded = _fire_in_place(conv_potentials(s_in, self.weights[conv.name]), conv.threshold)
         inhibited = pointwise_inhibition(thresholded) if conv.pointwise else thresholded
         spikes = inhibited.sign()
         return thresholded, spikes, get_k_winners(inhibited, conv.k, conv.radius, self.compat, spikes)
@@ -1230,8 +1295,16 @@ class ReferenceNetwork:
 
     def _decide_conv(self, conv: Conv, s_in: Tensor) -> Decision:
         """One decision conv on its padded input: the first of a k-WTA ``(conv.k, conv.radius)``
-        over its ``P[T-1]`` wins; class = ``f // (F // n_classes)``, or -1 (silence)."""
+        over its ``P[T-1]`` wins (Izhikevich neurons: over their first spikes, :func:`izhikevich_conv`);
+        class = ``f // (F // n_classes)``, or -1 (silence)."""
         weight = self.weights[conv.name]
+        per_class = conv.out_channels // self.spec.n_classes
+        if conv.neuron is not None:  # the earliest spike decides (ties: larger P there, lower index)
+            spikes, thresholded = izhikevich_conv(s_in, weight, conv.neuron, None)
+            winners = get_k_winners(thresholded, conv.k, conv.radius, self.compat, spikes)
+            if not winners:
+                return Decision(-1, None, s_in, spikes)
+            return Decision(winners[0][0] // per_class, winners[0], s_in, spikes)
         potentials = conv_potentials(s_in, weight)
         if self.exact_decision:  # P[T-1] summed in float64 (exactly, for such weights), rounded once
             potentials[-1] = F.conv2d(s_in[-1:].double(), weight.double())[0].to(torch.float32)
@@ -1239,7 +1312,6 @@ class ReferenceNetwork:
         winners = get_k_winners(thresholded, conv.k, conv.radius, self.compat)
         if not winners:
             return Decision(-1, None, s_in, spikes)
-        per_class = conv.out_channels // self.spec.n_classes
         return Decision(winners[0][0] // per_class, winners[0], s_in, spikes)
 
     def decide(self, wave: Tensor, training: bool = False) -> Decision | VoteDecision:

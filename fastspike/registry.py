@@ -20,6 +20,7 @@ from fastspike.spec import (
     EncoderSpec,
     FixedRates,
     Inhibit,
+    IzhikevichNeuron,
     LinearReadout,
     NetworkSpec,
     Pad,
@@ -40,6 +41,8 @@ __all__ = [
     "deepr2024_2",
     "get_spec",
     "inception2024",
+    "izhikevich_csnn",
+    "izhikevich_csnn5",
     "kheradpisheh2018",
     "majority2024",
     "mozafari2018",
@@ -297,6 +300,90 @@ def majority2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
     )
 
 
+# ----------------------------------------------------------------------------- Izhikevich CSNN
+#: The Izhikevich CSNN's conv layers above S1 by depth (3 to 5 layers in all, the decision layer
+#: included): (out_channels, kernel, threshold, k, radius) of S2, S3, S4 and the pooling and
+#: padding that follow each of S1..S4.
+_IZH_CONVS = {
+    3: ((250, 3, 10.0, 8, 1),),
+    4: ((150, 3, 10.0, 8, 1), (250, 3, 20.0, 15, 1)),
+    5: ((150, 3, 10.0, 8, 1), (200, 3, 20.0, 15, 1), (250, 3, 20.0, 15, 1)),
+}
+_IZH_AFTER = {  # (pool kernel or 0, padding) after S1, S2, ...
+    3: ((2, 1), (3, 2)),
+    4: ((2, 1), (2, 1), (3, 2)),
+    5: ((2, 1), (2, 1), (0, 1), (3, 2)),
+}
+#: The regular-spiking neuron of every thresholded layer: I = gain * max(P - threshold, 0).
+IZHIKEVICH_RS = IzhikevichNeuron(a=0.02, b=0.2, c=-65.0, d=8.0, dt=1.0, n_sub=2, gain=1.0)
+
+
+def izhikevich_csnn(T: int = 15, n_classes: int = 10, n_layers: int = 3) -> NetworkSpec:
+    """The Izhikevich CSNN: ``n_layers - 1`` conv layers of regular-spiking Izhikevich neurons
+    trained by STDP, then an R-STDP decision layer (20 neurons per class), on Mozafari 2018's
+    DoG encoding.
+
+    Each Izhikevich conv drives its neurons with ``I[t] = gain * max(P[t] - threshold, 0)``
+    (its integrate-and-fire potential above the threshold) and passes on their first spikes, so
+    pooling, k-WTA and STDP are Mozafari 2018's. The decision layer decides as Mozafari's, by
+    the largest final potential of the spikes that reach it (R-STDP needs many epochs: this one
+    costs one potential per sample, not ``T``). ``n_layers``: 3 (S1, S2, decision; Mozafari's
+    sizes), 4 (S1, S2, S3, decision; deep2024's sizes) or 5 (S1..S4, decision).
+    """
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers not in _IZH_CONVS:
+        raise SpecError(
+            "izhikevich_csnn.n_layers: expected 3, 4 or 5 layers (the decision layer included), "
+            f"got {n_layers!r}"
+        )
+    neuron = IZHIKEVICH_RS
+    layers: list = [Pad(2), Conv("S1", 6, 30, 5, threshold=15.0, k=5, radius=3, rule=_stdp(), neuron=neuron)]
+    channels = 30
+    for i, (pool, pad) in enumerate(_IZH_AFTER[n_layers]):
+        if pool:
+            layers.append(Pool(pool, pool))
+        layers.append(Pad(pad))
+        if i < len(_IZH_CONVS[n_layers]):
+            f, kernel, theta, k, radius = _IZH_CONVS[n_layers][i]
+            layers.append(
+                Conv(
+                    f"S{i + 2}",
+                    channels,
+                    f,
+                    kernel,
+                    threshold=theta,
+                    k=k,
+                    radius=radius,
+                    rule=_stdp(),
+                    neuron=neuron,
+                )
+            )
+            channels = f
+    decision = f"S{n_layers}"
+    layers.append(
+        Conv(
+            decision, channels, 20 * n_classes, 5, threshold=None, k=1, radius=0, rule=RSTDP(AdaptiveRates())
+        )
+    )
+    stdp_phases = [Phase(f"S{i + 1}", epochs=1, samples=20000) for i in range(n_layers - 1)]
+    suffix = "" if n_layers == 3 else str(n_layers)
+    return NetworkSpec(
+        name=f"izhikevich_csnn{suffix}",
+        description=f"Izhikevich CSNN: {n_layers - 1} STDP conv layers of regular-spiking Izhikevich neurons "
+        "+ R-STDP decision layer",
+        T=T,
+        n_classes=n_classes,
+        encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
+        layers=tuple(layers),
+        readout=DecisionReadout(),
+        phases=(*stdp_phases, Phase(decision, epochs=100, evaluate=True, keep_best=True)),
+    )
+
+
+def izhikevich_csnn5(T: int = 15, n_classes: int = 10) -> NetworkSpec:
+    """The Izhikevich CSNN with five layers: four STDP Izhikevich conv layers + R-STDP decision."""
+    return izhikevich_csnn(T=T, n_classes=n_classes, n_layers=5)
+
+
 @dataclass(frozen=True)
 class RegisteredModel:
     name: str
@@ -366,6 +453,16 @@ register(
     "majority2024",
     majority2024,
     "majority2024: DoG(6) -> S1 30 -> S2 250 -> 3 R-STDP heads (3x3, 5x5, 7x7) -> majority vote",
+)
+register(
+    "izhikevich_csnn",
+    izhikevich_csnn,
+    "Izhikevich CSNN: DoG(6) -> S1 30 -> S2 250 (STDP, Izhikevich RS neurons) -> 200 R-STDP decision neurons",
+)
+register(
+    "izhikevich_csnn5",
+    izhikevich_csnn5,
+    "Izhikevich CSNN, 5 layers: DoG(6) -> S1 30 -> S2 150 -> S3 200 -> S4 250 (STDP) -> 200 R-STDP",
 )
 
 # ----------------------------------------------------------------------------- Diehl & Cook 2015

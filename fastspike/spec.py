@@ -1,9 +1,9 @@
 """Networks as data: a network is a list of layers with the paper's numbers.
 
 A :class:`NetworkSpec` holds everything that defines a convolutional STDP network:
-the input encoder, the layers in order (explicit padding, integrate-and-fire
-convolutions with their competition and learning rule, pooling, training-time
-inhibition), the readout and the training phases. It is plain data: it validates
+the input encoder, the layers in order (explicit padding, integrate-and-fire (or
+Izhikevich) convolutions with their competition and learning rule, pooling,
+training-time inhibition), the readout and the training phases. It is plain data: it validates
 itself at construction (errors name the layer and the field), converts to and from
 JSON-able dicts (``to_dict`` / ``from_dict``), and is read from JSON or YAML files
 (:func:`load_spec`). :class:`fastspike.network.Network` runs any spec on
@@ -31,6 +31,7 @@ __all__ = [
     "EncoderSpec",
     "FixedRates",
     "Inhibit",
+    "IzhikevichNeuron",
     "LinearReadout",
     "NetworkSpec",
     "Pad",
@@ -200,6 +201,38 @@ class RSTDP:
 Rule = STDP | RSTDP
 
 
+# ----------------------------------------------------------------------------- neuron models
+@dataclass(frozen=True)
+class IzhikevichNeuron:
+    """Izhikevich (2003) neurons for a conv (ALGORITHMS.md 11); regular spiking by default.
+
+    The conv's potential ``P[t]`` (what an integrate-and-fire conv integrates, exactly
+    rounded) drives each neuron with the current ``I[t] = gain * max(P[t] - threshold, 0)``
+    (``threshold`` is the conv's; a decision layer's counts as 0), and the neurons run over
+    the ``T`` steps with ``n_sub`` Euler sub-steps of ``v`` per step of ``dt`` ms. The layer
+    passes on each neuron's first spike from the step its current is positive on (``T`` =
+    never); its value for the competition is ``P`` at that spike.
+    """
+
+    a: float = 0.02
+    b: float = 0.2
+    c: float = -65.0
+    d: float = 8.0
+    dt: float = 1.0
+    n_sub: int = 2
+    gain: float = 1.0
+
+    def _check(self, where: str) -> None:
+        for f in ("a", "b", "c", "d"):
+            _num(where, f, getattr(self, f))
+        for f in ("dt", "gain"):
+            _num(where, f, getattr(self, f))
+            if getattr(self, f) <= 0:
+                _fail(where, f, f"expected a positive number, got {getattr(self, f)}")
+        if not _is_int(self.n_sub) or not 1 <= self.n_sub <= 1000:
+            _fail(where, "n_sub", f"expected an integer number of sub-steps in [1, 1000], got {self.n_sub!r}")
+
+
 # ----------------------------------------------------------------------------- layers
 @dataclass(frozen=True)
 class Pad:
@@ -245,6 +278,12 @@ class Conv:
     rewards (``Phase.joint``): its k-WTA winners are rewarded when the network's decision
     is right and punished when it is wrong (deepr2024). ``rule`` stays its STDP rule
     for its own unsupervised phase.
+
+    ``neuron``: ``None`` for integrate-and-fire neurons, or an :class:`IzhikevichNeuron`
+    model driven by the conv's potential. The layer still passes on first-spike times
+    (the first spike of each neuron), so pooling, competition and the learning rules are
+    the same; a decision layer with a neuron model decides by its earliest spike (ties:
+    the larger ``P`` there, then the lower index) and stays silent when no neuron spikes.
     """
 
     name: str
@@ -259,6 +298,7 @@ class Conv:
     weight_mean: float = 0.8
     weight_std: float = 0.05
     reward_rule: RSTDP | None = None
+    neuron: IzhikevichNeuron | None = None
 
     @property
     def is_decision(self) -> bool:
@@ -583,6 +623,12 @@ class NetworkSpec:
                     "a decision layer learns by its rule; reward_rule is for thresholded convs",
                 )
             self._check_rule_fields(w, "reward_rule", rr)
+        if layer.neuron is not None:
+            if not isinstance(layer.neuron, IzhikevichNeuron):
+                _fail(
+                    w, "neuron", f"expected an Izhikevich neuron or null, got {type(layer.neuron).__name__}"
+                )
+            layer.neuron._check(f"{w}.neuron")
 
     def _check_rule(self, w: str, layer: Conv) -> None:
         rule = layer.rule
@@ -781,9 +827,11 @@ def _describe(layer: Layer) -> str:
     rule = (
         "" if layer.rule is None else f" {type(layer.rule).__name__} [{layer.rule.lb:g}, {layer.rule.ub:g}]"
     )
+    n = layer.neuron
+    neuron = "" if n is None else f" Izhikevich(gain={n.gain:g}, dt={n.dt:g})"
     return (
         f"{layer.name}: conv {layer.in_channels}->{layer.out_channels} {layer.kernel}x{layer.kernel} {th}"
-        f" k={layer.k} r={layer.radius}{rule}"
+        f" k={layer.k} r={layer.radius}{rule}{neuron}"
     )
 
 
@@ -792,9 +840,10 @@ _LAYER_TYPES = {"pad": Pad, "pool": Pool, "inhibit": Inhibit, "conv": Conv, "par
 _RULE_TYPES = {"stdp": STDP, "rstdp": RSTDP}
 _RATE_TYPES = {"doubling": DoublingRates, "fixed": FixedRates, "adaptive": AdaptiveRates}
 _READOUT_TYPES = {"decision": DecisionReadout, "linear": LinearReadout, "vote": VoteReadout}
+_NEURON_TYPES = {"izhikevich": IzhikevichNeuron}
 _TYPE_NAMES = {
     cls: name
-    for table in (_LAYER_TYPES, _RULE_TYPES, _RATE_TYPES, _READOUT_TYPES)
+    for table in (_LAYER_TYPES, _RULE_TYPES, _RATE_TYPES, _READOUT_TYPES, _NEURON_TYPES)
     for name, cls in table.items()
 }
 
@@ -805,6 +854,8 @@ def _to_plain(obj: Any) -> Any:
         if type(obj) in _TYPE_NAMES:
             d["type"] = _TYPE_NAMES[type(obj)]
         for f in dataclasses.fields(obj):
+            if isinstance(obj, Conv) and f.name == "neuron" and obj.neuron is None:
+                continue  # integrate-and-fire: the plain form of every other conv is unchanged
             d[f.name] = _to_plain(getattr(obj, f.name))
         return d
     if isinstance(obj, (list, tuple)):
@@ -855,6 +906,9 @@ def _layer_from(d: Any, where: str) -> Layer:
         d["rule"] = _rule_from(d.get("rule"), f"{where}.rule")
         if "reward_rule" in d:
             d["reward_rule"] = _rule_from(d["reward_rule"], f"{where}.reward_rule")
+        if d.get("neuron") is not None:
+            cls_n, n = _build(IzhikevichNeuron, d["neuron"], f"{where}.neuron", _NEURON_TYPES)
+            d["neuron"] = cls_n(**n)
     elif cls is Parallel:
         convs = d.get("convs")
         if not isinstance(convs, list):

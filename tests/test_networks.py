@@ -363,6 +363,8 @@ _SMALL = {
     "deepr2024_2": dict(samples=[300, 300, 300, 400], epochs=[1, 1, 1, 3]),
     "inception2024": dict(samples=[300, 300, 200, 200, 200, 400], epochs=[1, 1, 1, 1, 1, 3]),
     "majority2024": dict(samples=[300, 300, 400], epochs=[1, 1, 3]),
+    "izhikevich_csnn": dict(samples=[200, 200, 400], epochs=[1, 1, 3]),
+    "izhikevich_csnn5": dict(samples=[150, 150, 150, 150, 400], epochs=[1, 1, 1, 1, 3]),
 }
 
 

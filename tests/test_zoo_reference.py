@@ -19,7 +19,7 @@ from spec_helpers import with_rates
 from fastspike import reference as ref
 from fastspike.reference import ReferenceNetwork, vote
 from fastspike.registry import get_spec
-from fastspike.spec import STDP, Parallel, VoteReadout
+from fastspike.spec import STDP, IzhikevichNeuron, Parallel, VoteReadout
 
 COMPAT = pytest.mark.parametrize("compat", [False, True], ids=["clean", "compat"])
 ZOO = ["deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024"]
@@ -430,12 +430,21 @@ def test_exact_decision_rounds_the_final_potential_once(mnist):
 def _zoo_case(name):
     if name == "deepr2024-repo_compat":
         return _with_schedule(get_spec("deepr2024"), "repo_compat")
+    if name == "izhikevich_csnn-izhikevich_decision":  # a decision layer of Izhikevich neurons too
+        spec = get_spec("izhikevich_csnn")
+        neuron = IzhikevichNeuron(gain=0.05)
+        return spec.map_convs(lambda c: dataclasses.replace(c, neuron=neuron) if c.is_decision else c)
     return get_spec(name)
 
 
 # (network, compat, samples per phase, doubling period, R-STDP chunk): every network and mode on a
 # short run whose rates double fast, and the networks' own rate schedule on a few hundred samples
-_SHORT = [(name, compat, 24, 8, 4) for compat in (False, True) for name in (*ZOO, "deepr2024-repo_compat")]
+_IZHIKEVICH = ("izhikevich_csnn", "izhikevich_csnn5", "izhikevich_csnn-izhikevich_decision")
+_SHORT = [
+    (name, compat, 24, 8, 4)
+    for compat in (False, True)
+    for name in (*ZOO, "deepr2024-repo_compat", *_IZHIKEVICH)
+]
 _LONG = [
     (name, False, 200, None, 50)
     for name in ("deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024")
