@@ -20,7 +20,7 @@ import time
 import torch
 
 from bench.run import _cpu_name, result_stem
-from fastspike.train import train_mnist
+from fastspike.api import train_mnist
 
 MODEL = "mozafari2018"
 

@@ -35,7 +35,8 @@ import torch
 from bench.run import Timer
 from fastspike.data import load_dataset
 from fastspike.encoding import Encoder
-from fastspike.train import load_model, new_state, predict, train_epoch
+from fastspike.api import load_model
+from fastspike.training import learner, predict, train_epoch
 threads, n, repeats = (int(a) for a in sys.argv[1:4])
 data, ckpt = sys.argv[4:6]
 torch.set_num_threads(threads)
@@ -47,7 +48,7 @@ w1 = model.conv1.weight.clone()
 def inference():
     predict(model, times, batch_size=64)
 def s1():
-    train_epoch(model, 1, x1, new_state(model, 1), batch_size=64)
+    train_epoch(model, 1, x1, learner(model, 1), batch_size=64)
     model.conv1.weight.copy_(w1)
 res = Timer(torch.device("cpu"), repeats).run({"inference": (inference, n), "S1 STDP training": (s1, n)})
 rates = {name: r["samples_per_s"] for name, r in res.items()}

@@ -44,7 +44,7 @@ def _worker(args) -> None:
     from fastspike import distributed
     from fastspike.data import encode_dataset, load_dataset
     from fastspike.models import Mozafari2018
-    from fastspike.train import new_state, train_epoch
+    from fastspike.training import learner, train_epoch
 
     torch.set_num_threads(args.threads)
     world, _ = distributed.init_from_env("cpu")
@@ -54,7 +54,7 @@ def _worker(args) -> None:
     full = encode_dataset(train.images[warm : warm + n], m.encoder)
     x_warm = encode_dataset(train.images[:warm], m.encoder)
     for layer in (1, 2):  # realistic inputs for S2 and S3 (every rank the same: not split)
-        train_epoch(m, layer, m.layer_input(layer, x_warm, training=True), new_state(m, layer), batch_size=64)
+        train_epoch(m, layer, m.layer_input(layer, x_warm, training=True), learner(m, layer), batch_size=64)
     labels = train.labels[warm : warm + n]
     spent = [0.0]  # seconds inside SpikingConv.stdp (the updates)
     layer_cls = type(m.conv(1))
@@ -82,7 +82,7 @@ def _worker(args) -> None:
                 before = world.bytes_sent
             spent[0] = 0.0
             t0 = time.perf_counter()
-            train_epoch(m, layer, arg, new_state(m, layer), batch_size=args.batch, **kw)
+            train_epoch(m, layer, arg, learner(m, layer), batch_size=args.batch, **kw)
             if world is not None:
                 world.barrier()
                 sent = world.bytes_sent - before

@@ -55,7 +55,7 @@ from fastspike.network import Network
 from fastspike.readout import fit_linear
 from fastspike.registry import MODELS, get_spec
 from fastspike.spec import STDP, LinearReadout, NetworkSpec, Phase
-from fastspike.train import new_state, phase_input_layer, train_epoch
+from fastspike.training import learner, train_epoch
 
 T = 15  # Mozafari 2018's time steps
 MOZAFARI = "mozafari2018"
@@ -280,7 +280,7 @@ def bench_phases(timer: Timer, images, labels, device, n: int, batch: int, state
     def setup():
         holder["ref"] = _ref_copy(net0, device)
         holder["fast"] = m = _model_from(net0, device)
-        holder["state"] = {layer: new_state(m, layer) for layer in (1, 2, 3)}
+        holder["state"] = {layer: learner(m, layer) for layer in (1, 2, 3)}
 
     # encoding (images -> first-spike times)
     imgs_dev = images[:n].to(device)
@@ -419,7 +419,7 @@ def bench_spec_phases(
     def setup():
         holder["ref"] = _spec_ref_copy(net0, device)
         holder["fast"] = m = _spec_model_from(net0, device)
-        holder["state"] = {p.layer: new_state(m, p.layer, phase=p) for p in learned}
+        holder["state"] = {p.layer: learner(m, p.layer, phase=p) for p in learned}
         holder["ref"].begin_phase(None)
 
     # encoding (images -> first-spike times), with the spec's encoder
@@ -455,7 +455,7 @@ def bench_spec_phases(
     # each learned phase in order; fastspike trains above the first conv on its cached input
     frozen = _spec_model_from(net0, device)  # the weights the cached inputs are computed with
     for phase in learned:
-        first = phase_input_layer(spec, phase)
+        first = phase.input_layer
         j = frozen.index(first)
         lower = [u.name for u in spec.units[:j]]
         rstdp = _is_rstdp(spec, phase)

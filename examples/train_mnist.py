@@ -10,8 +10,8 @@ import os
 
 import torch
 
+from fastspike.api import evaluate_images, load_model, train_mnist
 from fastspike.data import load_dataset
-from fastspike.train import evaluate_images, load_model, train_mnist
 
 
 def main() -> None:

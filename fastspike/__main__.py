@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+
+import torch
+
+from fastspike import distributed
+from fastspike.api import load_model, resolve_spec, train_mnist
+from fastspike.data import load_dataset
+from fastspike.distributed import DistributedError
+from fastspike.families import family_of, family_of_checkpoint
+from fastspike.metrics import format_metrics
+from fastspike.registry import MODELS, PRESET_NAMES, get_spec
+from fastspike.spec import SpecError
+from fastspike.training import checkpoint
+from fastspike.training.config import RunConfig
+from fastspike.training.devices import resolve_device
 
 _ROOT_HELP = (
     "dataset folder (ROOT/MNIST/raw/*.gz, ROOT/FashionMNIST/raw, ROOT/KMNIST/raw, ROOT/EMNIST/raw, "
@@ -25,9 +40,6 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fastspike.registry import MODELS
-    from fastspike.train import PRESETS
-
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(
         prog="python -m fastspike",
@@ -62,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--preset",
         default="quick",
-        choices=sorted(PRESETS),
+        choices=sorted(PRESET_NAMES),
         help="tiny: about a minute on 2 cores (try it first); quick: Mozafari 2018 with 50 R-STDP epochs; "
         "paper: the network's full schedule",
     )
@@ -154,119 +166,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _train(args) -> int:
-    import os
-
-    from fastspike.train import resolve_spec
-
-    t0 = time.perf_counter()
-    model = resolve_spec(args.config if args.config else (args.model or "mozafari2018"), args.T)
-    from fastspike.diehlcook import DiehlCookSpec
-
-    if isinstance(model, DiehlCookSpec):
-        return _train_diehl_cook(args, model, t0)
-    if args.checkpoint_dir is None and args.resume:
-        raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
-    # under torchrun: join the process group; one device per rank
-    from fastspike import distributed
-
-    world, args.device = distributed.init_from_env(args.device)
-    main = world is None or world.is_main
-    if args.checkpoint_dir is None:
-        import torch
-
-        stamp = torch.tensor([int(time.time())], dtype=torch.int64)
-        if world is not None:  # rank 0's clock names the run folder of every rank
-            world.broadcast(stamp)
-        name = time.strftime("%Y%m%d-%H%M%S", time.localtime(int(stamp)))
-        args.checkpoint_dir = os.path.join("runs", f"{model.name}-{name}")
-    if args.history:  # fail now (on every rank), not after the whole run
-        folder = os.path.dirname(os.path.abspath(args.history))
-        if os.path.isdir(args.history) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise ValueError(f"--history: cannot write a file at {args.history!r}")
-    fresh = not os.path.exists(args.checkpoint_dir)
-    if main:
-        where = "" if world is None else f" ({world.size} ranks)"
-        print(f"fastspike train: run folder {args.checkpoint_dir}{where}", flush=True)
-    try:
-        rc = _run_training(args, model, t0, main)
-    except BaseException:
-        if main and fresh and os.path.isdir(args.checkpoint_dir) and not os.listdir(args.checkpoint_dir):
-            os.rmdir(args.checkpoint_dir)  # a run that failed before its first epoch: nothing left
-        raise
-    if world is not None:  # leave together: rank 0 writes last, then every rank lets go
-        world.barrier()
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
-    return rc
-
-
-def _train_diehl_cook(args, spec, t0: float) -> int:
-    """``train diehlcook2015[...]``: train, label and test (one process)."""
-    import os
-
-    from fastspike.diehlcook import train_diehl_cook
-    from fastspike.metrics import format_metrics
-
-    unused = {
-        "--batch-size": args.batch_size, "--validation": args.validation, "--cache-dir": args.cache_dir,
-        "--epochs1": args.epochs1, "--epochs2": args.epochs2, "--epochs3": args.epochs3,
-    }  # fmt: skip
-    given = [k for k, v in unused.items() if v is not None] + (["--compat"] if args.compat else [])
-    if given:
-        raise ValueError(
-            f"{', '.join(given)}: not used by {spec.name} (a Diehl & Cook network trains image by image)"
-        )
-    for flag, values in (("--samples", args.samples), ("--epochs", args.epochs)):
-        if values is not None and (len(values) != 1 or values[0] < 0):
-            raise ValueError(
-                f"{flag}: expected one number >= 0 for {spec.name} (0 = the default), got {values}"
-            )
-    if args.checkpoint_dir is None:
-        args.checkpoint_dir = os.path.join("runs", f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    print(f"fastspike train: run folder {args.checkpoint_dir}", flush=True)
-    net, history = train_diehl_cook(
-        spec, args.dataset, args.root, device=args.device,
-        epochs=args.epochs[0] if args.epochs and args.epochs[0] > 0 else None,
-        samples=args.samples[0] if args.samples and args.samples[0] > 0 else None,
-        test_samples=args.test_samples, seed=args.seed, checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume, progress=not args.no_progress,
-    )  # fmt: skip
-    if args.history:
-        with open(args.history, "w") as f:
-            json.dump(history, f, indent=1)
-    m = net.test_metrics
-    if m is None:
-        print(f"fastspike train: {spec.name} not finished (resume with --resume)")
-        return 0
-    if args.no_progress:
-        print(format_metrics(m))
-    print(
-        f"fastspike train: model={spec.name} dataset={args.dataset} device={net.weight.device}: "
-        f"test accuracy {m['accuracy']:.4f} (all activity; proportion weighting "
-        f"{m['proportion_accuracy']:.4f}); training {m['train_images_per_s']:.0f} images/s, "
-        f"inference {m['inference_images_per_s']:.0f} images/s; "
-        f"wall time {time.perf_counter() - t0:.1f} s; run saved in {args.checkpoint_dir}"
-    )
-    return 0
-
-
-def _run_training(args, model, t0: float, main: bool = True) -> int:
-    from fastspike.train import train, train_mnist
-
+def _config(args) -> RunConfig:
+    """The run configuration the train flags describe."""
     for flag, values in (("--samples", args.samples), ("--epochs", args.epochs)):
         if values is not None and any(n < 0 for n in values):
             raise ValueError(f"{flag}: expected numbers >= 0 (0 = the default), got {values}")
-    samples = None if args.samples is None else [n if n > 0 else None for n in args.samples]
-    common = dict(
+    if args.epochs is not None and any(v is not None for v in (args.epochs1, args.epochs2, args.epochs3)):
+        raise ValueError("--epochs: give either --epochs or --epochs1/2/3, not both")
+    return RunConfig(
         dataset=args.dataset,
+        root=args.root,
         device=args.device,
         preset=args.preset,
+        epochs=None if args.epochs is None else [n if n > 0 else None for n in args.epochs],
+        samples=None if args.samples is None else [n if n > 0 else None for n in args.samples],
         test_samples=args.test_samples,
         validation=args.validation,
         batch_size=args.batch_size,
         seed=args.seed,
+        T=args.T,
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         progress=not args.no_progress,
@@ -275,33 +193,71 @@ def _run_training(args, model, t0: float, main: bool = True) -> int:
         tensorboard=args.tensorboard,
         image_size=tuple(args.image_size),
     )
-    if args.epochs is not None:
-        if any(v is not None for v in (args.epochs1, args.epochs2, args.epochs3)):
-            raise ValueError("--epochs: give either --epochs or --epochs1/2/3, not both")
-        epochs = [n if n > 0 else None for n in args.epochs]
-        if samples is not None:
-            samples = (samples + [None] * len(model.phases))[: len(model.phases)]
-        net, history = train(model, root=args.root, epochs=epochs, samples=samples, **common)
-    else:
+
+
+#: RunConfig field -> its flag, for errors that name what the user typed
+_FLAGS = {
+    "batch_size": "--batch-size",
+    "cache_dir": "--cache-dir",
+    "stop_after_epochs": "--stop-after-epochs",
+}
+
+
+def _train(args) -> int:
+    t0 = time.perf_counter()
+    spec = resolve_spec(args.config if args.config else (args.model or "mozafari2018"))
+    family = family_of(spec)
+    if args.checkpoint_dir is None and args.resume:
+        raise ValueError("--resume: needs --checkpoint-dir (the run folder to resume)")
+    given = [f for f in family.unused if f in vars(args) and vars(args)[f] not in (None, False)]
+    if given:
+        flags = ", ".join(_FLAGS.get(f, "--" + f.replace("_", "-")) for f in given)
+        raise ValueError(f"{flags}: not used by {spec.name} ({type(family).__doc__.splitlines()[0]})")
+    # under torchrun: join the process group; one device per rank
+    world, args.device = distributed.init_from_env(args.device)
+    main = world is None or world.is_main
+    if args.checkpoint_dir is None:
+        stamp = torch.tensor([int(time.time())], dtype=torch.int64)
+        if world is not None:  # rank 0's clock names the run folder of every rank
+            world.broadcast(stamp)
+        name = time.strftime("%Y%m%d-%H%M%S", time.localtime(int(stamp)))
+        args.checkpoint_dir = os.path.join("runs", f"{spec.name}-{name}")
+    if args.history:  # fail now (on every rank), not after the whole run
+        folder = os.path.dirname(os.path.abspath(args.history))
+        if os.path.isdir(args.history) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise ValueError(f"--history: cannot write a file at {args.history!r}")
+    cfg = _config(args)
+    fresh = not os.path.exists(args.checkpoint_dir)
+    if main:
+        where = "" if world is None else f" ({world.size} ranks)"
+        print(f"fastspike train: run folder {args.checkpoint_dir}{where}", flush=True)
+    try:
         net, history = train_mnist(
-            args.root,
-            model=model,
+            model=spec,
             epochs1=args.epochs1,
             epochs2=args.epochs2,
             epochs3=args.epochs3,
-            samples=samples,
-            **common,
+            **vars(cfg),
         )
-    if not main:
-        return 0  # rank 0 reports and writes
-    if args.no_progress and net.test_metrics is not None:
-        from fastspike.metrics import format_metrics
+    except BaseException:
+        if main and fresh and os.path.isdir(args.checkpoint_dir) and not os.listdir(args.checkpoint_dir):
+            os.rmdir(args.checkpoint_dir)  # a run that failed before its first epoch: nothing left
+        raise
+    if main:
+        _report(args, family, spec, net, history, t0)
+    if world is not None:  # leave together: rank 0 writes last, then every rank lets go
+        world.barrier()
+        torch.distributed.destroy_process_group()
+    return 0
 
+
+def _report(args, family, spec, net, history, t0: float) -> None:
+    if args.no_progress and net.test_metrics is not None:
         print(format_metrics(net.test_metrics))
     if args.history:
         with open(args.history, "w") as f:
             json.dump(history, f, indent=1)
-    ran = f"preset={args.preset}"
+    ran = f" preset={args.preset}" if family.name == "conv" else ""
     over = {
         "epochs": args.epochs,
         "epochs1": args.epochs1,
@@ -314,42 +270,24 @@ def _run_training(args, model, t0: float, main: bool = True) -> int:
         "test_samples": args.test_samples,
     }
     over = {k: v for k, v in over.items() if v is not None}
-    if over:
+    if over and family.name == "conv":
         ran += " with " + " ".join(f"{k}={v}" for k, v in over.items())
-    if net.test_metrics is None:
-        result = "not finished (resume with --resume)"
-    else:
-        result = f"test accuracy {net.test_metrics['accuracy']:.4f}"
-        sel = net.selection
-        if sel is not None:
-            result += (
-                f" (weights of {sel['layer']} epoch {sel['epoch']} of {sel['of']}, chosen on "
-                f"{sel['validation']} validation images: {sel['val_correct']:.4f})"
-            )
+    result = "not finished (resume with --resume)" if net.test_metrics is None else family.summary(net)
     print(
-        f"fastspike train: model={net.spec.name} dataset={args.dataset} {ran} "
-        f"device={next(net.buffers()).device}: {result}; "
+        f"fastspike train: model={spec.name} dataset={args.dataset}{ran} "
+        f"device={family.device_of(net)}: {result}; "
         f"wall time {time.perf_counter() - t0:.1f} s; run saved in {args.checkpoint_dir}"
     )
-    return 0
 
 
 def _eval(args) -> int:
-    import os
-
-    from fastspike.data import load_dataset
-    from fastspike.metrics import classification_metrics, format_metrics
-    from fastspike.train import _check_device, load_model, predict_images
-
     t0 = time.perf_counter()
     if args.test_samples is not None and args.test_samples < 1:
         raise ValueError(f"--test-samples: expected a positive number, got {args.test_samples}")
-    device = _check_device(args.device)
-    from fastspike.train import _load
-
-    if os.path.isfile(args.checkpoint) and _load(args.checkpoint).get("kind") == "diehl_cook":
-        return _eval_diehl_cook(args, device, t0)
-    model = load_model(args.checkpoint, device)
+    device = resolve_device(args.device)
+    ckpt = checkpoint.load(args.checkpoint)
+    family = family_of_checkpoint(ckpt, args.checkpoint)
+    model = family.load(ckpt, args.checkpoint, device)
     trained_on = getattr(model, "dataset", None)
     dataset = args.dataset or trained_on or "mnist"
     if trained_on and dataset != trained_on:
@@ -358,15 +296,16 @@ def _eval(args) -> int:
             f"evaluating it on {dataset}",
             file=sys.stderr,
         )
-    _, test = load_dataset(dataset, args.root, image_size=tuple(model.spec.input_size))
-    if tuple(test.images.shape[-2:]) != tuple(model.spec.input_size) or len(test.classes) != model.n_classes:
+    size = tuple(model.spec.input_size)
+    _, test = load_dataset(dataset, args.root, image_size=size)
+    if tuple(test.images.shape[-2:]) != size or len(test.classes) != model.n_classes:
         raise ValueError(
             f"--dataset: {dataset} has {test.images.shape[-2]}x{test.images.shape[-1]} images of "
-            f"{len(test.classes)} classes; {args.checkpoint} takes {model.spec.input_size[0]}x"
-            f"{model.spec.input_size[1]} images of {model.n_classes} classes"
+            f"{len(test.classes)} classes; {args.checkpoint} takes {size[0]}x{size[1]} images of "
+            f"{model.n_classes} classes"
         )
     test = test.subset(args.test_samples)
-    metrics = classification_metrics(predict_images(model, test.images), test.labels, model.n_classes)
+    metrics = family.evaluate(model, test.images, test.labels)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"eval-{dataset}.json")
     with open(out, "w") as f:
         json.dump(
@@ -377,50 +316,16 @@ def _eval(args) -> int:
     print(format_metrics(metrics))
     print(
         f"fastspike eval: {args.checkpoint} ({model.spec.name}) on {dataset} ({len(test)} test images): "
-        f"correct {metrics['accuracy']:.4f} wrong {metrics['wrong']:.4f} silent {metrics['silent']:.4f} "
-        f"macro F1 {metrics['macro_f1']:.4f}; metrics in {out}; wall time {time.perf_counter() - t0:.1f} s"
-    )
-    return 0
-
-
-def _eval_diehl_cook(args, device, t0: float) -> int:
-    import os
-
-    from fastspike.data import load_dataset
-    from fastspike.diehlcook import load_diehl_cook
-    from fastspike.metrics import classification_metrics, format_metrics
-
-    net = load_diehl_cook(args.checkpoint, device)
-    if bool((net.assignments < 0).all()):
-        raise ValueError(f"{args.checkpoint}: its neurons carry no labels yet (a run that did not finish)")
-    dataset = args.dataset or net.dataset or "mnist"
-    _, test = load_dataset(dataset, args.root)
-    test = test.subset(args.test_samples)
-    counts = net.responses(test.images, seed=net.seed + 2)  # the test draws of its training run
-    metrics = classification_metrics(net.predict(counts), test.labels, net.n_classes)
-    prop = classification_metrics(net.predict(counts, "proportion"), test.labels, net.n_classes)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"eval-{dataset}.json")
-    with open(out, "w") as f:
-        json.dump({"checkpoint": args.checkpoint, "model": net.spec.name, "dataset": dataset, **metrics,
-                   "proportion_accuracy": prop["accuracy"]}, f, indent=1)  # fmt: skip
-    print(format_metrics(metrics))
-    print(
-        f"fastspike eval: {args.checkpoint} ({net.spec.name}) on {dataset} ({len(test)} test images): "
-        f"correct {metrics['accuracy']:.4f} (all activity; proportion weighting {prop['accuracy']:.4f}); "
-        f"metrics in {out}; wall time {time.perf_counter() - t0:.1f} s"
+        f"{family.describe_metrics(metrics)}; metrics in {out}; wall time {time.perf_counter() - t0:.1f} s"
     )
     return 0
 
 
 def _plot(args) -> int:
-    import os
-
     from fastspike import plots
-    from fastspike.data import load_dataset
-    from fastspike.train import _load, load_model
 
     model = load_model(args.checkpoint)
-    history = (_load(args.checkpoint).get("progress") or {}).get("history") or None
+    history = (checkpoint.load(args.checkpoint).get("progress") or {}).get("history") or None
     here = os.path.dirname(os.path.abspath(args.checkpoint))
     out = args.out or os.path.join(here, "plots")
     image = None
@@ -449,8 +354,6 @@ def _plot(args) -> int:
 
 
 def _models(args) -> int:
-    from fastspike.registry import MODELS, get_spec
-
     if args.spec:
         spec = get_spec(args.spec)
         print(spec.table())
@@ -464,16 +367,11 @@ def _models(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from fastspike.distributed import DistributedError
-    from fastspike.spec import SpecError
-
     try:
         threads = getattr(args, "threads", None)
         if threads is not None:
             if threads < 1:
                 raise ValueError(f"--threads: expected a positive number, got {threads}")
-            import torch
-
             torch.set_num_threads(threads)
         if args.command == "train":
             return _train(args)
@@ -483,9 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(args)
         if args.command == "serve":
             from fastspike.serve import serve
-            from fastspike.train import _check_device
 
-            _check_device(args.device)
+            resolve_device(args.device)
             serve(checkpoint=args.checkpoint, host=args.host, port=args.port, device=args.device)
             return 0
         return _models(args)

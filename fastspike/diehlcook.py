@@ -32,9 +32,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -45,11 +44,9 @@ __all__ = [
     "DiehlCookSpec",
     "assign_labels",
     "diehlcook2015",
-    "load_diehl_cook",
     "predict_all_activity",
     "predict_proportion",
     "trace_stdp",
-    "train_diehl_cook",
 ]
 
 KIND = "diehl_cook"
@@ -169,6 +166,8 @@ class DiehlCookSpec:
     input_size: tuple[int, int] = (28, 28)
     description: str = ""
     kind: str = KIND
+    #: the network family that builds, trains and loads it (:mod:`fastspike.families`)
+    family: ClassVar[str] = KIND
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", tuple(self.input_size))
@@ -252,63 +251,21 @@ def diehlcook2015(n_neurons: int = 100, n_classes: int = 10, T=None, **params) -
 
 
 # ----------------------------------------------------------------------------- operators
+# The operators' typed wrappers and fake kernels are fastspike.ops.diehl_cook. This module
+# imports it (and with it the compiled library) only when an operator runs, so that
+# fastspike.registry and fastspike.reference read its numbers without the library.
 def _ops():
-    from fastspike._loader import load_library
+    """:mod:`fastspike.ops.diehl_cook` (imported here on first use: it loads the library)."""
+    from fastspike.ops import diehl_cook
 
-    load_library()
-    _register_fakes()
-    return torch.ops.fastspike
-
-
-_FAKES = False
+    return diehl_cook
 
 
-def _register_fakes() -> None:
-    global _FAKES
-    if _FAKES:
-        return
-    _FAKES = True
-
-    @torch.library.register_fake("fastspike::diehl_cook_train")
-    def _train_fake(x, w, theta, state, refs, x_pre, params, iparams, seed, sample_offset):
-        return x.new_empty((x.shape[0], w.shape[1]), dtype=torch.int32), x.new_empty(
-            (x.shape[0],), dtype=torch.int32
-        )
-
-    @torch.library.register_fake("fastspike::trace_stdp")
-    def _trace_fake(pre, post, w, x_pre, y, params):
-        return None
-
-    @torch.library.register_fake("fastspike::diehl_cook_infer")
-    def _infer_fake(x, w, theta, params, iparams, seed, sample_offset):
-        return x.new_empty((x.shape[0], w.shape[1]), dtype=torch.int32), x.new_empty(
-            (x.shape[0],), dtype=torch.int32
-        )
-
-
-def trace_stdp(
-    pre: Tensor,
-    post: Tensor,
-    w: Tensor,
-    x_pre: Tensor,
-    y: Tensor,
-    params: DiehlCookParams | None = None,
-    normalise: bool = True,
-) -> None:
-    """Trace STDP (the Diehl & Cook rule) for a fully connected layer, in place, for given
-    spike trains ``pre [B, T, n_in]`` and ``post [B, T, N]`` (uint8), samples in order:
-    before each sample (when ``normalise``) each neuron's input weights ``w [n_in, N]`` are
-    scaled to sum to ``params.norm``; then every step the traces decay, each input spike
-    depresses its row (``w = max(0, w - nu_pre * y1)``) and sets ``x_pre`` to 1, each output
-    spike potentiates its column (``w = min(w_max, w + (nu_post * x_pre) * y2)``) and sets
-    ``y1 = y2 = 1``. ``x_pre [n_in]`` and ``y [2, N]`` (y1, y2) carry the traces between calls.
-    One call (``torch.ops.fastspike.trace_stdp``); ``fastspike.reference_diehlcook.
-    trace_stdp_reference`` is the per-step loop it equals bit for bit."""
-    p = params if params is not None else DiehlCookParams()
-    e = math.exp
-    packed = [p.nu_pre, p.nu_post, e(-p.dt / p.tau_pre), e(-p.dt / p.tau_post1), e(-p.dt / p.tau_post2),
-              p.w_max, p.norm if normalise else 0.0]  # fmt: skip
-    _ops().trace_stdp(pre, post, w, x_pre, y, [float(v) for v in packed])
+def __getattr__(name: str):
+    # trace_stdp is fastspike.ops.diehl_cook.trace_stdp, imported on first use (PEP 562)
+    if name == "trace_stdp":
+        return _ops().trace_stdp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_x(x, n_inputs: int) -> Tensor:
@@ -451,203 +408,3 @@ def predict_proportion(counts: Tensor, proportions: Tensor) -> Tensor:
     """Proportion weighting: each neuron votes its count times its share of each class
     (-1 when nothing votes)."""
     return _decide(counts.double() @ proportions.double())
-
-
-# ----------------------------------------------------------------------------- training
-def _now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _checkpoint(model: DiehlCook, position: dict, config: dict) -> dict:
-    from fastspike.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "kind": KIND,
-        "spec": model.spec.to_dict(),
-        "config": config,
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "progress": {**position, "history": model.history},
-    }
-
-
-def load_diehl_cook(path: str, device: str | torch.device = "cpu") -> DiehlCook:
-    """A Diehl & Cook network from a checkpoint (plain data only: nothing in it runs)."""
-    from fastspike.train import _load
-
-    ckpt = _load(path)
-    return _from_checkpoint(ckpt, path).to(device)
-
-
-def _from_checkpoint(ckpt: dict, path: str) -> DiehlCook:
-    if ckpt.get("kind") != KIND:
-        raise ValueError(f"checkpoint {path!r}: not a Diehl & Cook checkpoint (kind {ckpt.get('kind')!r})")
-    spec = DiehlCookSpec.from_dict(ckpt["spec"])
-    model = DiehlCook(spec)
-    state = ckpt["model"]
-    if set(state) != set(model.state_dict()):
-        raise ValueError(
-            f"checkpoint {path!r}: expected buffers {sorted(model.state_dict())}, got {sorted(state)}"
-        )
-    for k, v in model.state_dict().items():
-        if not isinstance(state[k], Tensor) or state[k].shape != v.shape or state[k].dtype != v.dtype:
-            raise ValueError(
-                f"checkpoint {path!r}: buffer {k!r} is not a {v.dtype} tensor of shape {tuple(v.shape)}"
-            )
-    model.load_state_dict(state)
-    prog = ckpt.get("progress", {})
-    model.history = list(prog.get("history", []))
-    model.test_metrics = prog.get("test_metrics")
-    model.dataset = ckpt.get("config", {}).get("dataset")
-    model.seed = int(ckpt.get("config", {}).get("seed", 0))
-    return model
-
-
-def _bar(total: int, desc: str, enabled: bool):
-    from fastspike.train import _tqdm
-
-    return _tqdm(total, desc, enabled, unit="img")
-
-
-def train_diehl_cook(
-    model: str | DiehlCookSpec = "diehlcook2015",
-    dataset: str = "mnist",
-    root: str = "data",
-    *,
-    device: str | torch.device | None = None,
-    epochs: int | None = None,
-    samples: int | None = None,
-    label_samples: int | None = None,
-    test_samples: int | None = None,
-    seed: int = 0,
-    checkpoint_dir: str | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    chunk: int = 1000,
-    download: bool = True,
-    stop_after_chunks: int | None = None,
-) -> tuple[DiehlCook, list[dict]]:
-    """Train, label and test a Diehl & Cook network.
-
-    Args:
-        model: a registered name (``diehlcook2015``, ``diehlcook2015-400``) or a spec.
-        epochs: passes over the training images (default: the spec's, 1).
-        samples: train on the first ``samples`` training images (default all).
-        label_samples: assign the labels from the first ``label_samples`` training images
-            (default: those trained on). Labels never come from the test set.
-        test_samples: test on the first ``test_samples`` test images (default all).
-        seed: initial weights and the Poisson draws; a run repeats bit for bit from it.
-        checkpoint_dir: ``last.pt`` after every ``chunk`` training images, ``best.pt`` (the
-            labelled network) and ``history.json`` at the end.
-        resume: continue from ``checkpoint_dir/last.pt``; the result equals an
-            uninterrupted run's.
-        stop_after_chunks: stop (as if interrupted) after this many chunks in this call.
-
-    Returns ``(model, history)``; ``model.test_metrics`` holds both readouts' test metrics
-    (``accuracy`` is the all-activity readout's).
-    """
-    from fastspike.data import load_dataset
-    from fastspike.metrics import classification_metrics
-    from fastspike.registry import get_spec
-    from fastspike.train import _check_device, _load, _save
-
-    spec = get_spec(model) if isinstance(model, str) else model
-    if not isinstance(spec, DiehlCookSpec):
-        raise ValueError(f"model: expected a Diehl & Cook network, got {type(spec).__name__}")
-    if epochs is not None:
-        spec = spec.replace(epochs=epochs)
-    for name, v in (("samples", samples), ("label_samples", label_samples), ("test_samples", test_samples)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"{name}: expected a positive number of images, got {v!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk: expected a positive number of images, got {chunk!r}")
-    dev = _check_device(device)
-    train_set, test_set = load_dataset(dataset, root, download=download)
-    if tuple(train_set.images.shape[-2:]) != spec.input_size or len(train_set.classes) != spec.n_classes:
-        raise ValueError(
-            f"dataset: {dataset} has {tuple(train_set.images.shape[-2:])} images of {len(train_set.classes)} "
-            f"classes; {spec.name} takes {spec.input_size} images of {spec.n_classes} classes"
-        )
-    train_set = train_set.subset(samples)
-    label_set = train_set.subset(label_samples)
-    test_set = test_set.subset(test_samples)
-    n = len(train_set)
-    config = {"dataset": dataset, "samples": n, "label_samples": len(label_set),
-              "test_samples": len(test_set), "seed": seed, "epochs": spec.epochs, "chunk": chunk}  # fmt: skip
-    last = os.path.join(checkpoint_dir, "last.pt") if checkpoint_dir else None
-    net = DiehlCook(spec, seed=seed).to(dev)
-    net.dataset = dataset
-    position = {"epoch": 0, "done": 0, "seconds": 0.0}
-    if resume and last and os.path.exists(last):
-        ckpt = _load(last)
-        if ckpt.get("kind") != KIND or ckpt.get("spec") != spec.to_dict() or ckpt.get("config") != config:
-            raise ValueError(
-                f"resume: {last} was saved by another configuration ({ckpt.get('spec', {}).get('name')}, "
-                f"{ckpt.get('config')}); this run is {spec.name}, {config}"
-            )
-        net = _from_checkpoint(ckpt, last).to(dev)
-        net.dataset = dataset
-        position = {k: ckpt["progress"][k] for k in position}
-    images = train_set.images.reshape(n, -1)
-    chunks = 0
-    t_start = time.perf_counter() - position["seconds"]
-    with _bar(spec.epochs * n, f"{spec.name} STDP", progress) as bar:
-        bar.update(position["epoch"] * n + position["done"])
-        while position["epoch"] < spec.epochs:
-            e = position["epoch"]
-            while position["done"] < n:
-                s = position["done"]
-                t0 = time.perf_counter()
-                _, attempts = net.learn(images[s : s + chunk], seed)
-                k = min(chunk, n - s)
-                bar.update(k)
-                position["done"] = s + k
-                position["seconds"] = time.perf_counter() - t_start
-                net.history.append({
-                    "epoch": e + 1, "samples": s + k, "seconds": round(time.perf_counter() - t0, 4),
-                    "samples_per_s": round(k / max(time.perf_counter() - t0, 1e-9), 1),
-                    "presentations": int(attempts.sum()), "wall": _now(),
-                    "theta_mean": round(float(net.theta.mean()), 4),
-                })  # fmt: skip
-                chunks += 1
-                if last:
-                    _save(last, _checkpoint(net, position, config))
-                if stop_after_chunks is not None and chunks >= stop_after_chunks:
-                    return net, net.history
-            position["epoch"] += 1
-            position["done"] = 0
-    train_seconds = position["seconds"]
-    # labelling (frozen, training images), then the test set
-    t0 = time.perf_counter()
-    with _bar(len(label_set), f"{spec.name} labelling", progress) as bar:
-        counts = net.responses(label_set.images, seed=seed + 1, progress=bar.update)
-    net.label(counts, label_set.labels)
-    label_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with _bar(len(test_set), f"{spec.name} test", progress) as bar:
-        test_counts = net.responses(test_set.images, seed=seed + 2, progress=bar.update)
-    test_seconds = time.perf_counter() - t0
-    metrics = {}
-    for readout in ("all_activity", "proportion"):
-        metrics[readout] = classification_metrics(
-            net.predict(test_counts, readout), test_set.labels, spec.n_classes
-        )
-    net.test_metrics = {
-        **metrics["all_activity"],
-        "proportion_accuracy": metrics["proportion"]["accuracy"],
-        "readouts": metrics,
-        "train_seconds": round(train_seconds, 2),
-        "train_images_per_s": round(spec.epochs * n / max(train_seconds, 1e-9), 1),
-        "label_seconds": round(label_seconds, 2),
-        "test_seconds": round(test_seconds, 2),
-        "inference_images_per_s": round(len(test_set) / max(test_seconds, 1e-9), 1),
-    }
-    if checkpoint_dir:
-        ck = _checkpoint(net, position, config)
-        ck["progress"]["test_metrics"] = net.test_metrics
-        _save(os.path.join(checkpoint_dir, "best.pt"), ck)
-        _save(last, ck)
-        with open(os.path.join(checkpoint_dir, "history.json"), "w") as f:
-            json.dump({"history": net.history, "test": net.test_metrics}, f, indent=1)
-    return net, net.history

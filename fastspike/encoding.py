@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastspike.registry import KHERADPISHEH_DOG, MOZAFARI_DOG  # the DoG banks: numbers in one place
+from fastspike.spec import KHERADPISHEH_DOG, MOZAFARI_DOG  # the DoG banks: numbers in one place
 
 __all__ = [
     "KHERADPISHEH_DOG",

@@ -454,6 +454,21 @@ class Network(nn.Module):
         return self._run(x, i, i + 1, training, first_stage=False)
 
     @torch.no_grad()
+    def next_inputs(self, start: int, end: int, x: Tensor, training: bool = False) -> Tensor:
+        """Conv ``start``'s padded input (0-based) -> conv ``end``'s padded input (``end > start``)."""
+        return self._run(x, start, end, training, first_stage=False)
+
+    @torch.no_grad()
+    def decision_input(self, layer: int | str, spikes: Tensor) -> Tensor:
+        """Conv ``layer``'s output spikes -> the decision layer's padded input (training mode:
+        the inhibitions between them apply), e.g. for a layer rewarded jointly with it."""
+        i, d = self.index(layer), len(self._names) - 1
+        x = self._run_ops(self._following(i + 1), spikes, True, None)
+        if d > i + 1:
+            x = self._run(x, i + 1, d, True, first_stage=False)
+        return x
+
+    @torch.no_grad()
     def output_map(self, times: Tensor) -> Tensor:
         """The final first-spike map (after the last conv and its pooling), eval mode."""
         self._check_times(times)

@@ -8,9 +8,11 @@ this module imports nothing compiled, so the reference reads the same numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastspike.spec import (
+    KHERADPISHEH_DOG,
+    MOZAFARI_DOG,
     RSTDP,
     STDP,
     AdaptiveRates,
@@ -29,6 +31,7 @@ from fastspike.spec import (
     Pool,
     SpecError,
     VoteReadout,
+    load_spec,
 )
 
 __all__ = [
@@ -49,18 +52,6 @@ __all__ = [
     "mozafari2018_linear",
     "register",
 ]
-
-#: Mozafari et al. DoG bank (ALGORITHMS.md 2.1): ON/OFF pairs at three scales, as (size, sigma1, sigma2).
-MOZAFARI_DOG = (
-    (3, 3 / 9, 6 / 9),
-    (3, 6 / 9, 3 / 9),
-    (7, 7 / 9, 14 / 9),
-    (7, 14 / 9, 7 / 9),
-    (13, 13 / 9, 26 / 9),
-    (13, 26 / 9, 13 / 9),
-)
-#: Kheradpisheh et al. DoG bank: one ON-centre and one OFF-centre 7x7 filter.
-KHERADPISHEH_DOG = ((7, 1.0, 2.0), (7, 2.0, 1.0))
 
 
 def mozafari2018(T: int = 15, n_classes: int = 10) -> NetworkSpec:
@@ -384,27 +375,65 @@ def izhikevich_csnn5(T: int = 15, n_classes: int = 10) -> NetworkSpec:
     return izhikevich_csnn(T=T, n_classes=n_classes, n_layers=5)
 
 
+#: A preset: phase layer -> overrides of its ``epochs`` and ``samples``.
+Preset = dict[str, dict[str, int]]
+#: The presets every network has: "paper" runs the spec's phases as they are; "quick" too
+#: unless the network defines its own; "tiny" (about a minute on 2 cores) trains each phase
+#: on 10,000 samples for at most 2 epochs unless the network defines its own.
+PRESET_NAMES = ("paper", "quick", "tiny")
+
+
 @dataclass(frozen=True)
 class RegisteredModel:
     name: str
     factory: Callable[..., NetworkSpec | DiehlCookSpec]
     summary: str
+    presets: dict[str, Preset] = field(default_factory=dict)
 
 
 MODELS: dict[str, RegisteredModel] = {}
 
 
-def register(name: str, factory: Callable[..., NetworkSpec | DiehlCookSpec], summary: str = "") -> None:
-    """Register ``factory`` (keyword arguments ``T`` and ``n_classes``, returns a spec) as ``name``."""
+def register(
+    name: str,
+    factory: Callable[..., NetworkSpec | DiehlCookSpec],
+    summary: str = "",
+    presets: dict[str, Preset] | None = None,
+) -> None:
+    """Register ``factory`` (keyword arguments ``T`` and ``n_classes``, returns a spec) as ``name``,
+    with its own ``presets`` (preset name -> phase layer -> ``epochs`` / ``samples``)."""
     if not name or not isinstance(name, str):
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
-    MODELS[name] = RegisteredModel(name, factory, summary or (factory.__doc__ or "").strip().split("\n")[0])
+    unknown = sorted(set(presets or {}) - set(PRESET_NAMES))
+    if unknown:
+        raise ValueError(f"presets: expected some of {list(PRESET_NAMES)}, got {unknown[0]!r}")
+    summary = summary or (factory.__doc__ or "").strip().split("\n")[0]
+    MODELS[name] = RegisteredModel(name, factory, summary, dict(presets or {}))
+
+
+def preset_of(spec: NetworkSpec | DiehlCookSpec, preset: str) -> Preset:
+    """The overrides ``preset`` makes to ``spec``'s phases: the registered network's own, else
+    the default ("tiny": 10,000 samples and at most 2 epochs per phase; others: none)."""
+    if preset not in PRESET_NAMES:
+        raise ValueError(f"preset: expected one of {sorted(PRESET_NAMES)}, got {preset!r}")
+    entry = MODELS.get(spec.name)
+    if entry is not None and preset in entry.presets:
+        return entry.presets[preset]
+    if preset == "tiny":
+        return {p.layer: {"epochs": min(p.epochs, 2), "samples": 10000} for p in getattr(spec, "phases", ())}
+    return {}
 
 
 def conv_networks() -> list[str]:
-    """The registered networks that are :class:`NetworkSpec` conv stacks (every one but the
-    fully connected Diehl & Cook networks), sorted."""
-    return sorted(n for n in MODELS if isinstance(get_spec(n), NetworkSpec))
+    """The registered first-spike conv networks (every one but the fully connected Diehl &
+    Cook networks), sorted."""
+    return sorted(n for n in MODELS if get_spec(n).family == "conv")
+
+
+def load_config(path: str) -> NetworkSpec:
+    """A network from a JSON/YAML config file (:func:`fastspike.spec.load_spec`), whose
+    ``base`` may name a registered network to start from."""
+    return load_spec(path, base=get_spec)
 
 
 def get_spec(name: str, **kwargs) -> NetworkSpec:
@@ -418,16 +447,39 @@ register(
     "mozafari2018",
     mozafari2018,
     "Mozafari et al. 2018: DoG(6) -> S1 30 5x5 -> S2 250 3x3 -> 200 R-STDP decision neurons",
+    presets={
+        # the paper's S1/S2 schedule and 50 R-STDP epochs (about 10 minutes on a 2-core CPU)
+        "quick": {"S3": {"epochs": 50}},
+        "tiny": {
+            "S1": {"epochs": 1, "samples": 10000},
+            "S2": {"epochs": 1, "samples": 20000},
+            "S3": {"epochs": 4, "samples": 20000},
+        },
+    },
 )
 register(
     "mozafari2018-linear",
     mozafari2018_linear,
     "Mozafari et al. 2018's S1/S2 STDP features -> 4,000 features (C2) -> linear SVM",
+    presets={
+        "tiny": {
+            "S1": {"epochs": 1, "samples": 10000},
+            "S2": {"epochs": 1, "samples": 20000},
+            "readout": {"samples": 20000},
+        }
+    },
 )
 register(
     "kheradpisheh2018",
     kheradpisheh2018,
     "Kheradpisheh et al. 2018: DoG(2) -> S1 32 5x5 -> S2 150 2x2 -> 12,150 features -> linear SVM",
+    presets={
+        "tiny": {
+            "S1": {"epochs": 1, "samples": 10000},
+            "S2": {"epochs": 2, "samples": 20000},
+            "readout": {"samples": 20000},
+        }
+    },
 )
 register(
     "deep2024",

@@ -21,7 +21,9 @@ import torch
 from flask import Flask, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
+from fastspike.api import load_model
 from fastspike.network import Network
+from fastspike.training.checkpoint import load as load_checkpoint
 
 SIDE = 28
 N_PIXELS = SIDE * SIDE
@@ -176,12 +178,9 @@ def create_app(model: Network | str, device: str | torch.device = "cpu", info: d
 
 def _load(checkpoint: str, device: str | torch.device) -> tuple[Network, dict]:
     """Load a checkpoint -> ``(network, info)`` (info: its best accuracy when recorded)."""
-    from fastspike.train import _load as load_ckpt
-    from fastspike.train import load_model
-
     net = load_model(checkpoint, device)
     info: dict = {"checkpoint": os.path.basename(checkpoint)}
-    prog = load_ckpt(checkpoint).get("progress") or {}
+    prog = load_checkpoint(checkpoint).get("progress") or {}
     acc = prog.get("best_accuracy")
     if isinstance(acc, (int, float)) and acc >= 0:
         info["accuracy"] = float(acc)

@@ -21,7 +21,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "AdaptiveRates",
@@ -32,7 +32,9 @@ __all__ = [
     "FixedRates",
     "Inhibit",
     "IzhikevichNeuron",
+    "KHERADPISHEH_DOG",
     "LinearReadout",
+    "MOZAFARI_DOG",
     "NetworkSpec",
     "Pad",
     "Parallel",
@@ -44,6 +46,8 @@ __all__ = [
     "SpecError",
     "VoteReadout",
     "load_spec",
+    "register_rule_type",
+    "spec_error",
 ]
 
 
@@ -85,6 +89,19 @@ def _num(where: str, fld: str, v: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- encoder
+#: Mozafari et al. DoG bank : ON/OFF pairs at three scales, as (size, sigma1, sigma2).
+MOZAFARI_DOG = (
+    (3, 3 / 9, 6 / 9),
+    (3, 6 / 9, 3 / 9),
+    (7, 7 / 9, 14 / 9),
+    (7, 14 / 9, 7 / 9),
+    (13, 13 / 9, 26 / 9),
+    (13, 26 / 9, 13 / 9),
+)
+#: Kheradpisheh et al. DoG bank: one ON-centre and one OFF-centre 7x7 filter.
+KHERADPISHEH_DOG = ((7, 1.0, 2.0), (7, 2.0, 1.0))
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """Input encoding (ALGORITHMS.md 2): DoG bank, threshold, local normalisation, rank order."""
@@ -429,11 +446,19 @@ class Phase:
         if isinstance(self.joint, list):
             object.__setattr__(self, "joint", tuple(self.joint))
 
+    @property
+    def input_layer(self) -> str:
+        """The layer whose input the phase trains from: its lowest joint layer, or its layer."""
+        return self.joint[0] if self.joint else self.layer
+
 
 # ----------------------------------------------------------------------------- the network
 @dataclass(frozen=True)
 class NetworkSpec:
     """A whole network: encoder, layers, readout and training phases."""
+
+    #: the network family that builds, trains and loads it (:mod:`fastspike.families`)
+    family: ClassVar[str] = "conv"
 
     name: str
     encoder: EncoderSpec
@@ -634,8 +659,11 @@ class NetworkSpec:
         rule = layer.rule
         if rule is None:
             return
-        if not isinstance(rule, (STDP, RSTDP)):
-            _fail(w, "rule", f"expected STDP, RSTDP or null, got {type(rule).__name__}")
+        if type(rule) not in _TYPE_NAMES or type(rule) not in _RULE_TYPES.values():
+            _fail(w, "rule", f"expected one of {sorted(_RULE_TYPES)} or null, got {type(rule).__name__}")
+        if type(rule) not in (STDP, RSTDP):  # a registered rule checks its own fields
+            rule.check(w, layer)
+            return
         self._check_rule_fields(w, "rule", rule)
         if isinstance(rule, STDP) and layer.is_decision:
             _fail(w, "rule", "a decision layer learns by R-STDP, not STDP")
@@ -848,6 +876,24 @@ _TYPE_NAMES = {
 }
 
 
+def register_rule_type(name: str, cls: type) -> None:
+    """Let specs name a learning rule ``cls`` (a frozen dataclass of its numbers, with a
+    ``check(where, layer)`` method that raises :class:`SpecError` through
+    :func:`spec_error`) as ``{"type": name, ...}``. Its behaviour is registered with
+    :func:`fastspike.rules.register_rule`."""
+    if not isinstance(name, str) or not name or (name in _RULE_TYPES and _RULE_TYPES[name] is not cls):
+        raise ValueError(f"name: expected a new rule type name, got {name!r} (taken: {sorted(_RULE_TYPES)})")
+    if not dataclasses.is_dataclass(cls) or not callable(getattr(cls, "check", None)):
+        raise TypeError(f"cls: expected a dataclass with a check(where, layer) method, got {cls!r}")
+    _RULE_TYPES[name] = cls
+    _TYPE_NAMES[cls] = name
+
+
+def spec_error(where: str, fld: str, msg: str) -> None:
+    """Raise the :class:`SpecError` that names field ``fld`` of ``where``."""
+    _fail(where, fld, msg)
+
+
 def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         d = {}
@@ -892,7 +938,7 @@ def _rule_from(d: Any, where: str) -> Rule | None:
     if d is None:
         return None
     cls, d = _build(STDP, d, where, _RULE_TYPES)
-    if "rates" in d:
+    if "rates" in d and isinstance(d["rates"], dict):
         cls_r, r = _build(DoublingRates, d["rates"], f"{where}.rates", _RATE_TYPES)
         d["rates"] = cls_r(**r)
     return cls(**d)
@@ -939,12 +985,13 @@ def _spec_from_dict(d: Any) -> NetworkSpec:
     return NetworkSpec(**d)
 
 
-def load_spec(path: str) -> NetworkSpec:
+def load_spec(path: str, base=None) -> NetworkSpec:
     """Read a network description from a JSON (``.json``) or YAML (``.yaml``/``.yml``) file.
 
     The file holds the fields of :meth:`NetworkSpec.to_dict`; a file may also name a
-    registered network to start from (``"base": "mozafari2018"``) and give only the
-    fields it changes (``layers`` and ``phases`` are then replaced whole).
+    network to start from (``"base": "mozafari2018"``) and give only the fields it changes
+    (``layers`` and ``phases`` are then replaced whole). ``base``: name -> spec (the
+    registry's ``get_spec``; :func:`fastspike.load_spec` passes it).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"config: no file {path!r}")
@@ -963,11 +1010,14 @@ def load_spec(path: str) -> NetworkSpec:
             raise SpecError(f"config {path!r}: not valid JSON ({err})") from None
     if not isinstance(data, dict):
         raise SpecError(f"config {path!r}: expected an object at the top level")
-    base = data.pop("base", None)
-    if base is not None:
-        from fastspike.registry import get_spec
-
-        merged = get_spec(base).to_dict()
+    base_name = data.pop("base", None)
+    if base_name is not None:
+        if base is None:
+            raise SpecError(
+                f"config {path!r}: base {base_name!r} names a registered network; read it with "
+                "fastspike.load_spec (or fastspike.registry.load_config)"
+            )
+        merged = base(base_name).to_dict()
         if "encoder" in data and isinstance(data["encoder"], dict):
             data["encoder"] = {**merged["encoder"], **data["encoder"]}
         merged.update(data)

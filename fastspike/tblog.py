@@ -19,12 +19,13 @@ import torch
 from torch import Tensor
 
 from fastspike.network import Network
-from fastspike.train import _LOG_FIELDS
+from fastspike.plots import s1_filters
+from fastspike.training.history import LOG_FIELDS
 
 __all__ = ["TensorBoardLogger"]
 
 # the numbers of a history row (its columns less the bookkeeping ones)
-_SCALARS = tuple(k for k in _LOG_FIELDS if k not in ("phase", "layer", "epoch", "samples", "seconds", "wall"))
+_SCALARS = tuple(k for k in LOG_FIELDS if k not in ("phase", "layer", "epoch", "samples", "seconds", "wall"))
 
 
 class TensorBoardLogger:
@@ -68,8 +69,6 @@ class TensorBoardLogger:
             w.add_histogram(f"weights/{name}", conv.weight.detach().float().cpu(), step)
         for name, rate in self.spike_rates().items():
             w.add_scalar(f"spike_rate/{name}", rate, step)
-        from fastspike.plots import s1_filters
-
         f = s1_filters(self.net)  # [F, K, K]
         m = f.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1)
         w.add_images(f"features/{self.net.layer_names[0]}", (f / m * 0.5 + 0.5).unsqueeze(1), step)

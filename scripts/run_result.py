@@ -24,7 +24,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from bench.run import _cpu_name, cpu_slug  # noqa: E402
-from fastspike.train import _load, _spec_of  # noqa: E402
+from fastspike.families.conv import spec_of_checkpoint  # noqa: E402
+from fastspike.training import checkpoint  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     hist = json.load(open(os.path.join(args.run, "history.json")))
     mpath = args.metrics or os.path.join(args.run, "metrics.json")
     metrics = json.load(open(mpath)) if os.path.exists(mpath) else None
-    ckpt = _load(os.path.join(args.run, "last.pt"))
-    spec, cfg = _spec_of(ckpt, args.run)
+    ckpt = checkpoint.load(os.path.join(args.run, "last.pt"))
+    spec, cfg = spec_of_checkpoint(ckpt, args.run)
     prog = ckpt["progress"]
     phases_done = prog["phase"]
     result = {

@@ -19,8 +19,9 @@ import time
 
 import torch
 
+from fastspike.api import evaluate_images, load_model, train
 from fastspike.data import load_dataset
-from fastspike.train import _save, evaluate_images, load_model, train
+from fastspike.training import checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fastspike", "pretrained", "mozafari2018-tiny.pt")
@@ -51,7 +52,7 @@ def slim(best_path: str, out_path: str) -> dict:
             ckpt["model"][key] = best_w.clone()
         prog["best_weight"] = None
         ckpt["progress"] = prog
-    _save(out_path, ckpt)  # with a fresh checksum of the slimmed contents
+    checkpoint.save(out_path, ckpt)  # with a fresh checksum of the slimmed contents
     # the slimmed file must give the very same network as best.pt
     a, b = load_model(best_path), load_model(out_path)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):

@@ -235,7 +235,7 @@ def _classify(times):
 
 
 def _load(checkpoint):
-    from fastspike.train import load_model
+    from fastspike.api import load_model
 
     return load_model(checkpoint)
 

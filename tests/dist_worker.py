@@ -1,4 +1,4 @@
-"""Runs fastspike.train.train under torchrun for tests/test_distributed.py.
+"""Runs fastspike.train under torchrun for tests/test_distributed.py.
 
 Usage: torchrun --nproc-per-node N tests/dist_worker.py '<json kwargs of train()>'
 (also runs as a plain process: one rank). ``FASTSPIKE_TEST_DIE`` = ``"rank:calls"``
@@ -12,9 +12,10 @@ import sys
 
 import torch
 
+import fastspike
 from fastspike import distributed
 
-ft = importlib.import_module("fastspike.train")  # the module (fastspike.train is also a function)
+floop = importlib.import_module("fastspike.training.loop")
 
 
 def main() -> int:
@@ -25,17 +26,24 @@ def main() -> int:
     if die and world is not None:
         rank, calls = (int(v) for v in die.split(":"))
         if world.rank == rank:
-            real, seen = ft.train_epoch, [0]
+            real, seen = floop.make_learner, [0]
 
-            def dying(*a, **kw):
-                seen[0] += 1
-                if seen[0] == calls:
-                    os._exit(17)
-                return real(*a, **kw)
+            def dying_learner(*a, **kw):  # its learner dies at the start of the calls-th epoch
+                lrn = real(*a, **kw)
+                epoch = lrn.train_epoch
 
-            ft.train_epoch = dying
+                def dying(*ea, **ekw):
+                    seen[0] += 1
+                    if seen[0] == calls:
+                        os._exit(17)
+                    return epoch(*ea, **ekw)
+
+                lrn.train_epoch = dying
+                return lrn
+
+            floop.make_learner = dying_learner
     try:
-        ft.train(progress=False, download=False, device=device, **kwargs)
+        fastspike.train(progress=False, download=False, device=device, **kwargs)
     except distributed.DistributedError as err:
         print(f"dist_worker: {err}", file=sys.stderr, flush=True)
         return 3

@@ -14,7 +14,7 @@ import torch
 from fastspike import reference as ref
 from fastspike.encoding import Encoder
 from fastspike.models import Mozafari2018
-from fastspike.train import new_state, train_epoch
+from fastspike.training import learner, train_epoch
 
 
 @pytest.mark.slow
@@ -27,7 +27,7 @@ def test_batched_stdp_equals_the_reference_oracle(mnist, compat):
     model = Mozafari2018(compat=compat, seed=0)
     assert torch.equal(model.conv1.weight, rnet.w1)
     x = model.layer_input(1, times, training=True)
-    train_epoch(model, 1, x, new_state(model, 1), batch_size=B)
+    train_epoch(model, 1, x, learner(model, 1), batch_size=B)
     k, radius = rnet.KWTA[0]
     lb, ub = rnet.BOUNDS[0]
     for s in range(0, n, B):
@@ -56,7 +56,7 @@ def test_batched_rstdp_equals_the_reference_oracle(mnist):
     x3 = model.layer_input(3, times, training=True)
     x3[[3, 700, 999, 1000]] = T  # silent samples: nothing reaches the decision layer
     w = model.conv3.weight.clone()
-    state = new_state(model, 3)
+    state = learner(model, 3)
     res = train_epoch(model, 3, x3, state, labels=labels, batch_size=B)
     # the oracle: decisions from the batch-start weights (P[T-1] summed exactly: the decision
     # potential's definition), the reference rule per sample in order, rates per chunk

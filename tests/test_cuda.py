@@ -202,13 +202,13 @@ def _trained_pair(mnist, n=512):
     import copy
 
     from fastspike.models import Mozafari2018
-    from fastspike.train import new_state, train_epoch
+    from fastspike.training import learner, train_epoch
 
     train, _ = mnist
     m = Mozafari2018(seed=0)
     x = m.encoder(train.images[:n])
     for layer in (1, 2):
-        train_epoch(m, layer, m.layer_input(layer, x, training=True), new_state(m, layer), batch_size=64)
+        train_epoch(m, layer, m.layer_input(layer, x, training=True), learner(m, layer), batch_size=64)
     return m, copy.deepcopy(m).cuda(), x
 
 
@@ -216,7 +216,7 @@ def _trained_pair(mnist, n=512):
 def test_training_on_cuda_matches_cpu(mnist, batch_size):
     """S1 / S2 STDP and S3 R-STDP epochs on CUDA give the CPU's weights, decisions and
     rule states bit for bit (the decision layer included)."""
-    from fastspike.train import new_state, train_epoch
+    from fastspike.training import learner, train_epoch
 
     train, _ = mnist
     n = 40 if batch_size == 1 else 1200  # 1200 > the R-STDP chunk of 1000: the rates adapt once
@@ -226,7 +226,7 @@ def test_training_on_cuda_matches_cpu(mnist, batch_size):
         xc = m_cpu.layer_input(layer, x, training=True)
         xg = m_gpu.layer_input(layer, x.cuda(), training=True)
         assert torch.equal(xg.cpu(), xc)
-        sc, sg = new_state(m_cpu, layer), new_state(m_gpu, layer)
+        sc, sg = learner(m_cpu, layer), learner(m_gpu, layer)
         train_epoch(m_cpu, layer, xc[:200], sc, batch_size=batch_size)
         train_epoch(m_gpu, layer, xg[:200], sg, batch_size=batch_size)
         assert torch.equal(m_gpu.conv(layer).weight.cpu(), m_cpu.conv(layer).weight) and sc == sg
@@ -236,7 +236,7 @@ def test_training_on_cuda_matches_cpu(mnist, batch_size):
     for a, b in zip(m_cpu.decide(x3c), m_gpu.decide(x3g), strict=True):
         assert torch.equal(b.cpu(), a)
     labels = train.labels[:n]
-    sc, sg = new_state(m_cpu, 3), new_state(m_gpu, 3)
+    sc, sg = learner(m_cpu, 3), learner(m_gpu, 3)
     rc = train_epoch(m_cpu, 3, x3c, sc, labels=labels, batch_size=batch_size)
     rg = train_epoch(m_gpu, 3, x3g, sg, labels=labels, batch_size=batch_size)
     assert rc == rg and sc == sg
@@ -267,7 +267,7 @@ def _sync_sites(fn) -> list[str]:
 def test_training_step_host_sync_budget(mnist):
     """Training on a GPU synchronises with the host a fixed number of times per epoch
     (and once per R-STDP chunk), never per batch."""
-    from fastspike.train import new_state, train_epoch
+    from fastspike.training import learner, train_epoch
 
     train, _ = mnist
     _, m, _ = _trained_pair(mnist, n=256)
@@ -281,8 +281,8 @@ def test_training_step_host_sync_budget(mnist):
             # once uncounted first: the first call of a process (or of a shape) may make
             # one-time allocations, kernel loads and attribute queries
             epoch = functools.partial(train_epoch, m, layer, xl[:n], batch_size=32, **kw)
-            _sync_sites(lambda: epoch(new_state(m, layer)))  # noqa: B023 (called at once)
-            sites[layer, n] = _sync_sites(lambda: epoch(new_state(m, layer)))  # noqa: B023
+            _sync_sites(lambda: epoch(learner(m, layer)))  # noqa: B023 (called at once)
+            sites[layer, n] = _sync_sites(lambda: epoch(learner(m, layer)))  # noqa: B023
     for layer in (1, 2, 3):
         # nothing per batch: 4 batches synchronise as often as 16, at the same places
         assert sorted(sites[layer, 128]) == sorted(sites[layer, 512]), sites

@@ -235,7 +235,7 @@ def test_fashion_mnist_from_the_shared_files():
 def test_training_takes_the_dataset_image_size_and_checks_its_classes(tmp_path):
     """A 10-class folder of 32x32 images trains Mozafari 2018 (its layers re-checked for
     32x32 input; the run saved and evaluated); a 3-class folder is refused before training."""
-    from fastspike.train import train
+    from fastspike.api import train
 
     root = tmp_path / "ten"
     _image_folder(root, classes=tuple(f"c{i}" for i in range(10)), per_class=2, size=(32, 32))

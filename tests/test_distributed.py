@@ -105,12 +105,12 @@ def test_world_ownership():
 
 def test_shard_rows_are_checked():
     from fastspike.models import Mozafari2018
-    from fastspike.train import new_state, train_epoch
+    from fastspike.training import learner, train_epoch
 
     m = Mozafari2018(seed=0)
     x = torch.full((4, 6, 32, 32), 15, dtype=torch.uint8)
     with pytest.raises(ValueError, match="owns 5 of 10 samples, got 4 rows"):
-        train_epoch(m, 1, Shard(x, 10, World(0, 2)), new_state(m, 1))
+        train_epoch(m, 1, Shard(x, 10, World(0, 2)), learner(m, 1))
 
 
 def test_timeout_setting_is_checked(monkeypatch):
@@ -185,9 +185,9 @@ def _strip(h):
 
 
 def _result(folder: str) -> dict:
-    from fastspike.train import _load
+    from fastspike.training import checkpoint
 
-    ck = _load(os.path.join(folder, "best.pt"))
+    ck = checkpoint.load(os.path.join(folder, "best.pt"))
     with open(os.path.join(folder, "metrics.json")) as f:
         metrics = json.load(f)
     prog = ck["progress"]

@@ -21,13 +21,13 @@ from conftest import random_times
 
 from fastspike import ops
 from fastspike.__main__ import main
+from fastspike.api import train
 from fastspike.layers import SpikingConv
 from fastspike.network import Network
 from fastspike.neurons import Izhikevich
 from fastspike.reference import ReferenceNetwork, wave_to_times
 from fastspike.registry import MODELS, get_spec, izhikevich_csnn
 from fastspike.spec import IzhikevichNeuron, NetworkSpec, SpecError, load_spec
-from fastspike.train import train
 
 RS = IzhikevichNeuron()
 

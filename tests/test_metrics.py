@@ -9,8 +9,8 @@ import torch
 from conftest import SHARED_DATA
 
 from fastspike.__main__ import main
+from fastspike.api import train
 from fastspike.metrics import classification_metrics, format_metrics
-from fastspike.train import train
 
 
 def test_metrics_hand_computed():

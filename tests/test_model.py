@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from fastspike import reference as ref
+from fastspike.api import load_model, train_mnist
 from fastspike.encoding import Encoder
 from fastspike.models import Mozafari2018
-from fastspike.train import RSTDPState, load_model, new_state, stdp_rates, train_epoch, train_mnist
+from fastspike.rules import RSTDPState, stdp_rates
+from fastspike.training import learner, train_epoch
 
 
 def test_public_api():
@@ -60,7 +62,7 @@ def test_batch_size_one_equals_reference_network(mnist, compat):
         (2, model.conv2, rnet.stdp2, lambda: rnet.w2),
     ):
         x = model.layer_input(layer, times, training=True)
-        state = new_state(model, layer)
+        state = learner(model, layer)
         for i in range(n):
             expect = ref_step(waves[i])
             t, v = conv(x[i : i + 1], 15)
@@ -71,7 +73,7 @@ def test_batch_size_one_equals_reference_network(mnist, compat):
         assert state.samples == n
     # S3: R-STDP decisions and updates
     x3 = model.layer_input(3, times, training=True)
-    state = new_state(model, "S3")
+    state = learner(model, "S3")
     for i in range(n):
         expect = rnet.rstdp(waves[i], int(labels[i]))
         got = int(model.decide(x3[i : i + 1])[0])
@@ -100,8 +102,8 @@ def test_cropped_feature_maps_equal_full_computation(mnist, trained):
     m = Mozafari2018(seed=0)
     if trained:  # sparser, selective features: train S1 and S2 briefly
         times_tr = Encoder()(mnist[0].images[:256])
-        train_epoch(m, 1, m.layer_input(1, times_tr), new_state(m, 1), batch_size=32)
-        train_epoch(m, 2, m.layer_input(2, times_tr), new_state(m, 2), batch_size=32)
+        train_epoch(m, 1, m.layer_input(1, times_tr), learner(m, 1), batch_size=32)
+        train_epoch(m, 2, m.layer_input(2, times_tr), learner(m, 2), batch_size=32)
     times = Encoder()(mnist[1].images[:32])
     T = m.T
     x1 = pad_times(times, 2, T)
@@ -189,14 +191,14 @@ def test_batch_size_one_from_subnormal_weights_through_train_mnist(mnist_root, m
     the rate doubling at sample 499, equals the reference sample by sample. fastspike's kernels
     flush subnormal floats to zero (ALGORITHMS.md 1), so the reference runs with
     torch.set_flush_denormal(True) on one thread: the same arithmetic, bit for bit."""
-    from fastspike.train import _load, _save
+    from fastspike.training import checkpoint
 
     kw = dict(samples=(300, 200, 200), epochs1=2, epochs2=1, epochs3=1, batch_size=1, validation=0)
     kw.update(test_samples=50, progress=False, download=False)
     run = str(tmp_path / "run")
     train_mnist(mnist_root, checkpoint_dir=run, stop_after_epochs=1, **kw)  # S1's first epoch
     path = os.path.join(run, "last.pt")
-    ck = _load(path)
+    ck = checkpoint.load(path)
     after_epoch1 = ck["model"]["conv1.weight"].clone()
     g = torch.Generator().manual_seed(5)
     tiny = torch.finfo(torch.float32).tiny
@@ -207,7 +209,7 @@ def test_batch_size_one_from_subnormal_weights_through_train_mnist(mnist_root, m
         assert int(((w != 0) & (w.abs() < tiny)).sum()) > 0.15 * w.numel()
     injected = {k: v.clone() for k, v in ck["model"].items()}
     del ck["checksum"]
-    _save(path, ck)
+    checkpoint.save(path, ck)
     model, _ = train_mnist(mnist_root, checkpoint_dir=run, resume=True, **kw)
 
     train_set = mnist[0]

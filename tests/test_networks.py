@@ -12,6 +12,7 @@ from spec_helpers import with_rates
 
 import fastspike
 from fastspike.__main__ import main
+from fastspike.api import evaluate_images, load_model, train, train_mnist
 from fastspike.models import Kheradpisheh2018, Mozafari2018, build
 from fastspike.network import Network
 from fastspike.registry import MODELS, conv_networks, get_spec
@@ -28,7 +29,6 @@ from fastspike.spec import (
     SpecError,
     load_spec,
 )
-from fastspike.train import evaluate_images, load_model, train, train_mnist
 
 # ----------------------------------------------------------------------------- specs
 
@@ -321,11 +321,12 @@ def test_damaged_checkpoints_are_refused(tmp_path):
     """Checkpoints carry a SHA-256 of their contents: zeroed bytes inside a tensor, or an
     edited value, are refused with a message naming the file; version-2 files (no checksum)
     still load."""
-    from fastspike.train import _checkpoint, _Progress, _save, checkpoint_checksum
+    from fastspike.training import checkpoint
+    from fastspike.training.loop import Progress, checkpoint_of
 
     m = Mozafari2018(seed=3)
     path = tmp_path / "ck.pt"
-    _save(str(path), _checkpoint(m, _Progress(), {"model": "mozafari2018"}))
+    checkpoint.save(str(path), checkpoint_of(m, Progress(), {"model": "mozafari2018"}))
     assert torch.equal(load_model(str(path)).conv3.weight, m.conv3.weight)
     raw = bytearray(path.read_bytes())
     # zero 64 bytes in the middle of the largest tensor (conv3, 5 MB): still a valid zip
@@ -351,7 +352,7 @@ def test_damaged_checkpoints_are_refused(tmp_path):
     ck["version"] = 2
     torch.save(ck, tmp_path / "v2.pt")
     assert torch.equal(load_model(str(tmp_path / "v2.pt")).conv3.weight, m.conv3.weight)
-    assert len(checkpoint_checksum(ck)) == 64
+    assert len(checkpoint.checksum(ck)) == 64
 
 
 _SMALL = {
@@ -585,10 +586,11 @@ def test_cli_train_saves_a_run_folder_by_default(mnist_root, tmp_path, monkeypat
 
 
 def test_validation_split_chooses_the_epoch_and_the_test_set_is_read_once(mnist_root, mnist, monkeypatch):
-    ftrain = importlib.import_module("fastspike.train")  # the module (fastspike.train is the function)
+    fevaluation = importlib.import_module("fastspike.training.evaluation")
+    floop = importlib.import_module("fastspike.training.loop")
 
     calls = []
-    real_evaluate, real_predict = ftrain.evaluate, ftrain.predict
+    real_evaluate, real_predict = fevaluation.evaluate, floop.predict
 
     def evaluate(net, x, labels, *a, **k):
         calls.append(("evaluate", x.shape[0], labels[:5].tolist()))
@@ -598,8 +600,8 @@ def test_validation_split_chooses_the_epoch_and_the_test_set_is_read_once(mnist_
         calls.append(("predict", x.shape[0]))
         return real_predict(net, x, *a, **k)
 
-    monkeypatch.setattr(ftrain, "evaluate", evaluate)
-    monkeypatch.setattr(ftrain, "predict", predict)
+    monkeypatch.setattr(fevaluation, "evaluate", evaluate)  # what each validation pass calls
+    monkeypatch.setattr(floop, "predict", predict)  # what the test pass calls
     kw = dict(samples=[300, 300, 400], test_samples=150, batch_size=50, progress=False, download=False)
     net, hist = train("mozafari2018", "mnist", mnist_root, epochs=[1, 1, 4], validation=250, **kw)
     train_set, test_set = mnist
@@ -623,6 +625,6 @@ def test_validation_split_chooses_the_epoch_and_the_test_set_is_read_once(mnist_
     assert torch.equal(short.conv3.weight, net.conv3.weight) and short.selection is None
     assert all("val" not in h for h in h0)
     # the pool and the split are disjoint: the split is the tail of the training set
-    pool, val = ftrain._hold_out(train_set, 250, get_spec("mozafari2018"))
+    pool, val = floop.hold_out(train_set, 250, get_spec("mozafari2018"))
     assert len(pool) == len(train_set) - 250 and torch.equal(val.images, train_set.images[-250:])
     assert torch.equal(pool.images[-1], train_set.images[-251])

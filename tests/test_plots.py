@@ -32,7 +32,7 @@ ALL_IMAGES = (
 @pytest.fixture(scope="module")
 def tiny(mnist_root, tmp_path_factory):
     """A tiny trained Mozafari 2018 (1000 samples per phase, one epoch each) and its history."""
-    from fastspike.train import train_mnist
+    from fastspike.api import train_mnist
 
     ckpt = tmp_path_factory.mktemp("ckpt")
     net, hist = train_mnist(
@@ -208,7 +208,7 @@ def test_missing_matplotlib(monkeypatch, tmp_path, image):
 @pytest.mark.slow
 def test_cli_plot_writes_the_images(mnist_root, tmp_path, capsys):
     from fastspike.__main__ import main
-    from fastspike.train import train
+    from fastspike.api import train
 
     ck = tmp_path / "run"
     train(

@@ -202,7 +202,7 @@ def test_kheradpisheh_stdp_changes_only_the_winners(mnist, compat):
 def test_kheradpisheh_batch_one_equals_reference(mnist, compat):
     """The compiled network trained one sample at a time equals the reference bit for bit."""
     from fastspike.network import Network
-    from fastspike.train import new_state, train_epoch
+    from fastspike.training import learner, train_epoch
 
     train, _ = mnist
     n = 12
@@ -224,7 +224,7 @@ def test_kheradpisheh_batch_one_equals_reference(mnist, compat):
         for i in range(n):
             expect = ref.wave_to_times(rnet.layer_input(name, waves[i], training=True))
             assert torch.equal(x[i].cpu(), expect), f"{name} input, sample {i}"
-        state = new_state(net, name)
+        state = learner(net, name)
         n_winners = 0
         for i in range(n):
             n_winners += len(rnet.stdp_step(name, waves[i]))

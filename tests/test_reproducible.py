@@ -20,7 +20,7 @@ import pytest
 SCRIPT = r"""
 import hashlib, json, sys, torch
 from fastspike.models import Mozafari2018
-from fastspike.train import train_mnist
+from fastspike.api import train_mnist
 torch.set_num_threads(int(sys.argv[2]))
 h = lambda t: hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]
 init = {k: h(v) for k, v in Mozafari2018(seed=0).state_dict().items()}

@@ -14,8 +14,8 @@ import torch
 
 pytest.importorskip("flask", reason="the web demo needs flask (pip install flask)")
 
+from fastspike.api import load_model, predict_images  # noqa: E402
 from fastspike.serve import create_app, pretrained_path, run_model  # noqa: E402
-from fastspike.train import load_model, predict_images  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -97,8 +97,8 @@ def test_predict_decision_scores_are_max_potentials(net, mnist):
 
 
 def test_predict_linear_readout_network(mnist):
+    from fastspike.api import resolve_spec
     from fastspike.network import Network
-    from fastspike.train import resolve_spec
 
     net = Network(resolve_spec("mozafari2018-linear"), seed=0)
     client = create_app(net).test_client()

@@ -16,6 +16,7 @@ from spec_helpers import with_rates
 from fastspike.__main__ import main
 from fastspike.network import Network, majority_vote
 from fastspike.registry import get_spec
+from fastspike.rules import HeadsLearner
 from fastspike.spec import (
     AdaptiveRates,
     NetworkSpec,
@@ -23,7 +24,7 @@ from fastspike.spec import (
     VoteReadout,
     load_spec,
 )
-from fastspike.train import MultiRSTDPState, new_state, phase_input_layer, train_epoch
+from fastspike.training import learner, train_epoch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ZOO = ["deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024"]
@@ -193,7 +194,7 @@ def test_training_a_branch_changes_only_that_branch(mnist):
     x = net.layer_input("S3b", times, training=True)
     assert x.shape == (40, 75, 9, 9)
     assert torch.equal(x, net.layer_input("S3", times, training=True))
-    train_epoch(net, "S3b", x, new_state(net, "S3b"), batch_size=8)
+    train_epoch(net, "S3b", x, learner(net, "S3b"), batch_size=8)
     changed = [n for n, c in net.named_convs() if not torch.equal(c.weight, before[n])]
     assert changed == ["S3b"]
     # the block's map is the three branches, centred and concatenated
@@ -211,8 +212,8 @@ def test_heads_learn_by_their_own_vote_and_silence_changes_nothing(mnist):
     x = net.layer_input("heads", times, training=True)
     vote, winners, _, votes = net.decide_heads(x)
     assert (votes[-2:] == -1).all() and (vote[-2:] == -1).all()  # blank images: every head silent
-    state = new_state(net, "heads", phase=spec.phases[-1])
-    assert isinstance(state, MultiRSTDPState) and list(state.layers) == ["H3", "H5", "H7"]
+    state = learner(net, "heads", phase=spec.phases[-1])
+    assert isinstance(state, HeadsLearner) and list(state.layers) == ["H3", "H5", "H7"]
     for i in (30, 31):  # the blank images change nothing
         before = [c.weight.clone() for _, c in net.named_convs()]
         train_epoch(net, "heads", x[i : i + 1], state, labels=labels[i : i + 1], batch_size=1)
@@ -238,7 +239,7 @@ def test_head_rates_adapt_by_own_or_majority_counts(mnist):
         s = spec.replace(readout=VoteReadout(fallback="H5", adapt=adapt))
         net = Network(s, seed=0)
         x = net.layer_input("heads", net.encoder(train.images[:n]), training=True)
-        state = new_state(net, "heads", phase=s.phases[-1])
+        state = learner(net, "heads", phase=s.phases[-1])
         train_epoch(net, "heads", x, state, labels=train.labels[:n], batch_size=3, phase=s.phases[-1])
         results[adapt] = {k: (v.reward, v.punish) for k, v in state.layers.items()}
         assert state.chunks == 4
@@ -258,10 +259,10 @@ def test_joint_schedules_say_who_learns_in_which_chunk(mnist, schedule):
     phase = dataclasses.replace(base.phases[-1], schedule=schedule)
     spec = base.replace(phases=base.phases[:-1] + (phase,))
     net = Network(spec, seed=0)
-    assert phase_input_layer(spec, phase) == "S3"
+    assert phase.input_layer == "S3"
     x = net.layer_input("S3", net.encoder(train.images[:16]), training=True)
     labels = train.labels[:16]
-    state = new_state(net, "S4", phase=phase)
+    state = learner(net, "S4", phase=phase)
     calls = []
     for n in ("S3", "S4"):  # record who is updated (a rate rescaled to 0 would hide it in the weights)
         conv = net.conv(n)
@@ -299,7 +300,7 @@ def test_joint_phase_updates_only_winners(mnist):
     t, v = s3(x, 15)
     winners = s3.winners(t, v, 15, pointwise=True)
     before = {n: net.conv(n).weight.clone() for n in ("S3", "S4")}
-    state = new_state(net, "S4", phase=spec.phases[-1])
+    state = learner(net, "S4", phase=spec.phases[-1])
     train_epoch(net, "S4", x, state, labels=train.labels[:1], batch_size=1, phase=spec.phases[-1])
     f3 = sorted({int(f) for f in winners[0, :, 0] if f >= 0})
     changed3 = (net.conv("S3").weight != before["S3"]).flatten(1).any(1).nonzero().flatten().tolist()

@@ -473,7 +473,7 @@ def test_zoo_batch_one_equals_reference(mnist, name, compat, n, period, chunk):
     decision layers compare exactly rounded ``P[T-1]`` on both sides (``exact_decision``), as
     decision ties are common."""
     from fastspike.network import Network
-    from fastspike.train import new_state, phase_input_layer, train_epoch
+    from fastspike.training import learner, train_epoch
 
     train, test = mnist
     n_test = 24
@@ -501,18 +501,18 @@ def test_zoo_batch_one_equals_reference(mnist, name, compat, n, period, chunk):
             for i in range(n):
                 expect = ref.wave_to_times(rnet.layer_input(phase.layer, waves[i], training=True))
                 assert torch.equal(x[i].cpu(), expect), f"{phase.layer} input, sample {i}"
-            state = new_state(net, phase.layer)
+            state = learner(net, phase.layer)
             for i in range(n):
                 rnet.stdp_step(phase.layer, waves[i])
                 train_epoch(net, phase.layer, x[i : i + 1], state, batch_size=1)
             assert_weights(f"after phase {phase.layer}")
             continue
-        first = phase_input_layer(spec, phase)
+        first = phase.input_layer
         x = net.layer_input(first, times, training=True)
         for i in range(n):
             expect = ref.wave_to_times(rnet.layer_input(first, waves[i], training=True))
             assert torch.equal(x[i].cpu(), expect), f"{first} input, sample {i}"
-        state = new_state(net, phase.layer, phase=phase)
+        state = learner(net, phase.layer, phase=phase)
         decisions = []
         for epoch in range(2):
             for i in range(n):
