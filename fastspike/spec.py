@@ -18,10 +18,33 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from fastspike.spec_elements import (
+    KHERADPISHEH_DOG,
+    MOZAFARI_DOG,
+    RSTDP,
+    SCHEDULES,
+    STDP,
+    AdaptiveRates,
+    DecisionReadout,
+    DoublingRates,
+    EncoderSpec,
+    FixedRates,
+    IzhikevichNeuron,
+    LinearReadout,
+    Phase,
+    Rule,
+    SpecError,
+    VoteReadout,
+    check_int,
+    check_new_name,
+    check_num,
+    is_int,
+    spec_error,
+)
 
 __all__ = [
     "AdaptiveRates",
@@ -49,205 +72,6 @@ __all__ = [
     "register_rule_type",
     "spec_error",
 ]
-
-
-class SpecError(ValueError):
-    """An invalid network description; the message names the layer and the field."""
-
-
-def _fail(where: str, fld: str, msg: str) -> None:
-    raise SpecError(f"{where}.{fld}: {msg}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _int(where: str, fld: str, v: Any, lo: int | None = None) -> None:
-    if not _is_int(v):
-        _fail(where, fld, f"expected an integer, got {v!r}")
-    if lo is not None and v < lo:
-        _fail(where, fld, f"expected an integer >= {lo}, got {v}")
-
-
-def _new_name(where: str, name: Any, names: set[str]) -> None:
-    """A conv's or block's name: a non-empty string, not "readout", not used before (added to ``names``)."""
-    if not isinstance(name, str) or not name or name == "readout":
-        _fail(where, "name", f"expected a non-empty name other than 'readout', got {name!r}")
-    if name in names:
-        _fail(where, "name", f"{name!r} is used by an earlier layer")
-    names.add(name)
-
-
-def _num(where: str, fld: str, v: Any) -> None:
-    if not _is_num(v):
-        _fail(where, fld, f"expected a finite number, got {v!r}")
-
-
-# ----------------------------------------------------------------------------- encoder
-#: Mozafari et al. DoG bank : ON/OFF pairs at three scales, as (size, sigma1, sigma2).
-MOZAFARI_DOG = (
-    (3, 3 / 9, 6 / 9),
-    (3, 6 / 9, 3 / 9),
-    (7, 7 / 9, 14 / 9),
-    (7, 14 / 9, 7 / 9),
-    (13, 13 / 9, 26 / 9),
-    (13, 26 / 9, 13 / 9),
-)
-#: Kheradpisheh et al. DoG bank: one ON-centre and one OFF-centre 7x7 filter.
-KHERADPISHEH_DOG = ((7, 1.0, 2.0), (7, 2.0, 1.0))
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """Input encoding (ALGORITHMS.md 2): DoG bank, threshold, local normalisation, rank order."""
-
-    dog: tuple[tuple[int, float, float], ...]  #: (size, sigma1, sigma2) per filter
-    padding: int  #: zero padding of the DoG correlation
-    threshold: float = 50.0  #: filtered values strictly below it become 0
-    norm_radius: int = 8  #: local normalisation radius
-    mode: str = "clean"  #: rank-order coding: "clean" or "compat"
-    tie_consistent: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "dog", tuple(tuple(d) for d in self.dog))
-        w = "encoder"
-        if not self.dog:
-            _fail(w, "dog", "expected at least one (size, sigma1, sigma2) filter")
-        for i, d in enumerate(self.dog):
-            if len(d) != 3 or not _is_int(d[0]) or d[0] < 1 or d[0] % 2 == 0:
-                _fail(w, f"dog[{i}]", f"expected (odd size >= 1, sigma1, sigma2), got {d!r}")
-            if not (_is_num(d[1]) and _is_num(d[2]) and d[1] > 0 and d[2] > 0):
-                _fail(w, f"dog[{i}]", f"expected positive sigmas, got {d!r}")
-        _int(w, "padding", self.padding, 0)
-        _num(w, "threshold", self.threshold)
-        _int(w, "norm_radius", self.norm_radius, 0)
-        if self.mode not in ("clean", "compat"):
-            _fail(w, "mode", f"expected 'clean' or 'compat', got {self.mode!r}")
-
-    @property
-    def channels(self) -> int:
-        return len(self.dog)
-
-    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        k = max(d[0] for d in self.dog)
-        return tuple(n + 2 * self.padding - k + 1 for n in size)  # type: ignore[return-value]
-
-
-# ----------------------------------------------------------------------------- learning rules
-@dataclass(frozen=True)
-class DoublingRates:
-    """STDP rates that double every ``period`` samples of the layer (ALGORITHMS.md 7.2).
-
-    ``a+(i) = min(a_plus * factor**floor((i+1)/period), cap)`` for the 0-based sample
-    index ``i`` of the layer's training; ``a- = ratio * a+`` from the first doubling on
-    (``a_minus`` before it). All in float32.
-    """
-
-    a_plus: float = 0.004
-    a_minus: float = -0.003
-    period: int = 500
-    factor: float = 2.0
-    cap: float = 0.15
-    ratio: float = -0.75
-
-    def _check(self, where: str) -> None:
-        for f in ("a_plus", "a_minus", "factor", "cap", "ratio"):
-            _num(where, f, getattr(self, f))
-        _int(where, "period", self.period, 1)
-
-
-@dataclass(frozen=True)
-class FixedRates:
-    """Constant STDP rates ``(a+, a-)``."""
-
-    a_plus: float = 0.004
-    a_minus: float = -0.003
-
-    def _check(self, where: str) -> None:
-        _num(where, "a_plus", self.a_plus)
-        _num(where, "a_minus", self.a_minus)
-
-
-@dataclass(frozen=True)
-class AdaptiveRates:
-    """R-STDP reward and punishment rates, rescaled after every ``chunk`` samples
-    (ALGORITHMS.md 7.3): reward by the chunk's miss fraction, punishment by its hit
-    fraction, always from these base values."""
-
-    reward: tuple[float, float] = (0.004, -0.003)
-    punish: tuple[float, float] = (-0.004, 0.0005)
-    chunk: int = 1000
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reward", tuple(self.reward))
-        object.__setattr__(self, "punish", tuple(self.punish))
-
-    def _check(self, where: str) -> None:
-        for f in ("reward", "punish"):
-            v = getattr(self, f)
-            if len(v) != 2 or not all(_is_num(a) for a in v):
-                _fail(where, f, f"expected two finite numbers (a+, a-), got {v!r}")
-        _int(where, "chunk", self.chunk, 1)
-
-
-@dataclass(frozen=True)
-class STDP:
-    """Unsupervised STDP (ALGORITHMS.md 7.1) with weight bounds and the stabiliser."""
-
-    rates: DoublingRates | FixedRates = field(default_factory=DoublingRates)
-    lb: float = 0.0
-    ub: float = 1.0
-    stabilize: bool = True
-
-
-@dataclass(frozen=True)
-class RSTDP:
-    """Reward-modulated STDP of a decision layer (ALGORITHMS.md 7.3)."""
-
-    rates: AdaptiveRates = field(default_factory=AdaptiveRates)
-    lb: float = 0.2
-    ub: float = 0.8
-    stabilize: bool = False
-
-
-Rule = STDP | RSTDP
-
-
-# ----------------------------------------------------------------------------- neuron models
-@dataclass(frozen=True)
-class IzhikevichNeuron:
-    """Izhikevich (2003) neurons for a conv (ALGORITHMS.md 11); regular spiking by default.
-
-    The conv's potential ``P[t]`` (what an integrate-and-fire conv integrates, exactly
-    rounded) drives each neuron with the current ``I[t] = gain * max(P[t] - threshold, 0)``
-    (``threshold`` is the conv's; a decision layer's counts as 0), and the neurons run over
-    the ``T`` steps with ``n_sub`` Euler sub-steps of ``v`` per step of ``dt`` ms. The layer
-    passes on each neuron's first spike from the step its current is positive on (``T`` =
-    never); its value for the competition is ``P`` at that spike.
-    """
-
-    a: float = 0.02
-    b: float = 0.2
-    c: float = -65.0
-    d: float = 8.0
-    dt: float = 1.0
-    n_sub: int = 2
-    gain: float = 1.0
-
-    def _check(self, where: str) -> None:
-        for f in ("a", "b", "c", "d"):
-            _num(where, f, getattr(self, f))
-        for f in ("dt", "gain"):
-            _num(where, f, getattr(self, f))
-            if getattr(self, f) <= 0:
-                _fail(where, f, f"expected a positive number, got {getattr(self, f)}")
-        if not _is_int(self.n_sub) or not 1 <= self.n_sub <= 1000:
-            _fail(where, "n_sub", f"expected an integer number of sub-steps in [1, 1000], got {self.n_sub!r}")
 
 
 # ----------------------------------------------------------------------------- layers
@@ -352,106 +176,6 @@ class Parallel:
 Layer = Pad | Pool | Inhibit | Conv | Parallel
 
 
-# ----------------------------------------------------------------------------- readouts, phases
-@dataclass(frozen=True)
-class DecisionReadout:
-    """The last layer is a decision layer: class = winning feature // (features / classes);
-    no winner = silence (-1)."""
-
-
-@dataclass(frozen=True)
-class LinearReadout:
-    """A linear classifier on "spiked at any time" of the last layer's (pooled) map.
-
-    ``method``: ``"svm"`` (one-vs-rest linear SVM with the squared hinge loss,
-    ``0.5 |w|^2 + C sum(max(0, 1 - y w.x)^2)`` per class, as scikit-learn's
-    ``LinearSVC``) or ``"logistic"`` (multinomial logistic regression with the same
-    L2 weight ``1 / C``). Both are fitted in torch by full-batch L-BFGS (at most
-    ``max_iter`` iterations) on the network's device; silent samples (no feature
-    spiked) are answered with silence (-1).
-    """
-
-    method: str = "svm"
-    C: float = 2.4
-    max_iter: int = 200
-
-    def _check(self, where: str) -> None:
-        if self.method not in ("svm", "logistic"):
-            _fail(where, "method", f"expected 'svm' or 'logistic', got {self.method!r}")
-        _num(where, "C", self.C)
-        if self.C <= 0:
-            _fail(where, "C", f"expected > 0, got {self.C}")
-        _int(where, "max_iter", self.max_iter, 1)
-
-
-@dataclass(frozen=True)
-class VoteReadout:
-    """Majority vote of the decision heads of a final :class:`Parallel` block.
-
-    Each head that does not stay silent votes for its class. A class with at least 2
-    votes and more votes than any other class wins; otherwise the answer is the vote of
-    the ``fallback`` head, and when that head is silent, the vote of the first head (in
-    block order) that is not; when every head is silent, silence (-1).
-
-    ``adapt``: how each head's adaptive R-STDP rates are rescaled after a chunk:
-    ``"head"`` from the head's own hits and misses (clean), ``"majority"`` from the
-    vote's (the published code, compat).
-    """
-
-    fallback: str
-    adapt: str = "head"
-
-    def _check(self, where: str) -> None:
-        if not isinstance(self.fallback, str) or not self.fallback:
-            _fail(where, "fallback", f"expected the name of a head, got {self.fallback!r}")
-        if self.adapt not in ("head", "majority"):
-            _fail(where, "adapt", f"expected 'head' or 'majority', got {self.adapt!r}")
-
-
-#: How a decision phase with ``joint`` layers shares its chunks between the learners
-#: (the joint layers, then the decision layer): ``"joint"`` every learner learns from every
-#: decision; ``"alternate_chunks"`` chunk c (counted over the whole phase) trains learner
-#: ``c mod n`` only, and every learner's rates are rescaled after every chunk;
-#: ``"repo_compat"`` the published deepr2024_2 selector (ZOO.md 2): in the phase's first
-#: epoch even chunks train the joint layer and odd ones the decision layer, later only the
-#: decision layer, and after a chunk only the layer selected next is rescaled.
-SCHEDULES = ("joint", "alternate_chunks", "repo_compat")
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One training phase: train ``layer`` (a conv's name, or ``"readout"`` for a
-    linear readout) with its rule for ``epochs`` epochs of ``samples`` training
-    samples (``None`` = all), in batches of ``batch_size`` (``None`` = the run's).
-    ``evaluate``: test after every epoch; ``keep_best``: keep the layer's weights of
-    the best test epoch. ``layer`` may also name a :class:`Parallel` block of heads
-    (every head trains) or one branch of a block of branches.
-
-    ``joint``: thresholded convs below the decision layer ``layer`` that learn with it by
-    their ``reward_rule``: a right decision rewards their k-WTA winners (pointwise
-    inhibition, then k-WTA on their own potentials), a wrong one punishes them, silence
-    changes nothing; the decision layer reads their uninhibited spikes. ``schedule``
-    (one of :data:`SCHEDULES`) says which learners learn in which chunk."""
-
-    layer: str
-    epochs: int = 1
-    samples: int | None = None
-    batch_size: int | None = None
-    evaluate: bool = False
-    keep_best: bool = False
-    joint: tuple[str, ...] = ()
-    schedule: str = "joint"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.joint, list):
-            object.__setattr__(self, "joint", tuple(self.joint))
-
-    @property
-    def input_layer(self) -> str:
-        """The layer whose input the phase trains from: its lowest joint layer, or its layer."""
-        return self.joint[0] if self.joint else self.layer
-
-
 # ----------------------------------------------------------------------------- the network
 @dataclass(frozen=True)
 class NetworkSpec:
@@ -528,42 +252,42 @@ class NetworkSpec:
     # -- validation
     def _walk(self) -> list[tuple[int, int, int]]:
         if not isinstance(self.encoder, EncoderSpec):
-            _fail("spec", "encoder", f"expected an EncoderSpec, got {type(self.encoder).__name__}")
+            spec_error("spec", "encoder", f"expected an EncoderSpec, got {type(self.encoder).__name__}")
         H, W = self.encoder.output_size(self.input_size)
         C = self.encoder.channels
         if H < 1 or W < 1:
-            _fail("encoder", "padding", f"the DoG output of a {self.input_size} input is empty")
+            spec_error("encoder", "padding", f"the DoG output of a {self.input_size} input is empty")
         out = [(C, H, W)]
         names: set[str] = set()
         convs = [i for i, layer in enumerate(self.layers) if isinstance(layer, Conv)]
         for i, layer in enumerate(self.layers):
             w = f"layers[{i}]" + (f" {layer.name!r}" if isinstance(layer, Conv) else "")
             if isinstance(layer, Pad):
-                _int(w, "padding", layer.padding, 0)
+                check_int(w, "padding", layer.padding, 0)
                 H, W = H + 2 * layer.padding, W + 2 * layer.padding
             elif isinstance(layer, Pool):
-                _int(w, "kernel", layer.kernel, 1)
+                check_int(w, "kernel", layer.kernel, 1)
                 if layer.stride is not None:
-                    _int(w, "stride", layer.stride, 1)
-                _int(w, "padding", layer.padding, 0)
+                    check_int(w, "stride", layer.stride, 1)
+                check_int(w, "padding", layer.padding, 0)
                 if 2 * layer.padding > layer.kernel:
-                    _fail(
+                    spec_error(
                         w,
                         "padding",
                         f"expected at most half the kernel ({layer.kernel}), got {layer.padding}",
                     )
                 if layer.kernel > min(H, W) + 2 * layer.padding:
-                    _fail(w, "kernel", f"{layer.kernel} is larger than its padded {H}x{W} input")
+                    spec_error(w, "kernel", f"{layer.kernel} is larger than its padded {H}x{W} input")
                 H = (H + 2 * layer.padding - layer.kernel) // layer.step + 1
                 W = (W + 2 * layer.padding - layer.kernel) // layer.step + 1
             elif isinstance(layer, Inhibit):
                 if not isinstance(layer.train_only, bool):
-                    _fail(w, "train_only", f"expected true or false, got {layer.train_only!r}")
+                    spec_error(w, "train_only", f"expected true or false, got {layer.train_only!r}")
             elif isinstance(layer, Conv):
                 self._check_conv(w, layer, C, H, W, names)
                 if layer.is_decision:
                     if not isinstance(self.readout, DecisionReadout) or i != convs[-1]:
-                        _fail(
+                        spec_error(
                             w,
                             "threshold",
                             "null (a decision layer) is only allowed for the last conv "
@@ -572,23 +296,23 @@ class NetworkSpec:
                 C, H, W = layer.out_channels, H - layer.kernel + 1, W - layer.kernel + 1
             elif isinstance(layer, Parallel):
                 w = f"layers[{i}] {layer.name!r}"
-                _new_name(w, layer.name, names)
+                check_new_name(w, layer.name, names)
                 if not isinstance(layer.convs, tuple) or len(layer.convs) < 2:
-                    _fail(w, "convs", f"expected at least two convs, got {layer.convs!r}")
+                    spec_error(w, "convs", f"expected at least two convs, got {layer.convs!r}")
                 for b, c in enumerate(layer.convs):
                     if not isinstance(c, Conv):
-                        _fail(f"{w}.convs[{b}]", "type", f"expected a Conv, got {type(c).__name__}")
+                        spec_error(f"{w}.convs[{b}]", "type", f"expected a Conv, got {type(c).__name__}")
                     self._check_conv(f"{w}.convs[{b}] {c.name!r}", c, C, H, W, names)
                 if layer.is_heads:
                     if i != len(self.layers) - 1 or not isinstance(self.readout, VoteReadout):
-                        _fail(w, "convs", "decision heads must be the last layer, with a vote readout")
+                        spec_error(w, "convs", "decision heads must be the last layer, with a vote readout")
                     H = max(H - c.kernel + 1 for c in layer.convs)
                     W = max(W - c.kernel + 1 for c in layer.convs)
                     C = sum(c.out_channels for c in layer.convs)
                 else:
                     for b, c in enumerate(layer.convs):
                         if c.is_decision:
-                            _fail(
+                            spec_error(
                                 f"{w}.convs[{b}] {c.name!r}",
                                 "threshold",
                                 "a block mixes decision heads and thresholded branches",
@@ -596,7 +320,7 @@ class NetworkSpec:
                     k_min = min(c.kernel for c in layer.convs)
                     for b, c in enumerate(layer.convs):
                         if (c.kernel - k_min) % 2:
-                            _fail(
+                            spec_error(
                                 f"{w}.convs[{b}] {c.name!r}",
                                 "kernel",
                                 f"branches are centred: kernels must differ by even numbers "
@@ -612,27 +336,29 @@ class NetworkSpec:
         return out
 
     def _check_conv(self, w: str, layer: Conv, C: int, H: int, W: int, names: set[str]) -> None:
-        _new_name(w, layer.name, names)
-        _int(w, "in_channels", layer.in_channels, 1)
+        check_new_name(w, layer.name, names)
+        check_int(w, "in_channels", layer.in_channels, 1)
         if layer.in_channels != C:
-            _fail(w, "in_channels", f"expected {C} (the channels that reach it), got {layer.in_channels}")
-        _int(w, "out_channels", layer.out_channels, 1)
-        _int(w, "kernel", layer.kernel, 1)
+            spec_error(
+                w, "in_channels", f"expected {C} (the channels that reach it), got {layer.in_channels}"
+            )
+        check_int(w, "out_channels", layer.out_channels, 1)
+        check_int(w, "kernel", layer.kernel, 1)
         if layer.kernel > min(H, W):
-            _fail(w, "kernel", f"{layer.kernel} is larger than its {H}x{W} input")
+            spec_error(w, "kernel", f"{layer.kernel} is larger than its {H}x{W} input")
         if layer.threshold is not None:
-            _num(w, "threshold", layer.threshold)
+            check_num(w, "threshold", layer.threshold)
             if layer.threshold < 0:
-                _fail(w, "threshold", f"expected >= 0 or null (a decision layer), got {layer.threshold}")
-        _int(w, "k", layer.k, 1)
-        _int(w, "radius", layer.radius, 0)
-        _num(w, "weight_mean", layer.weight_mean)
-        _num(w, "weight_std", layer.weight_std)
+                spec_error(w, "threshold", f"expected >= 0 or null (a decision layer), got {layer.threshold}")
+        check_int(w, "k", layer.k, 1)
+        check_int(w, "radius", layer.radius, 0)
+        check_num(w, "weight_mean", layer.weight_mean)
+        check_num(w, "weight_std", layer.weight_std)
         if layer.weight_std < 0:
-            _fail(w, "weight_std", f"expected >= 0, got {layer.weight_std}")
+            spec_error(w, "weight_std", f"expected >= 0, got {layer.weight_std}")
         self._check_rule(w, layer)
         if layer.is_decision and layer.out_channels % self.n_classes:
-            _fail(
+            spec_error(
                 w,
                 "out_channels",
                 f"{layer.out_channels} features do not divide by the {self.n_classes} classes",
@@ -640,9 +366,9 @@ class NetworkSpec:
         rr = layer.reward_rule
         if rr is not None:
             if not isinstance(rr, RSTDP):
-                _fail(w, "reward_rule", f"expected an RSTDP rule or null, got {type(rr).__name__}")
+                spec_error(w, "reward_rule", f"expected an RSTDP rule or null, got {type(rr).__name__}")
             if layer.is_decision:
-                _fail(
+                spec_error(
                     w,
                     "reward_rule",
                     "a decision layer learns by its rule; reward_rule is for thresholded convs",
@@ -650,7 +376,7 @@ class NetworkSpec:
             self._check_rule_fields(w, "reward_rule", rr)
         if layer.neuron is not None:
             if not isinstance(layer.neuron, IzhikevichNeuron):
-                _fail(
+                spec_error(
                     w, "neuron", f"expected an Izhikevich neuron or null, got {type(layer.neuron).__name__}"
                 )
             layer.neuron._check(f"{w}.neuron")
@@ -660,45 +386,47 @@ class NetworkSpec:
         if rule is None:
             return
         if type(rule) not in _TYPE_NAMES or type(rule) not in _RULE_TYPES.values():
-            _fail(w, "rule", f"expected one of {sorted(_RULE_TYPES)} or null, got {type(rule).__name__}")
+            spec_error(w, "rule", f"expected one of {sorted(_RULE_TYPES)} or null, got {type(rule).__name__}")
         if type(rule) not in (STDP, RSTDP):  # a registered rule checks its own fields
             rule.check(w, layer)
             return
         self._check_rule_fields(w, "rule", rule)
         if isinstance(rule, STDP) and layer.is_decision:
-            _fail(w, "rule", "a decision layer learns by R-STDP, not STDP")
+            spec_error(w, "rule", "a decision layer learns by R-STDP, not STDP")
         if isinstance(rule, RSTDP) and not layer.is_decision:
-            _fail(w, "rule", "R-STDP needs a decision layer (threshold null)")
+            spec_error(w, "rule", "R-STDP needs a decision layer (threshold null)")
 
     @staticmethod
     def _check_rule_fields(w: str, fld: str, rule: STDP | RSTDP) -> None:
         """A rule's bounds and the kind of its rates (``fld``: "rule" or "reward_rule")."""
-        _num(w, f"{fld}.lb", rule.lb)
-        _num(w, f"{fld}.ub", rule.ub)
+        check_num(w, f"{fld}.lb", rule.lb)
+        check_num(w, f"{fld}.ub", rule.ub)
         if rule.lb > rule.ub:
-            _fail(w, f"{fld}.lb", f"expected lb <= ub, got {rule.lb} > {rule.ub}")
+            spec_error(w, f"{fld}.lb", f"expected lb <= ub, got {rule.lb} > {rule.ub}")
         if isinstance(rule, STDP):
             if not isinstance(rule.rates, (DoublingRates, FixedRates)):
-                _fail(w, f"{fld}.rates", f"expected doubling or fixed rates, got {type(rule.rates).__name__}")
+                spec_error(
+                    w, f"{fld}.rates", f"expected doubling or fixed rates, got {type(rule.rates).__name__}"
+                )
         elif not isinstance(rule.rates, AdaptiveRates):
-            _fail(w, f"{fld}.rates", f"expected adaptive rates, got {type(rule.rates).__name__}")
+            spec_error(w, f"{fld}.rates", f"expected adaptive rates, got {type(rule.rates).__name__}")
         rule.rates._check(f"{w}.{fld}.rates")
 
     def _validate(self) -> None:
         for f, lo in (("T", 1), ("n_classes", 2)):
-            _int("spec", f, getattr(self, f), lo)
+            check_int("spec", f, getattr(self, f), lo)
         if self.T > 255:
-            _fail("spec", "T", f"expected at most 255 time steps, got {self.T}")
+            spec_error("spec", "T", f"expected at most 255 time steps, got {self.T}")
         if not isinstance(self.name, str) or not self.name:
-            _fail("spec", "name", f"expected a non-empty string, got {self.name!r}")
-        if len(self.input_size) != 2 or not all(_is_int(n) and n >= 1 for n in self.input_size):
-            _fail("spec", "input_size", f"expected (height, width), got {self.input_size!r}")
+            spec_error("spec", "name", f"expected a non-empty string, got {self.name!r}")
+        if len(self.input_size) != 2 or not all(is_int(n) and n >= 1 for n in self.input_size):
+            spec_error("spec", "input_size", f"expected (height, width), got {self.input_size!r}")
         if not any(isinstance(layer, (Conv, Parallel)) for layer in self.layers):
-            _fail("spec", "layers", "expected at least one conv layer")
+            spec_error("spec", "layers", "expected at least one conv layer")
         if isinstance(self.readout, (LinearReadout, VoteReadout)):
             self.readout._check("readout")
         elif not isinstance(self.readout, DecisionReadout):
-            _fail(
+            spec_error(
                 "spec",
                 "readout",
                 f"expected a decision, vote or linear readout, got {type(self.readout).__name__}",
@@ -707,30 +435,30 @@ class NetworkSpec:
         if isinstance(self.readout, DecisionReadout):
             last = max(i for i, layer in enumerate(self.layers) if isinstance(layer, Conv))
             if not self.convs[-1].is_decision:
-                _fail(
+                spec_error(
                     f"layers[{last}] {self.convs[-1].name!r}",
                     "threshold",
                     "expected null: a decision readout needs a decision layer as the last conv",
                 )
             if last != len(self.layers) - 1:
-                _fail(f"layers[{last + 1}]", "type", "nothing may follow the decision layer")
+                spec_error(f"layers[{last + 1}]", "type", "nothing may follow the decision layer")
         if isinstance(self.readout, VoteReadout):
             last = self.layers[-1]
             if not isinstance(last, Parallel) or not last.is_heads:
-                _fail(
+                spec_error(
                     f"layers[{len(self.layers) - 1}]",
                     "type",
                     "a vote readout needs a Parallel block of decision heads as the last layer",
                 )
             if self.readout.fallback not in [c.name for c in last.convs]:
-                _fail(
+                spec_error(
                     "readout",
                     "fallback",
                     f"expected one of the heads {[c.name for c in last.convs]}, "
                     f"got {self.readout.fallback!r}",
                 )
         if shapes[-1][1] < 1 or shapes[-1][2] < 1:
-            _fail("spec", "layers", f"the output map is empty ({shapes[-1]})")
+            spec_error("spec", "layers", f"the output map is empty ({shapes[-1]})")
         names: dict[str, Conv | Parallel] = {c.name: c for c in self.convs}
         for layer in self.layers:
             if isinstance(layer, Parallel):
@@ -743,15 +471,17 @@ class NetworkSpec:
         for i, p in enumerate(self.phases):
             w = f"phases[{i}]"
             if not isinstance(p, Phase):
-                _fail(w, "type", f"expected a Phase, got {type(p).__name__}")
+                spec_error(w, "type", f"expected a Phase, got {type(p).__name__}")
             if p.layer == "readout":
                 if not isinstance(self.readout, LinearReadout):
-                    _fail(w, "layer", "'readout' needs a linear readout")
+                    spec_error(w, "layer", "'readout' needs a linear readout")
             elif p.layer not in names:
-                _fail(w, "layer", f"expected a conv layer name {sorted(names)} or 'readout', got {p.layer!r}")
+                spec_error(
+                    w, "layer", f"expected a conv layer name {sorted(names)} or 'readout', got {p.layer!r}"
+                )
             elif isinstance(names[p.layer], Parallel):
                 if not names[p.layer].is_heads:
-                    _fail(
+                    spec_error(
                         w,
                         "layer",
                         f"a block of branches trains one branch at a time: name one of "
@@ -759,56 +489,58 @@ class NetworkSpec:
                     )
                 for c in names[p.layer].convs:
                     if c.rule is None:
-                        _fail(w, "layer", f"head {c.name!r} of {p.layer!r} has no learning rule")
+                        spec_error(w, "layer", f"head {c.name!r} of {p.layer!r} has no learning rule")
                 if len({c.rule.rates.chunk for c in names[p.layer].convs}) != 1:
-                    _fail(
+                    spec_error(
                         w, "layer", f"the heads of {p.layer!r} share their chunks: give them one chunk length"
                     )
             elif names[p.layer].rule is None:
-                _fail(w, "layer", f"layer {p.layer!r} has no learning rule")
+                spec_error(w, "layer", f"layer {p.layer!r} has no learning rule")
             elif self.block_of(p.layer) is not None and self.block_of(p.layer).is_heads:
-                _fail(
+                spec_error(
                     w, "layer", f"the heads train together: name their block {self.block_of(p.layer).name!r}"
                 )
             if not isinstance(p.joint, tuple) or not all(isinstance(n, str) for n in p.joint):
-                _fail(w, "joint", f"expected a list of conv names, got {p.joint!r}")
+                spec_error(w, "joint", f"expected a list of conv names, got {p.joint!r}")
             if p.schedule not in SCHEDULES:
-                _fail(w, "schedule", f"expected one of {list(SCHEDULES)}, got {p.schedule!r}")
+                spec_error(w, "schedule", f"expected one of {list(SCHEDULES)}, got {p.schedule!r}")
             if p.joint:
                 dec = names.get(p.layer)
                 if not isinstance(dec, Conv) or not dec.is_decision:
-                    _fail(w, "joint", "only a decision layer's phase can reward other layers")
+                    spec_error(w, "joint", "only a decision layer's phase can reward other layers")
                 for n in p.joint:
                     c = names.get(n)
                     if not isinstance(c, Conv) or c.is_decision or c.reward_rule is None:
-                        _fail(w, "joint", f"{n!r} is not a thresholded conv with a reward_rule")
+                        spec_error(w, "joint", f"{n!r} is not a thresholded conv with a reward_rule")
                     if order[n] >= order[p.layer]:
-                        _fail(w, "joint", f"{n!r} is not below the decision layer {p.layer!r}")
+                        spec_error(w, "joint", f"{n!r} is not below the decision layer {p.layer!r}")
                     if self.block_of(n) is not None:
-                        _fail(w, "joint", f"{n!r} is a branch of a parallel block (not supported)")
+                        spec_error(w, "joint", f"{n!r} is a branch of a parallel block (not supported)")
                     if c.reward_rule.rates.chunk != dec.rule.rates.chunk:
-                        _fail(
+                        spec_error(
                             w,
                             "joint",
                             f"{n!r} adapts its rates every {c.reward_rule.rates.chunk} samples, the "
                             f"decision layer every {dec.rule.rates.chunk}: they share their chunks",
                         )
                 if len(set(p.joint)) != len(p.joint):
-                    _fail(w, "joint", f"a layer is named twice: {list(p.joint)}")
+                    spec_error(w, "joint", f"a layer is named twice: {list(p.joint)}")
                 if p.schedule == "repo_compat" and len(p.joint) != 1:
-                    _fail(w, "schedule", "'repo_compat' alternates one joint layer with the decision layer")
+                    spec_error(
+                        w, "schedule", "'repo_compat' alternates one joint layer with the decision layer"
+                    )
             elif p.schedule != "joint":
-                _fail(w, "schedule", f"{p.schedule!r} needs joint layers to alternate with")
-            _int(w, "epochs", p.epochs, 1)
+                spec_error(w, "schedule", f"{p.schedule!r} needs joint layers to alternate with")
+            check_int(w, "epochs", p.epochs, 1)
             if p.samples is not None:
-                _int(w, "samples", p.samples, 1)
+                check_int(w, "samples", p.samples, 1)
             if p.batch_size is not None:
-                _int(w, "batch_size", p.batch_size, 1)
+                check_int(w, "batch_size", p.batch_size, 1)
             is_decision = isinstance(names.get(p.layer), Parallel) or (
                 p.layer != "readout" and names[p.layer].is_decision
             )
             if (p.evaluate or p.keep_best) and p.layer != "readout" and not is_decision:
-                _fail(w, "evaluate", "only a decision layer or the readout can be evaluated per epoch")
+                spec_error(w, "evaluate", "only a decision layer or the readout can be evaluated per epoch")
 
     # -- plain data
     def to_dict(self) -> dict:
@@ -887,11 +619,6 @@ def register_rule_type(name: str, cls: type) -> None:
         raise TypeError(f"cls: expected a dataclass with a check(where, layer) method, got {cls!r}")
     _RULE_TYPES[name] = cls
     _TYPE_NAMES[cls] = name
-
-
-def spec_error(where: str, fld: str, msg: str) -> None:
-    """Raise the :class:`SpecError` that names field ``fld`` of ``where``."""
-    _fail(where, fld, msg)
 
 
 def _to_plain(obj: Any) -> Any:

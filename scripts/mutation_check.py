@@ -151,7 +151,7 @@ MUTATIONS = [
     ),
     Mutation(
         "M12",
-        "fastspike/train.py",
+        "fastspike/rules/stdp.py",
         "conv.stdp(xg, tg, wg, lr_all[s:e], T)",
         "conv.stdp(xg, tg, wg, lr_all[s : s + 1].expand(e - s, 2), T)",
         ["tests/test_batched_oracle.py", "tests/test_model.py", "tests/test_networks.py"],
@@ -159,7 +159,7 @@ MUTATIONS = [
     ),
     Mutation(
         "M13",
-        "fastspike/train.py",
+        "fastspike/rules/rstdp.py",
         "e = min(n, s + batch_size, s + chunk - state.chunk_seen)",
         "e = min(n, s + batch_size)",
         ["tests/test_batched_oracle.py", "tests/test_model.py", "tests/test_networks.py"],
@@ -207,9 +207,9 @@ MUTATIONS = [
     ),
     Mutation(
         "M23",
-        "fastspike/train.py",
-        "return names[state.chunks % L]",
-        "return names[(state.chunks + 1) % L]",
+        "fastspike/rules/rstdp.py",
+        "return self.names[self.chunks % L]",
+        "return self.names[(self.chunks + 1) % L]",
         ["tests/test_zoo.py"],
         "alternate_chunks schedule: the decision layer learns first",
     ),
@@ -223,9 +223,9 @@ MUTATIONS = [
     ),
     Mutation(
         "M25",
-        "fastspike/train.py",
-        'if not heads or model.spec.readout.adapt == "majority":',
-        'if not heads or model.spec.readout.adapt == "head":',
+        "fastspike/rules/rstdp.py",
+        'return self.model.spec.readout.adapt != "majority"',
+        'return self.model.spec.readout.adapt != "head"',
         ["tests/test_zoo.py"],
         "vote network: adapt='head' rescales every head from the vote's counts (and 'majority' per head)",
     ),
