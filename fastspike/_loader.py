@@ -24,3 +24,8 @@ def load_library():
             f"{torch.__version__} is installed. Rebuild it with:\n    {REBUILD}"
         )
     return _C
+
+
+def with_cuda() -> bool:
+    """Whether the compiled library has its CUDA kernels (``fastspike.WITH_CUDA``); loads it."""
+    return bool(load_library().with_cuda)

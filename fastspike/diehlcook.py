@@ -261,11 +261,30 @@ def _ops():
     return diehl_cook
 
 
-def __getattr__(name: str):
-    # trace_stdp is fastspike.ops.diehl_cook.trace_stdp, imported on first use (PEP 562)
-    if name == "trace_stdp":
-        return _ops().trace_stdp
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def trace_stdp(
+    pre: Tensor,
+    post: Tensor,
+    w: Tensor,
+    x_pre: Tensor,
+    y: Tensor,
+    params: DiehlCookParams | None = None,
+    normalise: bool = True,
+) -> None:
+    """Trace STDP (the Diehl & Cook rule) for a fully connected layer, in place, for given
+    spike trains ``pre [B, T, n_in]`` and ``post [B, T, N]`` (uint8), samples in order:
+    before each sample (when ``normalise``) each neuron's input weights ``w [n_in, N]`` are
+    scaled to sum to ``params.norm``; then every step the traces decay, each input spike
+    depresses its row (``w = max(0, w - nu_pre * y1)``) and sets ``x_pre`` to 1, each output
+    spike potentiates its column (``w = min(w_max, w + (nu_post * x_pre) * y2)``) and sets
+    ``y1 = y2 = 1``. ``x_pre [n_in]`` and ``y [2, N]`` (y1, y2) carry the traces between calls.
+    One call (:func:`fastspike.ops.diehl_cook.trace_stdp`, the rule's constants packed);
+    ``fastspike.reference_diehlcook.trace_stdp_reference`` is the per-step loop it equals bit
+    for bit."""
+    p = params if params is not None else DiehlCookParams()
+    e = math.exp
+    packed = [p.nu_pre, p.nu_post, e(-p.dt / p.tau_pre), e(-p.dt / p.tau_post1), e(-p.dt / p.tau_post2),
+              p.w_max, p.norm if normalise else 0.0]  # fmt: skip
+    _ops().trace_stdp(pre, post, w, x_pre, y, [float(v) for v in packed])
 
 
 def _check_x(x, n_inputs: int) -> Tensor:

@@ -1,7 +1,8 @@
 """Neurons that spike more than once: fused multi-step LIF and Izhikevich layers.
 
 A layer's whole simulation over ``T`` steps is one call (``torch.ops.fastspike.lif_run``
-and ``izhikevich_run``; CPU and CUDA kernels, fake kernels for ``torch.compile``): each
+and ``izhikevich_run``, CPU and CUDA kernels; :mod:`fastspike.ops.neurons` has their typed
+wrappers and fake kernels for ``torch.compile``; this module checks the arguments): each
 neuron's state stays in registers, the per-step input current ``[B, T, ...]`` is read once,
 and the update rule is written once, in ``csrc/include/fastspike/neuron.h``, for both
 devices (ALGORITHMS.md 11). :mod:`fastspike.reference` has the plain per-step loops they
@@ -23,11 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from fastspike import ops as _ops_mod
-from fastspike._loader import load_library
-
-load_library()
-_ops = torch.ops.fastspike
+from fastspike.ops.checks import check_finite, on_device
+from fastspike.ops.neurons import izhikevich_run, lif_run
 
 __all__ = ["LIF", "Izhikevich", "NeuronRun", "izhikevich", "lif"]
 
@@ -157,13 +155,13 @@ def lif(
     _check_current(current)
     v0 = _state(v0, current, params.v_rest, torch.float32, "v0")
     ref0 = _state(ref0, current, 0, torch.int32, "ref0")
-    if _ops_mod._on_device(current, validate=validate):
-        _ops_mod.check_finite(current, "current")
-        _ops_mod.check_finite(v0, "v0")
+    if on_device(current, validate=validate):
+        check_finite(current, "current")
+        check_finite(v0, "v0")
         if ref0.numel() and bool((ref0 < 0).any()):
             raise ValueError("ref0: expected refractory steps >= 0")
     k, alpha, beta = params.coefficients()
-    s, v, ref, tr = _ops.lif_run(
+    s, v, ref, tr = lif_run(
         current, v0, ref0, k, alpha, beta, params.v_rest, params.v_reset, params.v_th, params.R,
         params.n_ref, params.exact, return_trace,
     )  # fmt: skip
@@ -189,27 +187,9 @@ def izhikevich(
     if u0 is None and isinstance(v0, Tensor) and v0.dtype == torch.float32:
         u0 = v0 * params.b
     u0 = _state(u0, current, 0.0, torch.float32, "u0")
-    if _ops_mod._on_device(current, validate=validate):
+    if on_device(current, validate=validate):
         for t, name in ((current, "current"), (v0, "v0"), (u0, "u0")):
-            _ops_mod.check_finite(t, name)
+            check_finite(t, name)
     p = params
-    s, v, u, tr = _ops.izhikevich_run(
-        current, v0, u0, p.a, p.b, p.c, p.d, p.dt, p.n_sub, p.compat, return_trace
-    )
+    s, v, u, tr = izhikevich_run(current, v0, u0, p.a, p.b, p.c, p.d, p.dt, p.n_sub, p.compat, return_trace)
     return NeuronRun(s, v, u, tr if return_trace else None)
-
-
-def _fake(current, v0, s0, return_trace):
-    spikes = current.new_empty(current.shape, dtype=torch.uint8)
-    trace = current.new_empty(current.shape) if return_trace else current.new_empty((0,))
-    return spikes, v0.new_empty(v0.shape), s0.new_empty(s0.shape), trace
-
-
-@torch.library.register_fake("fastspike::lif_run")
-def _lif_fake(current, v0, ref0, k, alpha, beta, v_rest, v_reset, v_th, R, n_ref, exact, return_trace=False):
-    return _fake(current, v0, ref0, return_trace)
-
-
-@torch.library.register_fake("fastspike::izhikevich_run")
-def _izh_fake(current, v0, u0, a, b, c, d, dt, n_sub, compat, return_trace=False):
-    return _fake(current, v0, u0, return_trace)
