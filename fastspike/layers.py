@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from fastspike import ops
 from fastspike.neurons import Izhikevich, izhikevich
+from fastspike.ops.final_potential import FinalPotentialCache
 
 __all__ = ["Pad", "Pool", "SpikingConv", "pad_times", "pool_times"]
 
@@ -249,30 +250,17 @@ class SpikingConv(nn.Module):
         networks, where about a third of the inputs fire, but its order of additions is
         the library's and the machine's: its last bits differ by device and CPU.)
         """
-        if times_in.device.type != "cpu":
-            p, _ = ops.final_potential(
-                times_in, self.weight, T, border, weight_rows=self.weight.permute(1, 2, 3, 0), validate=False
-            )
-            return p
-        rows, taps = self._weight_rows()
-        p, _ = ops.final_potential(times_in, self.weight, T, border, weight_rows=rows, tap_sums=taps)
+        p, _ = self._final_potential_cache()(times_in, T, border)
         return p
 
-    def _weight_rows(self) -> tuple[Tensor, Tensor]:
-        """``(weight.permute(1, 2, 3, 0)`` contiguous, :func:`ops.final_potential_tap_sums`
-        ``(weight))``, kept until the weight changes (its version counter: in-place
-        updates, ``copy_``, :func:`ops.stdp_update`)."""
-        key = self._rows_key()
-        cache = getattr(self, "_rows_cache", None)
-        if cache is None or cache[0] != key:
-            w = self.weight.detach()
-            cache = (key, w.permute(1, 2, 3, 0).contiguous(), ops.final_potential_tap_sums(w))
-            self._rows_cache = cache
-        return cache[1], cache[2]
-
-    def _rows_key(self) -> tuple:
-        w = self.weight
-        return (w._version, w.data_ptr(), w.device, w.shape)
+    def _final_potential_cache(self) -> FinalPotentialCache:
+        """The :class:`~fastspike.ops.final_potential.FinalPotentialCache` of the weight
+        tensor: its kernel layout and tap sums on the CPU, kept while the weight does not
+        change (a new one when the buffer was replaced, e.g. by ``.to()``)."""
+        cache = getattr(self, "_fp_cache", None)
+        if cache is None or cache.weight is not self.weight:
+            cache = self._fp_cache = FinalPotentialCache(self.weight)
+        return cache
 
     def winners(self, times: Tensor, values: Tensor, T: int, pointwise: bool = True) -> Tensor:
         """Training-time competition: pointwise inhibition then k-WTA -> ``[B, k, 3]``."""
@@ -295,35 +283,12 @@ class SpikingConv(nn.Module):
         ``rule``: ``(stabilize, lb, ub)`` of another rule than the layer's own (a thresholded
         layer rewarded by its ``reward_rule``)."""
         stabilize, lb, ub = (self.stabilize, self.lb, self.ub) if rule is None else rule
-        cache = getattr(self, "_rows_cache", None)
-        # without the whole-tensor clamp only the winners' features change: a
-        # cached weight layout that was current is patched, not rebuilt (R-STDP
-        # with batch_size=1 would otherwise rebuild ~5 MB after every sample)
-        patch = (
-            cache is not None
-            and cache[0] == self._rows_key()
-            and not self.compat
-            and self.weight.device.type == "cpu"
-        )
-        ops.stdp_update(
-            self.weight,
-            times_in,
-            times_out,
-            winners,
-            lr.to(self.weight.device, torch.float32),
-            T,
-            stabilize=stabilize,
-            lb=lb,
-            ub=ub,
-            clamp_all=self.compat,
-            validate=False,
-        )
-        if patch:
-            f = winners[..., 0].reshape(-1)
-            f = f[f >= 0].unique().to(self.weight.device)
-            _, rows, taps = cache
-            if f.numel():
-                w = self.weight[f]
-                rows[..., f] = w.permute(1, 2, 3, 0)
-                taps[..., f] = ops.final_potential_tap_sums(w)
-            self._rows_cache = (self._rows_key(), rows, taps)
+        lr = lr.to(self.weight.device, torch.float32)
+        kw = dict(stabilize=stabilize, lb=lb, ub=ub, clamp_all=self.compat, validate=False)
+        cache = getattr(self, "_fp_cache", None)
+        if cache is not None and cache.weight is self.weight:
+            # the decision path's kept weight layout and tap sums follow the update
+            # (patched for the winners' features, not rebuilt, where they can be)
+            cache.stdp_update(times_in, times_out, winners, lr, T, **kw)
+        else:
+            ops.stdp_update(self.weight, times_in, times_out, winners, lr, T, **kw)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import fastspike
+from fastspike.ops.final_potential import FinalPotentialCache
 
 T = 15
 U8 = torch.uint8
@@ -120,7 +121,7 @@ def test_weight_checks_of_the_python_layer(bad):
     with pytest.raises(ValueError, match=msg):
         fastspike.ops.check_weights(w)
     with pytest.raises(ValueError, match="weight: expected finite, non-negative weights"):
-        fastspike.ops.final_potential_tap_sums(w)
+        FinalPotentialCache(w).tensors()  # the decision layer's kept tap sums
     fastspike.ops.check_weights(torch.rand(4, 3, 3, 3))  # fine weights pass
     fastspike.ops.check_weights(torch.zeros(0, 3, 3, 3))
 

@@ -8,6 +8,7 @@ from conftest import random_times
 
 import fastspike
 from fastspike.layers import SpikingConv
+from fastspike.ops.final_potential import FinalPotentialCache
 
 
 def exact_final_potential(times_in, weight, T):
@@ -127,9 +128,11 @@ def test_decision_layer_weight_layout_patched_after_stdp(compat, B):
         assert changed.numel() > 0
         if not compat:  # what the patch relies on: only the winners' features change
             assert set(changed.tolist()) <= set(winners[:, :, 0].flatten().tolist())
-        rows, taps = conv._weight_rows()
+        cache = conv._final_potential_cache()
+        assert cache.current == (not compat)  # patched, not left to a rebuild
+        rows, taps = cache.tensors()
         assert torch.equal(rows, conv.weight.permute(1, 2, 3, 0).contiguous())
-        assert torch.equal(taps, fastspike.final_potential_tap_sums(conv.weight))
+        assert torch.equal(taps, FinalPotentialCache(conv.weight).tensors()[1])
 
 
 def test_stdp_update_bumps_the_weight_version():
@@ -149,7 +152,7 @@ def test_stdp_update_bumps_the_weight_version():
     [
         (lambda x, w: fastspike.final_potential(x.float(), w, 15, 2), "times_in"),
         (lambda x, w: fastspike.final_potential(x, w.double(), 15, 2), "weight"),
-        (lambda x, w: fastspike.final_potential(x, w, 15, 2, weight_rows=w[:, :2]), "weight_rows"),
+        (lambda x, w: torch.ops.fastspike.final_potential(x, w[:, :2], 15, 2), "weight_rows"),
         (lambda x, w: fastspike.final_potential(x, -w, 15, 2), "non-negative"),
         (lambda x, w: fastspike.final_potential(x, w, 15, 4), "border"),
         (lambda x, w: fastspike.final_potential(x, w, 15, -1), "border"),
@@ -173,17 +176,18 @@ def test_final_potential_empty_batch():
 
 
 def test_final_potential_with_tap_sums_equals_without(mnist):
-    """Caller-kept per-tap sums give the same result as the kernel's own (they are the
-    same exact float64 sums), on random and real inputs, direct and complement."""
+    """Kept per-tap sums (FinalPotentialCache) give the same result as the kernel's own
+    (they are the same exact float64 sums), on random and real inputs, direct and complement."""
     g = torch.Generator().manual_seed(21)
     T = 15
     w = decision_weights((20, 40, 5, 5), g)
     x = torch.cat([padded(random_times((1, 40, 4, 4), T, g, p_never=q), 2, T) for q in (0.01, 0.5, 0.97)])
-    taps = fastspike.final_potential_tap_sums(w)
+    cache = FinalPotentialCache(w)
+    taps = cache.tensors()[1]
     assert taps.shape == (5, 5, 20) and taps.dtype == torch.float64
     for frac in (1.0, 0.1):
         a = fastspike.final_potential(x, w, T, 2, max_event_fraction=frac)
-        b = fastspike.final_potential(x, w, T, 2, max_event_fraction=frac, tap_sums=taps)
+        b = cache(x, T, 2, max_event_fraction=frac)
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     from fastspike.encoding import Encoder
     from fastspike.models import Mozafari2018
@@ -192,7 +196,7 @@ def test_final_potential_with_tap_sums_equals_without(mnist):
     x3 = m.layer_input(3, Encoder(T=m.T)(mnist[1].images[:16]))
     w3 = m.conv3.weight
     a = fastspike.final_potential(x3, w3, m.T, 2)
-    b = fastspike.final_potential(x3, w3, m.T, 2, tap_sums=fastspike.final_potential_tap_sums(w3))
+    b = FinalPotentialCache(w3)(x3, m.T, 2)
     assert torch.equal(a[0], b[0]) and bool(a[1].all())
     assert torch.equal(a[0], exact_final_potential(x3, w3, m.T))
 
@@ -206,15 +210,18 @@ def test_final_potential_with_tap_sums_equals_without(mnist):
     ],
 )
 def test_final_potential_bad_tap_sums(bad, match):
+    """The kernel checks the tap sums it is given (only FinalPotentialCache gives any), and
+    the cache refuses weights it cannot sum."""
     g = torch.Generator().manual_seed(3)
     w = decision_weights((8, 4, 3, 3), g)
     x = padded(random_times((2, 4, 5, 5), 15, g), 1, 15)
+    rows, taps = FinalPotentialCache(w).tensors()
     with pytest.raises(RuntimeError, match=match):
-        fastspike.final_potential(x, w, 15, 1, tap_sums=bad(fastspike.final_potential_tap_sums(w)))
+        torch.ops.fastspike.final_potential(x, rows, 15, 1, 1.0, bad(taps))
     with pytest.raises(ValueError, match="non-negative"):
-        fastspike.final_potential_tap_sums(-w)
+        FinalPotentialCache(-w).tensors()
     with pytest.raises(ValueError, match="weight: expected"):
-        fastspike.final_potential_tap_sums(w.double())
+        FinalPotentialCache(w.double()).tensors()
 
 
 # --- the two ways the CPU kernel adds: float64, and fixed point ------------------------------
@@ -329,3 +336,63 @@ def test_fixed_point_zero_subnormal_and_negative_zero_weights(forced_sum):
 def test_final_potential_debug_rejects_unknown_ways():
     with pytest.raises(RuntimeError, match="float64 or fixed"):
         torch.ops.fastspike._final_potential_debug("int8")
+
+
+# --- the kept weight layout and tap sums follow the weight ----------------------------------
+def test_final_potential_takes_no_tap_sums_or_weight_layout():
+    """The public operator computes what it needs from the weights; only
+    FinalPotentialCache keeps anything between calls."""
+    g = torch.Generator().manual_seed(4)
+    w = decision_weights((6, 3, 3, 3), g)
+    x = padded(random_times((2, 3, 4, 4), 15, g), 1, 15)
+    rows, taps = FinalPotentialCache(w).tensors()
+    with pytest.raises(TypeError):
+        fastspike.final_potential(x, w, 15, 1, tap_sums=taps)
+    with pytest.raises(TypeError):
+        fastspike.final_potential(x, w, 15, 1, weight_rows=rows)
+    assert not hasattr(fastspike, "final_potential_tap_sums")
+    assert "final_potential_tap_sums" not in fastspike.__all__ + fastspike.ops.__all__
+
+
+def test_final_potential_cache_follows_every_change_of_the_weight():
+    """Kept tensors are only ever those of the weight's current values: in-place updates,
+    copy_, stdp_update, a new storage of the same or another shape make the next call
+    recompute them, and weights that cannot be summed (NaN, negative) raise instead of
+    giving a potential."""
+    g = torch.Generator().manual_seed(8)
+    T = 15
+    w = decision_weights((12, 20, 5, 5), g)
+    x = torch.cat([padded(random_times((1, 20, 4, 4), T, g, p_never=q), 2, T) for q in (0.02, 0.6)])
+    cache = FinalPotentialCache(w)
+    assert not cache.current
+
+    def check():
+        assert torch.equal(cache(x, T, 2)[0], exact_final_potential(x, cache.weight, T))
+        assert cache.current
+
+    check()
+    w.mul_(0.5)  # in place
+    assert not cache.current
+    check()
+    w.copy_(decision_weights(w.shape, g))
+    check()
+    w[3, 1, 2, 2] = 0.75  # one element
+    check()
+    w.data = decision_weights(w.shape, g)  # another storage, same shape
+    assert not cache.current
+    check()
+    w.data = decision_weights((7, 20, 3, 3), g)  # another shape
+    check()
+    t, v, _ = fastspike.conv_fire(x, w, T, 1.0)
+    winners = fastspike.kwta(t, v, T, 2, 0)
+    fastspike.stdp_update(w, x, t, winners, torch.tensor([[0.05, -0.04]] * 2), T, lb=0.2, ub=0.8)
+    assert not cache.current
+    check()
+    cache.stdp_update(x, t, winners, torch.tensor([[0.05, -0.04]] * 2), T, lb=0.2, ub=0.8)
+    assert cache.current  # patched: only the winners' features changed
+    check()
+    assert torch.equal(cache.tensors()[1], FinalPotentialCache(w).tensors()[1])
+    for bad in (float("nan"), -0.5):
+        w[0, 0, 0, 0] = bad
+        with pytest.raises(ValueError, match="weight: expected finite, non-negative weights"):
+            cache(x, T, 2)

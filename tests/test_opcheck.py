@@ -6,6 +6,7 @@ import torch
 from conftest import HAS_CUDA, dyadic_weights, random_times
 
 import fastspike  # noqa: F401
+from fastspike.ops.final_potential import FinalPotentialCache
 
 ops = torch.ops.fastspike
 DEVICES = ["cpu"] + (["cuda"] if HAS_CUDA else [])
@@ -45,7 +46,7 @@ def cases(device):
         ),
         (
             ops.final_potential.default,
-            (tin, w.permute(1, 2, 3, 0).contiguous(), T, 0, 1.0, fastspike.final_potential_tap_sums(w)),
+            (tin, w.permute(1, 2, 3, 0).contiguous(), T, 0, 1.0, FinalPotentialCache(w).tensors()[1]),
         ),
         (ops.pool_times.default, (tin, 2, 2, 0, T, 1)),
         (ops.pool_times.default, (tin, 3, 2, 1, T, 0)),

@@ -38,7 +38,7 @@ from fastspike.ops.checks import (  # noqa: E402
 )
 from fastspike.ops.conv_fire import conv_fire  # noqa: E402
 from fastspike.ops.diehl_cook import diehl_cook_infer, diehl_cook_train, trace_stdp  # noqa: E402
-from fastspike.ops.final_potential import final_potential, final_potential_tap_sums  # noqa: E402
+from fastspike.ops.final_potential import final_potential  # noqa: E402
 from fastspike.ops.fire import fire  # noqa: E402
 from fastspike.ops.first_spike import first_spike, first_spike_from_wave, spike_wave  # noqa: E402
 from fastspike.ops.kwta import kwta  # noqa: E402
@@ -56,7 +56,6 @@ __all__ = [
     "diehl_cook_infer",
     "diehl_cook_train",
     "final_potential",
-    "final_potential_tap_sums",
     "fire",
     "first_spike",
     "first_spike_from_wave",
