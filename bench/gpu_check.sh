@@ -61,8 +61,8 @@ cmd_for() {
     env) echo "$PY -c 'import torch, fastspike; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda); print(\"fastspike\", fastspike.__version__, \"with_cuda\", fastspike.WITH_CUDA); print(torch.cuda.get_device_name(0)); assert fastspike.WITH_CUDA and torch.cuda.is_available()' && nvidia-smi" ;;
     cuda-tests) echo "$PY -m pytest -q -m cuda -rs tests" ;;
     suite) echo "$PY -m pytest -q -x tests" ;;
-    memcheck) echo "compute-sanitizer --tool memcheck --error-exitcode 1 $PY -m pytest -q -x tests/test_cuda.py -k '$sanitize_k'" ;;
-    racecheck) echo "compute-sanitizer --tool racecheck --error-exitcode 1 $PY -m pytest -q -x tests/test_cuda.py -k 'test_stdp_update_bitwise or test_inhibition_and_kwta'" ;;
+    memcheck) echo "compute-sanitizer --tool memcheck --error-exitcode 1 $PY -m pytest -q -x tests/ops -k '$sanitize_k'" ;;
+    racecheck) echo "compute-sanitizer --tool racecheck --error-exitcode 1 $PY -m pytest -q -x tests/ops -k 'test_stdp_update_bitwise or test_inhibition_and_kwta'" ;;
     bench) echo "$PY -m bench --device cuda --repeats $repeats $bench_quick && $PY -m bench --model kheradpisheh2018 --device cuda --repeats $repeats $bench_quick" ;;
   esac
 }

@@ -41,10 +41,9 @@ class Mutation:
 
 
 OPS = [
-    "tests/test_conv_fire.py",
-    "tests/test_cpu_isa.py",
+    "tests/ops/test_conv_fire.py",
     "tests/test_layers.py",
-    "tests/test_final_potential.py",
+    "tests/ops/test_final_potential.py",
 ]
 MUTATIONS = [
     Mutation(
@@ -114,7 +113,7 @@ MUTATIONS = [
         "csrc/ops/cpu/stdp_update.cpp",
         "if (!any && !clamp_all) continue;",
         "if (!any) continue;",
-        ["tests/test_stdp_update.py"],
+        ["tests/ops/test_stdp_update.py"],
         "stdp_update: no clamp for samples without winners",
     ),
     Mutation(
@@ -122,7 +121,7 @@ MUTATIONS = [
         "csrc/ops/cpu/stdp_update.cpp",
         "row[j] <= t_post",
         "row[j] < t_post",
-        ["tests/test_stdp_update.py"],
+        ["tests/ops/test_stdp_update.py"],
         "stdp_update: pre at the same step as post counts as LTD",
     ),
     Mutation(
@@ -130,7 +129,7 @@ MUTATIONS = [
         "csrc/ops/cpu/fire.cpp",
         "neuron::if_above(v, th)",
         "(neuron::if_above(v, th) | (v == th))",
-        ["tests/test_fire.py"],
+        ["tests/ops/test_fire.py"],
         "fire: spike at P == theta",
     ),
     Mutation(
@@ -138,7 +137,7 @@ MUTATIONS = [
         "csrc/ops/cpu/kwta.cpp",
         "yy <= std::min(H - 1, y + radius)",
         "yy < std::min(H - 1, y + radius)",
-        ["tests/test_inhibition.py"],
+        ["tests/ops/test_kwta.py"],
         "kwta: lateral inhibition misses the last row of the window",
     ),
     Mutation(
@@ -146,7 +145,7 @@ MUTATIONS = [
         "csrc/include/fastspike/math.h",
         "return w < lb ? lb : (w > ub ? ub : w);",
         "return w < lb ? lb : w;",
-        ["tests/test_stdp_update.py"],
+        ["tests/ops/test_stdp_update.py"],
         "STDP: no upper clamp",
     ),
     Mutation(
@@ -178,7 +177,7 @@ MUTATIONS = [
         "csrc/ops/cpu/final_potential.cpp",
         "fr.L = int64_t{1} << (31 - bits);",
         "fr.L = int64_t{1} << (32 - bits);",
-        ["tests/test_final_potential.py"],
+        ["tests/ops/test_final_potential.py"],
         "final_potential fixed point: twice the rows per int32 partial sum (overflow)",
     ),
     Mutation(
@@ -186,7 +185,7 @@ MUTATIONS = [
         "csrc/ops/cpu/final_potential.cpp",
         "const v16u keep = e >= e_min;",
         "const v16u keep = e > e_min;",
-        ["tests/test_final_potential.py"],
+        ["tests/ops/test_final_potential.py"],
         "final_potential fixed point: the weights of the lowest binade become 0",
     ),
     Mutation(
@@ -194,7 +193,7 @@ MUTATIONS = [
         "csrc/ops/cpu/final_potential.cpp",
         "for (int f = 0; f < 16 * NV; ++f) acc[f] -= part[f];",
         "for (int f = 0; f < 16 * NV; ++f) acc[f] += part[f];",
-        ["tests/test_final_potential.py"],
+        ["tests/ops/test_final_potential.py"],
         "final_potential fixed point: the complement's rows added instead of subtracted",
     ),
     Mutation(
@@ -234,7 +233,7 @@ MUTATIONS = [
         "csrc/include/fastspike/neuron.h",
         "inline bool if_above(float p, float th) { return p > th; }",
         "inline bool if_above(float p, float th) { return p >= th; }",
-        ["tests/test_fire.py"],
+        ["tests/ops/test_fire.py", "tests/ops/test_first_spike.py"],
         "the one integrate-and-fire rule: spike at P == theta",
     ),
     Mutation(
@@ -258,7 +257,7 @@ MUTATIONS = [
         "csrc/ops/cpu/diehl_cook_sim.inc",
         "math::mul_rn(p.w_ie, static_cast<float>(inh - si[j]))",
         "math::mul_rn(p.w_ie, static_cast<float>(inh))",
-        ["tests/test_diehlcook.py::test_learning_matches_the_reference_over_several_calls"],
+        ["tests/ops/test_diehl_cook.py::test_learning_matches_the_reference_over_several_calls"],
         "Diehl & Cook: an inhibitory neuron also inhibits its own excitatory neuron",
     ),
     Mutation(
@@ -266,7 +265,7 @@ MUTATIONS = [
         "csrc/ops/cpu/diehl_cook_sim.inc",
         "static_cast<uint32_t>(tg / 4), static_cast<uint32_t>(g),",
         "static_cast<uint32_t>(t / 4), static_cast<uint32_t>(g),",
-        ["tests/test_diehlcook.py::test_retry_rule_matches_the_reference_and_brightens"],
+        ["tests/ops/test_diehl_cook.py::test_retry_rule_matches_the_reference_and_brightens"],
         "Diehl & Cook: a retry draws its Poisson input from the first presentation's counters",
     ),
 ]

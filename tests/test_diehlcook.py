@@ -23,6 +23,7 @@ from fastspike.diehlcook import (
 from fastspike.families.diehl_cook import load_diehl_cook, train_diehl_cook
 from fastspike.reference_diehlcook import exp_neg
 
+
 def test_exp_neg_is_accurate_and_zero_below_minus_87():
     x = -torch.rand(20000, generator=torch.Generator().manual_seed(0)) * 90
     e = exp_neg(x).double()

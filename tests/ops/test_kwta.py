@@ -1,48 +1,23 @@
-"""fastspike.pointwise_inhibition and fastspike.kwta vs the reference, ties included."""
+"""fastspike.kwta (csrc/ops/kwta.cpp) vs the reference, ties included, uint8 and int16 times,
+on every device; opcheck; bad inputs."""
 
 import pytest
 import torch
 from conftest import random_times
+from helpers.ops import (
+    DEVICES,
+    assert_bad_inputs_named,
+    assert_same,
+    both,
+    non_contiguous_case,
+    opcheck_inputs,
+    tied_inputs,
+    to_thresholded,
+    uint8_and_int16_case,
+)
 
 import fastspike
 from fastspike import reference as ref
-
-
-def to_thresholded(times, values, T):
-    """The reference's [T, F, H, W] thresholded potentials for one sample: V from the first spike on."""
-    steps = torch.arange(T).view(T, 1, 1, 1)
-    return torch.where(steps >= times.long().unsqueeze(0), values.unsqueeze(0), torch.zeros(()))
-
-
-def tied_inputs(B, F, H, W, T, gen, n_values=3, p_never=0.5):
-    """Few distinct times and values, so ties in time and potential are everywhere."""
-    times = random_times((B, F, H, W), T, gen, p_never=p_never)
-    values = torch.randint(1, n_values + 1, (B, F, H, W), generator=gen).float() * 0.5 + 10
-    values = torch.where(times < T, values, torch.zeros(()))
-    return times, values
-
-
-@pytest.mark.parametrize(
-    "B,F,H,W,T", [(4, 6, 5, 7, 15), (1, 30, 9, 9, 15), (3, 1, 4, 4, 3), (2, 5, 1, 1, 15)]
-)
-def test_pointwise_inhibition_matches_reference(B, F, H, W, T):
-    g = torch.Generator().manual_seed(B * 7 + F)
-    times, values = tied_inputs(B, F, H, W, T, g)
-    t, v = fastspike.pointwise_inhibition(times, values, T)
-    for b in range(B):
-        out = ref.pointwise_inhibition(to_thresholded(times[b], values[b], T))
-        rt, rv = ref.first_spike(out.sign(), out)
-        assert torch.equal(t[b], rt) and torch.equal(v[b], rv)
-    # at most one survivor per position, and it is among the earliest
-    alive = (t < T).sum(1)
-    assert int(alive.max()) <= 1
-
-
-def test_pointwise_inhibition_on_spike_wave_quirk():
-    # Kheradpisheh applies it to a wave: all values 1 -> lowest index among the earliest
-    times = torch.tensor([[[[3]], [[1]], [[1]], [[2]]]], dtype=torch.uint8)
-    t, v = fastspike.pointwise_inhibition(times, torch.ones(1, 4, 1, 1), 15)
-    assert t.flatten().tolist() == [15, 1, 15, 15]
 
 
 @pytest.mark.parametrize("compat", [False, True])
@@ -87,3 +62,45 @@ def test_kwta_earliest_beats_strongest():
     times = torch.tensor([[[[5, 2]]]], dtype=torch.uint8)
     values = torch.tensor([[[[100.0, 1.0]]]])
     assert fastspike.kwta(times, values, T, 1, 0)[0, 0].tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize("T", [1, 15, 255])
+def test_kwta_uint8_and_int16_times_give_the_same_winners(T):
+    t8, t16, v, _ = uint8_and_int16_case(T)
+    assert torch.equal(fastspike.kwta(t8, v, T, 4, 1), fastspike.kwta(t16, v, T, 4, 1))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("compat", [False, True])
+@pytest.mark.parametrize(
+    "k,radius,pointwise", [(5, 3, True), (8, 1, True), (1, 0, False), (50, 0, False), (3, 2, False)]
+)
+def test_inhibition_and_kwta(k, radius, compat, pointwise):
+    """CUDA equals the CPU bit for bit (after pointwise inhibition, as in a layer, or not)."""
+    T = 15
+    g = torch.Generator().manual_seed(k)
+    times = random_times((7, 30, 14, 13), T, g, p_never=0.6)
+    values = torch.where(
+        times < T, torch.randint(1, 4, times.shape, generator=g).float() + 10, torch.zeros(())
+    )
+    if pointwise:
+        (times, values), gpu = both(fastspike.pointwise_inhibition, times, values, T)
+        assert_same((times, values), gpu)
+    assert_same(*both(fastspike.kwta, times, values, T, k, radius, compat))
+
+
+@pytest.mark.cuda
+def test_kwta_non_contiguous_inputs():
+    T = 15
+    _, _, tt, vt = non_contiguous_case(T)
+    assert_same(*both(fastspike.kwta, tt, vt, T, 4, 1))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    ops, x = torch.ops.fastspike, opcheck_inputs(device)
+    torch.library.opcheck(ops.kwta.default, (x.tout, x.vout, x.T, 2, 1, True))
+
+
+def test_bad_inputs():
+    assert_bad_inputs_named("kwta")

@@ -1,10 +1,23 @@
-"""fastspike.final_potential (the decision layer's P[T-1], float64 sums rounded
-once) against a float64 convolution, and the CPU decision layer built on it."""
+"""fastspike.final_potential (csrc/ops/final_potential.cpp: the decision layer's P[T-1],
+float64 sums rounded once) against a float64 convolution, both ways the CPU kernel adds, the
+kept weight layout and tap sums (FinalPotentialCache) and the CPU decision layer built on them,
+uint8 and int16 times, CUDA against the CPU; opcheck; bad inputs."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import random_times
+from helpers.ops import (
+    DEVICES,
+    assert_bad_inputs_named,
+    assert_same,
+    both,
+    decision_weights,
+    non_contiguous_case,
+    opcheck_inputs,
+    relabelled_case,
+    uint8_and_int16_case,
+)
 
 import fastspike
 from fastspike.layers import SpikingConv
@@ -14,10 +27,6 @@ from fastspike.ops.final_potential import FinalPotentialCache
 def exact_final_potential(times_in, weight, T):
     """Reference: float64 convolution of "fired at all" (exact for these weights), rounded once."""
     return F.conv2d((times_in < T).double(), weight.double()).float()
-
-
-def decision_weights(shape, g):
-    return (0.5 + 0.15 * torch.randn(shape, generator=g)).clamp(0.2, 0.8)
 
 
 def padded(times, border, T):
@@ -133,18 +142,6 @@ def test_decision_layer_weight_layout_patched_after_stdp(compat, B):
         rows, taps = cache.tensors()
         assert torch.equal(rows, conv.weight.permute(1, 2, 3, 0).contiguous())
         assert torch.equal(taps, FinalPotentialCache(conv.weight).tensors()[1])
-
-
-def test_stdp_update_bumps_the_weight_version():
-    g = torch.Generator().manual_seed(2)
-    T = 15
-    x = random_times((2, 3, 6, 6), T, g)
-    w = decision_weights((4, 3, 3, 3), g)
-    t, v, _ = fastspike.conv_fire(x, w, T, 1.0)
-    winners = fastspike.kwta(t, v, T, 1, 0)
-    before = w._version
-    fastspike.stdp_update(w, x, t, winners, torch.tensor([[0.01, -0.01]] * 2), T)
-    assert w._version > before
 
 
 @pytest.mark.parametrize(
@@ -396,3 +393,72 @@ def test_final_potential_cache_follows_every_change_of_the_weight():
         w[0, 0, 0, 0] = bad
         with pytest.raises(ValueError, match="weight: expected finite, non-negative weights"):
             cache(x, T, 2)
+
+
+# --- uint8 and int16 times ------------------------------------------------------------------
+@pytest.mark.parametrize("T", [1, 15, 255])
+def test_final_potential_uint8_and_int16_times_give_the_same_results(T):
+    t8, t16, _, w = uint8_and_int16_case(T)
+    assert torch.equal(fastspike.final_potential(t8, w, T)[0], fastspike.final_potential(t16, w, T)[0])
+
+
+def test_final_potential_never_relabelled_from_256_to_300_changes_nothing():
+    t256, t300, _, w = relabelled_case()
+    assert torch.equal(fastspike.final_potential(t256, w, 256)[0], fastspike.final_potential(t300, w, 300)[0])
+
+
+# --- CUDA against the CPU -------------------------------------------------------------------
+@pytest.mark.cuda
+def test_final_potential_non_contiguous_inputs():
+    T = 15
+    tin, w, _, _ = non_contiguous_case(T)
+    assert_same(*both(fastspike.final_potential, tin, w, T))
+
+
+@pytest.mark.cuda
+def test_final_potential_cuda_validation_errors():
+    T = 15
+    w = torch.rand(4, 3, 3, 3, device="cuda")
+    tin = torch.zeros(2, 3, 6, 6, dtype=torch.uint8, device="cuda")
+    for bad_value in (float("nan"), float("inf")):
+        wb = w.clone()
+        wb[1, 2, 0, 1] = bad_value
+        with pytest.raises(ValueError, match="finite, non-negative weights"):
+            fastspike.final_potential(tin, wb, T)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("B", [1, 64])
+def test_decision_potential_is_one_definition(B):
+    """The decision layer's P[T-1]: CUDA (float64 convolution) equals the CPU (event-driven
+    or dense float64) bit for bit, for sparse and dense samples alike."""
+    T = 15
+    g = torch.Generator().manual_seed(B)
+    conv = SpikingConv(250, 200, 5, None, k=1, lb=0.2, ub=0.8, stabilize=False)
+    conv.weight.copy_(0.2 + 0.6 * torch.rand(200, 250, 5, 5, generator=g))
+    p_never = torch.linspace(0.02, 0.98, B) if B > 1 else torch.tensor([0.5])
+    x = torch.stack([random_times((250, 9, 9), T, g, p_never=float(p)) for p in p_never])
+    x[..., :2, :] = T  # a border of never, as the network pads it
+    x[..., -2:, :] = T
+    x[..., :, :2] = T
+    x[..., :, -2:] = T
+    cpu = conv(x, T, border=2)
+    conv_gpu = SpikingConv(250, 200, 5, None, k=1, lb=0.2, ub=0.8, stabilize=False).cuda()
+    conv_gpu.weight.copy_(conv.weight)
+    assert_same(cpu, conv_gpu(x.cuda(), T, border=2))
+
+
+# --- opcheck, bad inputs --------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    ops, x = torch.ops.fastspike, opcheck_inputs(device)
+    rows = x.w.permute(1, 2, 3, 0).contiguous()
+    torch.library.opcheck(ops.final_potential.default, (x.tin, rows, x.T, 0, 1.0))
+    padded_tin = torch.nn.functional.pad(x.tin, (1, 1, 1, 1), value=x.T)
+    torch.library.opcheck(ops.final_potential.default, (padded_tin, rows, x.T, 1, 0.3))
+    taps = FinalPotentialCache(x.w).tensors()[1]
+    torch.library.opcheck(ops.final_potential.default, (x.tin, rows, x.T, 0, 1.0, taps))
+
+
+def test_bad_inputs():
+    assert_bad_inputs_named("final_potential")

@@ -1,11 +1,30 @@
-"""fastspike.conv_fire vs the reference (conv2d on spike waves + fire + first spike)."""
+"""fastspike.conv_fire (csrc/ops/conv_fire.cpp) vs the reference (conv2d on spike waves + fire +
+first spike): every CPU path, forced, and every CPU build (generic, AVX2, AVX-512), uint8 and
+int16 times, CUDA against the CPU; opcheck; bad inputs."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 from conftest import dyadic_weights, random_times
+from helpers.ops import (
+    DEVICES,
+    assert_bad_inputs_named,
+    assert_same,
+    both,
+    non_contiguous_case,
+    opcheck_inputs,
+    relabel,
+    relabelled_case,
+    uint8_and_int16_case,
+)
 
 import fastspike
 from fastspike import reference as ref
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def reference_conv_fire(times_in, weight, T, threshold):
@@ -287,9 +306,9 @@ _FORCED_CASES = [
 @pytest.mark.parametrize("path,T,dtype,mode", _FORCED_CASES)
 def test_conv_fire_forced_path_matches_reference(forced_path, path, T, dtype, mode):
     """Each path of the CPU kernel (and, under FASTSPIKE_CPU_ISA, each ISA build: see
-    test_cpu_isa.py), forced, on dyadic weights with exact threshold hits, silent neurons,
-    a partly used second feature block and T from 1 to 300; the debug counters prove the
-    forced path is the one that ran."""
+    test_conv_fire_every_isa_matches_the_reference), forced, on dyadic weights with exact
+    threshold hits, silent neurons, a partly used second feature block and T from 1 to 300;
+    the debug counters prove the forced path is the one that ran."""
     threshold, potentials = _MODES[mode]
     g = torch.Generator().manual_seed(T * 31 + mode)
     B, C, H, W, F, K = 2, 3, 12, 12, 40, 3  # F = 40: one full and one partly used block of 32
@@ -362,3 +381,157 @@ def test_conv_fire_forced_path_errors(forced_path):
     forced_path("wide")
     with pytest.raises(RuntimeError, match="wide path needs a threshold and return_potentials=False"):
         fastspike.conv_fire(times_in, torch.ones(2, 1, 3, 3), 15, None)
+
+
+# --- every CPU build of the gather code -------------------------------------------------------
+# The library compiles the gather kernels three times and runs the best one the CPU has, so on
+# an AVX-512 machine the AVX2 and generic code would otherwise never run. FASTSPIKE_CPU_ISA
+# forces one (read once per process), so each build runs here in a subprocess.
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_conv_fire_every_isa_matches_the_reference(isa):
+    flags = _cpu_flags()
+    if isa == "avx2" and " avx2" not in flags:
+        pytest.skip("this CPU has no AVX2")
+    if isa == "avx512" and " avx512bw" not in flags:
+        pytest.skip("this CPU has no AVX-512")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            os.path.join(HERE, "test_conv_fire.py"),
+            "-k",
+            "exact_threshold_hits or matches_reference_exactly or gather_path_bitwise or int16"
+            " or forced_path",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FASTSPIKE_CPU_ISA": isa},
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout.splitlines()[-1]
+
+
+def test_unknown_isa_is_a_clear_error():
+    code = (
+        "import torch, fastspike; "
+        "fastspike.conv_fire(torch.zeros(1, 1, 3, 3, dtype=torch.uint8), torch.ones(1, 1, 2, 2), 15, 1.0)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FASTSPIKE_CPU_ISA": "sse9"},
+    )
+    assert r.returncode != 0 and "FASTSPIKE_CPU_ISA: expected generic, avx2 or avx512, got 'sse9'" in r.stderr
+
+
+# --- uint8 and int16 times ------------------------------------------------------------------
+@pytest.mark.parametrize("T", [1, 15, 255])
+def test_conv_fire_uint8_and_int16_times_give_the_same_results(T):
+    t8, t16, _, w = uint8_and_int16_case(T)
+    c8 = fastspike.conv_fire(t8, w, T, 2.0)
+    c16 = fastspike.conv_fire(t16, w, T, 2.0)
+    assert torch.equal(c8[0].long(), c16[0].long()) and torch.equal(c8[1], c16[1])
+
+
+def test_conv_fire_never_relabelled_from_256_to_300_changes_nothing():
+    t256, t300, _, w = relabelled_case()
+    c256, c300 = fastspike.conv_fire(t256, w, 256, 2.0), fastspike.conv_fire(t300, w, 300, 2.0)
+    assert torch.equal(relabel(c256[0], 256, 300), c300[0]) and torch.equal(c256[1], c300[1])
+    assert bool((c300[0] < 300).any())
+
+
+# --- CUDA against the CPU -------------------------------------------------------------------
+@pytest.mark.cuda
+@pytest.mark.parametrize(
+    "B,C,H,W,F,K,T_,threshold,dtype",
+    [
+        (4, 6, 32, 32, 30, 5, 15, 15.0, torch.uint8),
+        (3, 30, 16, 16, 250, 3, 15, 10.0, torch.uint8),
+        (2, 250, 8, 8, 200, 5, 15, None, torch.uint8),
+        (1, 3, 11, 9, 5, 2, 300, 4.0, torch.int16),
+        (0, 3, 8, 8, 4, 3, 15, 1.0, torch.uint8),
+    ],
+)
+def test_conv_fire_bitwise(B, C, H, W, F, K, T_, threshold, dtype):
+    g = torch.Generator().manual_seed(B + C)
+    tin = random_times((B, C, H, W), T_, g, p_never=0.7, dtype=dtype)
+    for w in (
+        dyadic_weights((F, C, K, K), g),
+        (0.8 + 0.05 * torch.randn(F, C, K, K, generator=g)).clamp(0, 1),
+    ):
+        assert_same(*both(fastspike.conv_fire, tin, w, T_, threshold, return_potentials=B < 4))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize(
+    "B,T_,dtype,threshold",
+    [
+        (1, 200, torch.uint8, 6.0),  # T > 128: several histogram windows
+        (3, 255, torch.uint8, None),
+        (2, 300, torch.int16, 4.0),  # T > 255
+        (1, 1000, torch.int16, None),
+        (300, 15, torch.uint8, 5.0),  # a large batch
+    ],
+)
+def test_conv_fire_long_windows_and_batches(B, T_, dtype, threshold):
+    g = torch.Generator().manual_seed(B + T_)
+    tin = random_times((B, 4, 9, 8), T_, g, p_never=0.5, dtype=dtype)
+    for w in (dyadic_weights((6, 4, 3, 3), g), torch.rand(6, 4, 3, 3, generator=g)):
+        for pot in (False, True) if B < 10 else (False,):
+            assert_same(*both(fastspike.conv_fire, tin, w, T_, threshold, return_potentials=pot))
+        t_cpu, _, _ = fastspike.conv_fire(tin, w, T_, threshold, return_values=False)
+        t_gpu, v_gpu, _ = fastspike.conv_fire(tin.cuda(), w.cuda(), T_, threshold, return_values=False)
+        assert v_gpu is None and torch.equal(t_gpu.cpu(), t_cpu)
+
+
+@pytest.mark.cuda
+def test_conv_fire_non_contiguous_inputs():
+    T = 15
+    tin, w, _, _ = non_contiguous_case(T)
+    assert_same(*both(fastspike.conv_fire, tin, w, T, 2.0))
+
+
+@pytest.mark.cuda
+def test_conv_fire_cuda_validation_errors():
+    T = 15
+    w = torch.rand(4, 3, 3, 3, device="cuda")
+    tin = torch.zeros(2, 3, 6, 6, dtype=torch.uint8, device="cuda")
+    with pytest.raises(ValueError, match="non-negative"):
+        fastspike.conv_fire(tin, -w, T, 1.0)
+    for bad_value in (float("nan"), float("inf")):
+        wb = w.clone()
+        wb[1, 2, 0, 1] = bad_value
+        with pytest.raises(ValueError, match="finite, non-negative weights"):
+            fastspike.conv_fire(tin, wb, T, 1.0)
+        with pytest.raises(ValueError, match="finite, non-negative weights"):
+            fastspike.conv_fire(tin, wb, T, None)
+    with pytest.raises(RuntimeError, match="same device"):
+        fastspike.conv_fire(tin, w.cpu(), T, 1.0)
+
+
+# --- opcheck, bad inputs --------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    ops, x = torch.ops.fastspike, opcheck_inputs(device)
+    torch.library.opcheck(ops.conv_fire.default, (x.tin, x.w, x.T, 1.0, True))
+    torch.library.opcheck(ops.conv_fire.default, (x.tin, x.w, x.T, None, False))
+    torch.library.opcheck(ops.conv_fire.default, (x.tin, x.w, x.T, 1.0, False, False))
+
+
+def test_bad_inputs():
+    assert_bad_inputs_named("conv_fire")

@@ -1,31 +1,21 @@
-"""fastspike.fire / first_spike / first_spike_from_wave / spike_wave vs the reference."""
+"""fastspike.first_spike / first_spike_from_wave / spike_wave (csrc/ops/first_spike.cpp) vs the
+reference, uint8 and int16 times, on every device; opcheck; bad inputs."""
 
 import pytest
 import torch
 from conftest import random_times
+from helpers.ops import (
+    DEVICES,
+    assert_bad_inputs_named,
+    assert_same,
+    both,
+    opcheck_inputs,
+    potentials,
+    uint8_and_int16_case,
+)
 
 import fastspike
 from fastspike import reference as ref
-
-
-def potentials(B, T, shape, gen, dtype=torch.float32):
-    """Monotone potentials with many values exactly on small integers."""
-    steps = torch.randint(0, 3, (B, T, *shape), generator=gen).float()
-    return steps.cumsum(1).to(dtype)
-
-
-@pytest.mark.parametrize("threshold", [0.0, 2.0, 5.0, None])
-@pytest.mark.parametrize("B,T,shape", [(3, 15, (4, 5, 6)), (1, 7, (3,)), (2, 1, (2, 3, 3))])
-def test_fire_matches_reference(B, T, shape, threshold):
-    g = torch.Generator().manual_seed(B + T)
-    p = potentials(B, T, shape, g)
-    s, thr = fastspike.fire(p, threshold, return_thresholded=True)
-    assert s.dtype == torch.uint8
-    for b in range(B):
-        rs, rthr = ref.fire(p[b], threshold)
-        assert torch.equal(s[b].float(), rs)
-        assert torch.equal(thr[b], rthr)
-    assert fastspike.fire(p, threshold)[1] is None
 
 
 @pytest.mark.parametrize("threshold", [0.0, 3.0, None])
@@ -68,21 +58,22 @@ def test_spike_wave_round_trip_and_dtypes():
         assert torch.equal(back.long(), times.long())
 
 
+@pytest.mark.parametrize("T", [1, 15, 255])
+def test_spike_wave_uint8_and_int16_times_give_the_same_wave(T):
+    t8, t16, _, _ = uint8_and_int16_case(T)
+    assert torch.equal(fastspike.spike_wave(t8, T), fastspike.spike_wave(t16, T))
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_fire_half_precision(dtype):
+def test_first_spike_half_precision(dtype):
     g = torch.Generator().manual_seed(0)
     p = potentials(2, 15, (3, 4), g)
-    s32, _ = fastspike.fire(p, 4.0)
-    s, thr = fastspike.fire(p.to(dtype), 4.0, return_thresholded=True)
-    assert torch.equal(s, s32) and thr.dtype == dtype
     t, v = fastspike.first_spike(p.to(dtype), 4.0)
     t32, v32 = fastspike.first_spike(p, 4.0)
     assert torch.equal(t, t32) and v.dtype == dtype and torch.equal(v.float(), v32)
 
 
-def test_empty_and_noncontiguous():
-    s, _ = fastspike.fire(torch.zeros(0, 15, 3), 1.0)
-    assert s.shape == (0, 15, 3)
+def test_first_spike_empty_and_noncontiguous():
     t, v = fastspike.first_spike(torch.zeros(0, 15, 3), 1.0)
     assert t.shape == (0, 3)
     g = torch.Generator().manual_seed(1)
@@ -93,7 +84,31 @@ def test_empty_and_noncontiguous():
             fastspike.first_spike(p, threshold), fastspike.first_spike(p.contiguous(), threshold), strict=True
         ):
             assert torch.equal(a, b)  # times and values
-        for a, b in zip(
-            fastspike.fire(p, threshold, True), fastspike.fire(p.contiguous(), threshold, True), strict=True
-        ):
-            assert torch.equal(a, b)  # spikes and thresholded potentials
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("threshold", [0.0, 3.0, None])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_first_spike_cuda_matches_cpu(threshold, dtype):
+    T = 15
+    g = torch.Generator().manual_seed(0)
+    p = torch.randint(0, 3, (3, T, 4, 9, 7), generator=g).float().cumsum(1).to(dtype)
+    assert_same(*both(fastspike.first_spike, p, threshold))
+    s = (p.float() > 2).to(torch.uint8)
+    for compat in (False, True):
+        assert_same(*both(fastspike.first_spike_from_wave, s, p, compat))
+    times = random_times((3, 4, 5), T, g)
+    assert_same(*both(fastspike.spike_wave, times, T))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    ops, x = torch.ops.fastspike, opcheck_inputs(device)
+    torch.library.opcheck(ops.first_spike.default, (x.pot, 2.0))
+    torch.library.opcheck(ops.first_spike_from_wave.default, ((x.pot > 2).to(torch.uint8), x.pot, False))
+    torch.library.opcheck(ops.first_spike_from_wave.default, ((x.pot > 2).to(torch.uint8), None, True))
+    torch.library.opcheck(ops.spike_wave.default, (x.tin, x.T))
+
+
+def test_bad_inputs():
+    assert_bad_inputs_named("first_spike", "first_spike_from_wave", "spike_wave")

@@ -1,8 +1,16 @@
-"""fastspike.stdp_update vs the reference rule applied one sample at a time."""
+"""fastspike.stdp_update (csrc/ops/stdp_update.cpp) vs the reference rule applied one sample at
+a time, uint8 and int16 times, on every device; opcheck; bad inputs."""
 
 import pytest
 import torch
 from conftest import random_times
+from helpers.ops import (
+    assert_bad_inputs_named,
+    decision_weights,
+    opcheck_inputs,
+    relabelled_case,
+    uint8_and_int16_case,
+)
 
 import fastspike
 from fastspike import reference as ref
@@ -175,3 +183,85 @@ def test_stdp_silent_samples_and_out_of_bounds_weights(device, stabilize, lb, ub
     else:  # a feature nobody won keeps its out-of-bounds weights
         assert torch.equal(got[F - 1].cpu(), weight[F - 1])
         assert bool((weight[F - 1] < lb).any() or (weight[F - 1] > ub).any())
+
+
+def test_stdp_update_bumps_the_weight_version():
+    g = torch.Generator().manual_seed(2)
+    T = 15
+    x = random_times((2, 3, 6, 6), T, g)
+    w = decision_weights((4, 3, 3, 3), g)
+    t, v, _ = fastspike.conv_fire(x, w, T, 1.0)
+    winners = fastspike.kwta(t, v, T, 1, 0)
+    before = w._version
+    fastspike.stdp_update(w, x, t, winners, torch.tensor([[0.01, -0.01]] * 2), T)
+    assert w._version > before
+
+
+# --- uint8 and int16 times ------------------------------------------------------------------
+@pytest.mark.parametrize("T", [1, 15, 255])
+def test_stdp_update_uint8_and_int16_times_give_the_same_update(T):
+    t8, t16, _, w = uint8_and_int16_case(T)
+    tout, vout, _ = fastspike.conv_fire(t8, w, T, 2.0)
+    win = fastspike.kwta(tout, vout, T, 3, 1)
+    lr = torch.tensor([[0.05, -0.04]]).repeat(3, 1)
+    wa, wb = w.clone(), w.clone()
+    fastspike.stdp_update(wa, t8, tout, win, lr, T)
+    fastspike.stdp_update(wb, t16, tout.to(torch.int16), win, lr, T)
+    assert torch.equal(wa, wb)
+
+
+def test_stdp_update_never_relabelled_from_256_to_300_changes_nothing():
+    t256, t300, _, w = relabelled_case()
+    c256, c300 = fastspike.conv_fire(t256, w, 256, 2.0), fastspike.conv_fire(t300, w, 300, 2.0)
+    # winners among the neurons that fired before step 255 (k-WTA takes T <= 255),
+    # the same updates whatever "never" is
+    win = fastspike.kwta(c300[0].clamp(max=255).to(torch.uint8), c300[1], 255, 3, 1)
+    lr = torch.tensor([[0.05, -0.04]]).repeat(3, 1)
+    wa, wb = w.clone(), w.clone()
+    fastspike.stdp_update(wa, t256, c256[0], win, lr, 256)
+    fastspike.stdp_update(wb, t300, c300[0], win, lr, 300)
+    assert torch.equal(wa, wb) and not torch.equal(wa, w)
+
+
+# --- CUDA against the CPU -------------------------------------------------------------------
+@pytest.mark.cuda
+@pytest.mark.parametrize("clamp_all", [False, True])
+@pytest.mark.parametrize("per_feature", [False, True])
+def test_stdp_update_bitwise(clamp_all, per_feature):
+    T = 15
+    g = torch.Generator().manual_seed(3)
+    B, F, C, K, H, W = 9, 30, 6, 5, 28, 28
+    tin = random_times((B, C, H + K - 1, W + K - 1), T, g)
+    tout = random_times((B, F, H, W), T, g)
+    vals = torch.where(tout < T, torch.rand(tout.shape, generator=g) + 1, torch.zeros(()))
+    winners = fastspike.kwta(tout, vals, T, 5, 3)
+    weight = 0.8 + 0.05 * torch.randn(F, C, K, K, generator=g)
+    lr = torch.rand(B, F, 2, generator=g) if per_feature else torch.rand(B, 2, generator=g)
+    lr = lr * torch.tensor([0.1, -0.1])
+    wc, wg = weight.clone(), weight.cuda()
+    fastspike.stdp_update(wc, tin, tout, winners, lr, T, clamp_all=clamp_all)
+    fastspike.stdp_update(wg, tin.cuda(), tout.cuda(), winners.cuda(), lr.cuda(), T, clamp_all=clamp_all)
+    torch.testing.assert_close(wg.cpu(), wc, rtol=0, atol=0)
+
+
+@pytest.mark.cuda
+def test_stdp_update_cuda_validation_errors():
+    T = 15
+    w = torch.rand(4, 3, 3, 3, device="cuda")
+    tin = torch.zeros(2, 3, 6, 6, dtype=torch.uint8, device="cuda")
+    tout = torch.zeros(2, 4, 4, 4, dtype=torch.uint8, device="cuda")
+    bad = torch.tensor([[[7, 0, 0]], [[0, 0, 0]]], dtype=torch.int32, device="cuda")
+    with pytest.raises(ValueError, match="out of range"):
+        fastspike.stdp_update(w, tin, tout, bad, torch.ones(2, 2, device="cuda"), T)
+
+
+# --- opcheck, bad inputs --------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    ops, x = torch.ops.fastspike, opcheck_inputs(device)
+    args = (x.w.clone(), x.tin, x.tout, x.winners, x.lr, x.T, True, 0.0, 1.0, False)
+    torch.library.opcheck(ops.stdp_update.default, args)
+
+
+def test_bad_inputs():
+    assert_bad_inputs_named("stdp_update")
