@@ -172,6 +172,24 @@ def test_the_update_of_a_batch_equals_its_samples_one_by_one():
     assert not torch.equal(batched, conv.weight)
 
 
+def test_the_update_on_the_exchanged_canvases_equals_the_update_on_the_inputs():
+    """Across ranks the learner updates from the canvases fastspike.distributed.exchange
+    rebuilds (each winner's receptive field and time, packed per sample): same weights."""
+    from fastspike.distributed import _pack, _unpack
+
+    net = Network(small_spec(k=4), seed=0)
+    conv, rule = net.conv("S1"), net.layer_spec("S1").rule
+    x = random_inputs(12, seed=5)
+    times, values = conv(x, T)
+    winners = conv.winners(times, values, T, pointwise=True)
+    parts = [(x, times, winners, 5, 5)]
+    [(t_in, t_out, win)], _ = _unpack(_pack(parts, None), parts, T, 0)
+    direct, canvas = conv.weight.clone(), conv.weight.clone()
+    weight_dependent_update(direct, x, times, winners, 0.05, rule)
+    weight_dependent_update(canvas, t_in, t_out, win, 0.05, rule)
+    assert torch.equal(direct, canvas) and not torch.equal(direct, conv.weight)
+
+
 def test_no_winner_changes_nothing():
     net = Network(small_spec(), seed=0)
     conv = net.conv("S1")
@@ -248,7 +266,7 @@ def test_state_dict_round_trip_resumes_exactly():
 def test_trainer_run_stopped_and_resumed_equals_an_uninterrupted_one(mnist_root, tmp_path):
     import fastspike
 
-    kw = dict(samples=[200, 200, 200], epochs=[1, 2, 1], test_samples=200, validation=0, batch_size=32)
+    kw = dict(samples=[100, 100, 100], epochs=[1, 2, 1], test_samples=100, validation=0, batch_size=32)
     whole, _ = fastspike.train(CONFIG, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), **kw)
     run = str(tmp_path / "b")
     fastspike.train(CONFIG, "mnist", mnist_root, checkpoint_dir=run, stop_after_epochs=2, **kw)  # S1, 1 of S2
