@@ -124,7 +124,8 @@ def train_mnist(
         for i, n in enumerate(samples):
             if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
                 raise ValueError(f"samples{i + 1}: expected a positive number of samples or None, got {n!r}")
-        options["samples"] = (samples + [None] * n_phases)[:n_phases]
+        if hasattr(spec, "phases"):  # one value per phase; the rest train on every sample
+            options["samples"] = (samples + [None] * n_phases)[:n_phases]
     return train(spec, dataset, root, **options)
 
 

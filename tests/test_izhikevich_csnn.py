@@ -27,7 +27,8 @@ from fastspike.network import Network
 from fastspike.neurons import Izhikevich
 from fastspike.reference import ReferenceNetwork, wave_to_times
 from fastspike.registry import MODELS, get_spec, izhikevich_csnn
-from fastspike.spec import IzhikevichNeuron, NetworkSpec, SpecError, load_spec
+from fastspike.registry import load_config as load_spec  # a config's base names a registered network
+from fastspike.spec import IzhikevichNeuron, NetworkSpec, SpecError
 
 RS = IzhikevichNeuron()
 

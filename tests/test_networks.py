@@ -16,6 +16,7 @@ from fastspike.api import evaluate_images, load_model, train, train_mnist
 from fastspike.models import Kheradpisheh2018, Mozafari2018, build
 from fastspike.network import Network
 from fastspike.registry import MODELS, conv_networks, get_spec
+from fastspike.registry import load_config as load_spec  # a config's base names a registered network
 from fastspike.spec import (
     STDP,
     Conv,
@@ -27,7 +28,6 @@ from fastspike.spec import (
     Phase,
     Pool,
     SpecError,
-    load_spec,
 )
 
 # ----------------------------------------------------------------------------- specs
