@@ -428,8 +428,15 @@ class Network(nn.Module):
             raise TypeError(
                 f"times: expected encoded input [B, {C}, H, W] (a tensor), got {type(times).__name__}"
             )
+        H, W = self.spec.encoder.output_size(tuple(self.spec.input_size))
         if times.dim() != 4 or times.shape[1] != C:
-            raise ValueError(f"times: expected encoded input [B, {C}, H, W], got {tuple(times.shape)}")
+            raise ValueError(f"times: expected encoded input [B, {C}, {H}, {W}], got {tuple(times.shape)}")
+        if tuple(times.shape[2:]) != (H, W):
+            raise ValueError(
+                f"times: {self.spec.name!r} is built for {self.spec.input_size[0]}x{self.spec.input_size[1]} "
+                f"images (encoded [B, {C}, {H}, {W}]), got encoded input {tuple(times.shape)}; build it for "
+                "this size with spec.replace(input_size=(H, W))"
+            )
         if times.dtype != ops.times_dtype(self.T):
             raise TypeError(f"times: expected {ops.times_dtype(self.T)} first-spike times, got {times.dtype}")
 

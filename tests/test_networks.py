@@ -628,3 +628,13 @@ def test_validation_split_chooses_the_epoch_and_the_test_set_is_read_once(mnist_
     pool, val = floop.hold_out(train_set, 250, get_spec("mozafari2018"))
     assert len(pool) == len(train_set) - 250 and torch.equal(val.images, train_set.images[-250:])
     assert torch.equal(pool.images[-1], train_set.images[-251])
+
+
+def test_a_network_refuses_images_of_another_size_and_names_the_expected_one():
+    net = Mozafari2018(seed=0)
+    small = net.encoder(torch.zeros(2, 20, 20, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"built for 28x28 images \(encoded \[B, 6, 28, 28\]\)"):
+        net(small)
+    with pytest.raises(ValueError, match="built for 28x28"):
+        net.layer_input(2, small)
+    assert net(net.encoder(torch.zeros(2, 28, 28, dtype=torch.uint8))).shape == (2,)
