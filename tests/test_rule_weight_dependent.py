@@ -363,4 +363,4 @@ def test_short_training_from_the_config_beats_chance(mnist_root):
         test_samples=1000,
         validation=0,
     )
-    assert net.test_metrics["accuracy"] > 0.6  # chance: 0.1
+    assert net.test_metrics["accuracy"] > 0.85  # chance: 0.1; 0.954 measured (AMD EPYC, torch 2.14)
