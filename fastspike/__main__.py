@@ -16,7 +16,7 @@ from fastspike.data import load_dataset
 from fastspike.distributed import DistributedError
 from fastspike.families import family_of, family_of_checkpoint
 from fastspike.metrics import format_metrics
-from fastspike.registry import MODELS, PRESET_NAMES, get_spec
+from fastspike.registry import ALIASES, MODELS, PRESET_NAMES, get_spec
 from fastspike.spec import SpecError
 from fastspike.training import checkpoint
 from fastspike.training.config import RunConfig
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     net.add_argument(
         "--model",
         default=None,
-        choices=sorted(MODELS),
+        choices=sorted(MODELS) + sorted(ALIASES),
         help="a registered network (python -m fastspike models); mozafari2018 when neither --model "
         "nor --config is given",
     )

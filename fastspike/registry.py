@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import fastspike.rules  # noqa: F401  (every rule module registers its spec type, for config files)
 from fastspike.spec import (
     KHERADPISHEH_DOG,
     MOZAFARI_DOG,
@@ -35,6 +36,7 @@ from fastspike.spec import (
 )
 
 __all__ = [
+    "ALIASES",
     "MODELS",
     "RegisteredModel",
     "conv_networks",
@@ -231,11 +233,11 @@ def deepr2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
 
 
 def deepr2024_2(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """deepr2024_2 (ZOO.md 2), greedy: as deepr2024, but S3 and S4 learn in alternate chunks."""
+    """deepr2024-2 (ZOO.md 2), greedy: as deepr2024, but S3 and S4 learn in alternate chunks."""
     return _deepr(
-        "deepr2024_2",
+        "deepr2024-2",
         "alternate_chunks",
-        "deepr2024_2: as deepr2024, S3 and the decision layer learning in alternate chunks (ZOO.md 2)",
+        "deepr2024-2: as deepr2024, S3 and the decision layer learning in alternate chunks (ZOO.md 2)",
         T,
         n_classes,
     )
@@ -358,7 +360,7 @@ def izhikevich_csnn(T: int = 15, n_classes: int = 10, n_layers: int = 3) -> Netw
     stdp_phases = [Phase(f"S{i + 1}", epochs=1, samples=20000) for i in range(n_layers - 1)]
     suffix = "" if n_layers == 3 else str(n_layers)
     return NetworkSpec(
-        name=f"izhikevich_csnn{suffix}",
+        name=f"izhikevich-csnn{suffix}",
         description=f"Izhikevich CSNN: {n_layers - 1} STDP conv layers of regular-spiking Izhikevich neurons "
         "+ R-STDP decision layer",
         T=T,
@@ -416,7 +418,7 @@ def preset_of(spec: NetworkSpec | DiehlCookSpec, preset: str) -> Preset:
     the default ("tiny": 10,000 samples and at most 2 epochs per phase; others: none)."""
     if preset not in PRESET_NAMES:
         raise ValueError(f"preset: expected one of {sorted(PRESET_NAMES)}, got {preset!r}")
-    entry = MODELS.get(spec.name)
+    entry = MODELS.get(ALIASES.get(spec.name, spec.name))
     if entry is not None and preset in entry.presets:
         return entry.presets[preset]
     if preset == "tiny":
@@ -436,8 +438,21 @@ def load_config(path: str) -> NetworkSpec:
     return load_spec(path, base=get_spec)
 
 
+#: Earlier registered names -> today's: a registered name is lower case, its words joined by "-".
+#: ``get_spec(old)`` gives today's network under its old name, so saved runs and configs that name
+#: it (``base: deepr2024_2``, ``--resume`` of an old run folder) load and resume as before.
+ALIASES = {
+    "deepr2024_2": "deepr2024-2",
+    "izhikevich_csnn": "izhikevich-csnn",
+    "izhikevich_csnn5": "izhikevich-csnn5",
+}
+
+
 def get_spec(name: str, **kwargs) -> NetworkSpec:
-    """The spec of the registered network ``name`` (``T=``, ``n_classes=`` passed to its factory)."""
+    """The spec of the registered network ``name`` (``T=``, ``n_classes=`` passed to its factory);
+    an old name (:data:`ALIASES`) gives the network under that name."""
+    if name in ALIASES:
+        return get_spec(ALIASES[name], **kwargs).replace(name=name)
     if name not in MODELS:
         raise SpecError(f"model: expected one of {sorted(MODELS)}, got {name!r}")
     return MODELS[name].factory(**kwargs)
@@ -492,9 +507,9 @@ register(
     "deepr2024: DoG(6) -> S1 30 -> S2 150 (STDP) -> S3 250 (STDP, then R-STDP) -> 200 R-STDP neurons, joint",
 )
 register(
-    "deepr2024_2",
+    "deepr2024-2",
     deepr2024_2,
-    "deepr2024_2: as deepr2024, S3 and the decision layer learning in alternate chunks (greedy)",
+    "deepr2024-2: as deepr2024, S3 and the decision layer learning in alternate chunks (greedy)",
 )
 register(
     "inception2024",
@@ -507,12 +522,12 @@ register(
     "majority2024: DoG(6) -> S1 30 -> S2 250 -> 3 R-STDP heads (3x3, 5x5, 7x7) -> majority vote",
 )
 register(
-    "izhikevich_csnn",
+    "izhikevich-csnn",
     izhikevich_csnn,
     "Izhikevich CSNN: DoG(6) -> S1 30 -> S2 250 (STDP, Izhikevich RS neurons) -> 200 R-STDP decision neurons",
 )
 register(
-    "izhikevich_csnn5",
+    "izhikevich-csnn5",
     izhikevich_csnn5,
     "Izhikevich CSNN, 5 layers: DoG(6) -> S1 30 -> S2 150 -> S3 200 -> S4 250 (STDP) -> 200 R-STDP",
 )

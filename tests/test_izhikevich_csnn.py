@@ -135,7 +135,7 @@ def test_undriven_spikes_do_not_count():
 
 def test_izhikevich_layers_on_mnist_equal_the_plain_computation(mnist):
     train_set, _ = mnist
-    spec = get_spec("izhikevich_csnn")
+    spec = get_spec("izhikevich-csnn")
     net = Network(spec, seed=3)
     times = net.encoder(train_set.images[:6])
     T = spec.T
@@ -167,7 +167,7 @@ def _izhikevich_decision(spec: NetworkSpec) -> NetworkSpec:
 @pytest.mark.parametrize("variant", ["if_decision", "izhikevich_decision", "five_layers"])
 def test_the_reference_interprets_izhikevich_specs_as_the_network_runs_them(mnist, variant):
     train_set, _ = mnist
-    spec = get_spec("izhikevich_csnn5" if variant == "five_layers" else "izhikevich_csnn")
+    spec = get_spec("izhikevich-csnn5" if variant == "five_layers" else "izhikevich-csnn")
     if variant == "izhikevich_decision":
         spec = _izhikevich_decision(spec)
     net = Network(spec, seed=1)
@@ -200,7 +200,7 @@ def test_the_reference_interprets_izhikevich_specs_as_the_network_runs_them(mnis
 def test_integrate_and_fire_networks_are_unchanged():
     for name in MODELS:
         spec = get_spec(name)
-        if name.startswith("izhikevich_csnn"):
+        if name.startswith("izhikevich-csnn"):
             assert all(c.neuron == RS for c in spec.convs[:-1]) and spec.convs[-1].neuron is None
             continue
         if not isinstance(spec, NetworkSpec):
@@ -231,10 +231,10 @@ def test_izhikevich_specs_round_trip(n_layers, tmp_path):
     g = tmp_path / "gain.json"
     base = izhikevich_csnn().to_dict()
     base["layers"][1]["neuron"] = {"type": "izhikevich", "gain": 2.0, "dt": 0.5}
-    g.write_text(json.dumps({"base": "izhikevich_csnn", "layers": base["layers"]}))
+    g.write_text(json.dumps({"base": "izhikevich-csnn", "layers": base["layers"]}))
     assert load_spec(str(g)).convs[0].neuron == IzhikevichNeuron(gain=2.0, dt=0.5)
-    assert get_spec("izhikevich_csnn5") == izhikevich_csnn(n_layers=5)
-    assert get_spec("izhikevich_csnn", T=20).T == 20
+    assert get_spec("izhikevich-csnn5") == izhikevich_csnn(n_layers=5)
+    assert get_spec("izhikevich-csnn", T=20).T == 20
 
 
 @pytest.mark.parametrize("n_layers", [2, 6, 0, "3", True, 3.0])
@@ -290,8 +290,8 @@ def test_short_training_is_reproducible_and_beats_chance(mnist_root):
         preset="paper",
         seed=2,
     )
-    a, hist_a = train("izhikevich_csnn", "mnist", mnist_root, **kw)
-    b, hist_b = train("izhikevich_csnn", "mnist", mnist_root, **kw)
+    a, hist_a = train("izhikevich-csnn", "mnist", mnist_root, **kw)
+    b, hist_b = train("izhikevich-csnn", "mnist", mnist_root, **kw)
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
     assert [h["val"] for h in hist_a] == [h["val"] for h in hist_b]
@@ -309,14 +309,14 @@ ACCURACY_FLOOR = 0.13
 
 def test_cli_trains_and_evaluates_the_izhikevich_csnn(mnist_root, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["--model", "izhikevich_csnn", "--root", mnist_root, "--preset", "paper"]
+    args = ["--model", "izhikevich-csnn", "--root", mnist_root, "--preset", "paper"]
     args += ["--epochs", "1", "1", "2", "--samples", "40", "40", "80", "--test-samples", "40"]
     args += ["--validation", "40", "--batch-size", "20", "--checkpoint-dir", str(out), "--no-progress"]
     assert main(["train", *args]) == 0
     text = capsys.readouterr().out
-    assert "model=izhikevich_csnn" in text
+    assert "model=izhikevich-csnn" in text
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["model"] == "izhikevich_csnn" and metrics["test_images"] == 40
+    assert metrics["model"] == "izhikevich-csnn" and metrics["test_images"] == 40
     hist = json.loads((out / "history.json").read_text())
     assert [h["layer"] for h in hist] == ["S1", "S2", "S3", "S3"]
     assert (
@@ -327,4 +327,4 @@ def test_cli_trains_and_evaluates_the_izhikevich_csnn(mnist_root, tmp_path, caps
     assert main(["train", *args[:6], "--epochs", "1", "1", "3", *args[10:], "--resume"]) == 0
     assert len(json.loads((out / "history.json").read_text())) == 5
     assert main(["models"]) == 0
-    assert "izhikevich_csnn5" in capsys.readouterr().out
+    assert "izhikevich-csnn5" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from fastspike.__main__ import main
 from fastspike.api import evaluate_images, load_model, train, train_mnist
 from fastspike.models import Kheradpisheh2018, Mozafari2018, build
 from fastspike.network import Network
-from fastspike.registry import MODELS, conv_networks, get_spec
+from fastspike.registry import ALIASES, MODELS, conv_networks, get_spec
 from fastspike.registry import load_config as load_spec  # a config's base names a registered network
 from fastspike.spec import (
     STDP,
@@ -361,11 +361,11 @@ _SMALL = {
     "mozafari2018-linear": dict(samples=[400, 400, 600], epochs=[1, 1, 1]),
     "deep2024": dict(samples=[300, 300, 300, 400], epochs=[1, 1, 1, 3]),
     "deepr2024": dict(samples=[300, 300, 300, 400], epochs=[1, 1, 1, 3]),
-    "deepr2024_2": dict(samples=[300, 300, 300, 400], epochs=[1, 1, 1, 3]),
+    "deepr2024-2": dict(samples=[300, 300, 300, 400], epochs=[1, 1, 1, 3]),
     "inception2024": dict(samples=[300, 300, 200, 200, 200, 400], epochs=[1, 1, 1, 1, 1, 3]),
     "majority2024": dict(samples=[300, 300, 400], epochs=[1, 1, 3]),
-    "izhikevich_csnn": dict(samples=[200, 200, 400], epochs=[1, 1, 3]),
-    "izhikevich_csnn5": dict(samples=[150, 150, 150, 150, 400], epochs=[1, 1, 1, 1, 3]),
+    "izhikevich-csnn": dict(samples=[200, 200, 400], epochs=[1, 1, 3]),
+    "izhikevich-csnn5": dict(samples=[150, 150, 150, 150, 400], epochs=[1, 1, 1, 1, 3]),
 }
 
 
@@ -638,3 +638,16 @@ def test_a_network_refuses_images_of_another_size_and_names_the_expected_one():
     with pytest.raises(ValueError, match="built for 28x28"):
         net.layer_input(2, small)
     assert net(net.encoder(torch.zeros(2, 28, 28, dtype=torch.uint8))).shape == (2,)
+
+
+def test_registered_names_are_one_scheme_and_old_names_still_load(tmp_path):
+    for name in MODELS:
+        assert name == name.lower() and "_" not in name, name
+    for old, new in ALIASES.items():
+        assert new in MODELS and old not in MODELS
+        assert get_spec(old) == get_spec(new).replace(name=old)  # the network under its old name
+        f = tmp_path / f"{old}.json"
+        f.write_text(json.dumps({"base": old, "name": f"{old}-copy"}))
+        assert load_spec(str(f)) == get_spec(new).replace(name=f"{old}-copy")
+    with pytest.raises(SpecError, match="expected one of"):
+        get_spec("deepr2024_3")

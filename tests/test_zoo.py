@@ -27,7 +27,7 @@ from fastspike.spec import (
 from fastspike.training import learner, train_epoch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ZOO = ["deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024"]
+ZOO = ["deep2024", "deepr2024", "deepr2024-2", "inception2024", "majority2024"]
 
 
 # ----------------------------------------------------------------------------- specs
@@ -54,7 +54,7 @@ def test_zoo_shapes_follow_the_published_tables():
     assert s3.reward_rule.rates.reward == (0.001, -0.00075)
     assert s3.reward_rule.rates.punish == (-0.001, 0.000125)
     assert get_spec("deepr2024").phases[-1].schedule == "joint"
-    assert get_spec("deepr2024_2").phases[-1].schedule == "alternate_chunks"
+    assert get_spec("deepr2024-2").phases[-1].schedule == "alternate_chunks"
     inc = get_spec("inception2024")
     assert inc.shapes()[7:] == [(75, 9, 9), (300, 7, 7), (300, 2, 2), (300, 6, 6), (200, 2, 2)]
     assert [c.name for c in inc.convs] == ["S1", "S2", "S3a", "S3b", "S3c", "S4"]
@@ -77,8 +77,8 @@ def test_zoo_specs_round_trip_and_their_config_files_load(name, tmp_path):
 
 
 def test_repo_configs_differ_where_zoo_md_says():
-    repo = load_spec(str(ROOT / "configs" / "deepr2024_2-repo.yaml"))
-    clean = get_spec("deepr2024_2")
+    repo = load_spec(str(ROOT / "configs" / "deepr2024-2-repo.yaml"))
+    clean = get_spec("deepr2024-2")
     assert repo.phases[-1].schedule == "repo_compat"
     assert repo.convs[2].rule.stabilize is False and clean.convs[2].rule.stabilize is True
     assert (
@@ -314,7 +314,7 @@ CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
 
 
 def test_every_zoo_network_has_a_config_file():
-    variants = ["deepr2024_2-repo.yaml", "majority2024-repo.yaml", "deepr2024-stabilised.yaml"]
+    variants = ["deepr2024-2-repo.yaml", "majority2024-repo.yaml", "deepr2024-stabilised.yaml"]
     other_rules = ["falez2019.yaml"]  # networks of rules registered from their own modules
     assert CONFIGS == sorted([f"{n}.yaml" for n in ZOO] + variants + other_rules)
 

@@ -4,7 +4,7 @@
 * Parallel branches (inception2024): centred, concatenated, each branch trained alone.
 * Vote heads (majority2024): each head rewarded by its own vote, silent heads untouched, the
   ``adapt`` rules of the rates.
-* Joint R-STDP phases (deepr2024, deepr2024_2 and the ``repo_compat`` schedule): who learns, which
+* Joint R-STDP phases (deepr2024, deepr2024-2 and the ``repo_compat`` schedule): who learns, which
   features change, which rates are rescaled.
 * The compiled network at batch size 1 equals the reference bit for bit on every zoo network,
   phase after phase.
@@ -22,7 +22,7 @@ from fastspike.registry import get_spec
 from fastspike.spec import STDP, IzhikevichNeuron, Parallel, VoteReadout
 
 COMPAT = pytest.mark.parametrize("compat", [False, True], ids=["clean", "compat"])
-ZOO = ["deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024"]
+ZOO = ["deep2024", "deepr2024", "deepr2024-2", "inception2024", "majority2024"]
 
 
 def _with_schedule(spec, schedule):
@@ -31,11 +31,11 @@ def _with_schedule(spec, schedule):
 
 
 def _scaled(base, fraction):
-    return (ref._f32(base[0] * fraction), ref._f32(base[1] * fraction))
+    return (ref.f32(base[0] * fraction), ref.f32(base[1] * fraction))
 
 
 def _base_rates(rule):
-    return tuple(ref._f32(a) for a in rule.rates.reward), tuple(ref._f32(a) for a in rule.rates.punish)
+    return tuple(ref.f32(a) for a in rule.rates.reward), tuple(ref.f32(a) for a in rule.rates.punish)
 
 
 # ----------------------------------------------------------------------------- the vote
@@ -144,8 +144,8 @@ def test_branch_stdp_trains_one_branch_alone(mnist, compat):
                 assert torch.equal(net.weights[other], before[other]), f"sample {i}: {other} changed"
     assert net.samples_seen("S3b") == 5 and net.samples_seen("S3a") == net.samples_seen("S3c") == 0
     # period 2: doubled after samples 2 and 4; the other branches keep their starting rates
-    assert net.rates("S3b") == (ref._f32(0.016), ref._f32(-0.75 * ref._f32(0.016)))
-    assert net.rates("S3a") == net.rates("S3c") == (ref._f32(0.004), ref._f32(-0.003))
+    assert net.rates("S3b") == (ref.f32(0.016), ref.f32(-0.75 * ref.f32(0.016)))
+    assert net.rates("S3a") == net.rates("S3c") == (ref.f32(0.004), ref.f32(-0.003))
 
 
 # ----------------------------------------------------------------------------- vote heads
@@ -362,7 +362,7 @@ def _run_schedule(net, phase, mnist, epochs, n, first_sample=20):
 
 @COMPAT
 def test_alternate_chunks_train_one_layer_per_chunk(mnist, compat):
-    spec = with_rates(get_spec("deepr2024_2"), chunk=2)
+    spec = with_rates(get_spec("deepr2024-2"), chunk=2)
     net = ReferenceNetwork(spec, compat=compat, seed=5)
     phase = spec.phases[-1]
     assert phase.schedule == "alternate_chunks" and phase.joint == ("S3",)
@@ -383,7 +383,7 @@ def test_repo_compat_schedule_over_two_epochs(mnist, compat):
 
 def test_a_new_phase_restarts_the_chunk_counts(mnist):
     train, _ = mnist
-    spec = with_rates(get_spec("deepr2024_2"), chunk=3)
+    spec = with_rates(get_spec("deepr2024-2"), chunk=3)
     net = ReferenceNetwork(spec, seed=5)
     phase = spec.phases[-1]
     wave = net.encode(train.images[30])
@@ -430,8 +430,8 @@ def test_exact_decision_rounds_the_final_potential_once(mnist):
 def _zoo_case(name):
     if name == "deepr2024-repo_compat":
         return _with_schedule(get_spec("deepr2024"), "repo_compat")
-    if name == "izhikevich_csnn-izhikevich_decision":  # a decision layer of Izhikevich neurons too
-        spec = get_spec("izhikevich_csnn")
+    if name == "izhikevich-csnn-izhikevich_decision":  # a decision layer of Izhikevich neurons too
+        spec = get_spec("izhikevich-csnn")
         neuron = IzhikevichNeuron(gain=0.05)
         return spec.map_convs(lambda c: dataclasses.replace(c, neuron=neuron) if c.is_decision else c)
     return get_spec(name)
@@ -439,7 +439,7 @@ def _zoo_case(name):
 
 # (network, compat, samples per phase, doubling period, R-STDP chunk): every network and mode on a
 # short run whose rates double fast, and the networks' own rate schedule on a few hundred samples
-_IZHIKEVICH = ("izhikevich_csnn", "izhikevich_csnn5", "izhikevich_csnn-izhikevich_decision")
+_IZHIKEVICH = ("izhikevich-csnn", "izhikevich-csnn5", "izhikevich-csnn-izhikevich_decision")
 _SHORT = [
     (name, compat, 24, 8, 4)
     for compat in (False, True)
@@ -447,7 +447,7 @@ _SHORT = [
 ]
 _LONG = [
     (name, False, 200, None, 50)
-    for name in ("deep2024", "deepr2024", "deepr2024_2", "inception2024", "majority2024")
+    for name in ("deep2024", "deepr2024", "deepr2024-2", "inception2024", "majority2024")
 ]
 _CASES = _SHORT + _LONG
 
