@@ -22,14 +22,45 @@ from fastspike.network import Network
 from fastspike.plots import s1_filters
 from fastspike.training.history import LOG_FIELDS
 
-__all__ = ["TensorBoardLogger"]
+__all__ = ["RunLogger", "TensorBoardLogger"]
 
 # the numbers of a history row (its columns less the bookkeeping ones)
 _SCALARS = tuple(k for k in LOG_FIELDS if k not in ("phase", "layer", "epoch", "samples", "seconds", "wall"))
 
 
-class TensorBoardLogger:
-    """Write a run's curves, histograms, spike rates and feature images for TensorBoard.
+class RunLogger:
+    """Write a run's history rows as TensorBoard scalars, and histograms of named tensors: what
+    every network family logs (``<group>/<column>`` for every number of a row).
+
+    Args:
+        folder: where the event files go.
+        tensors: name -> a tensor whose histogram is logged with each row (read at that time).
+    """
+
+    def __init__(self, folder: str, tensors: dict[str, Tensor] | None = None):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:
+            raise ImportError("tensorboard logging needs tensorboard: pip install tensorboard") from err
+        self.writer = SummaryWriter(folder)
+        self.tensors = dict(tensors or {})
+
+    @torch.no_grad()
+    def row(self, group: str, record: dict, step: int, skip: tuple[str, ...] = ()) -> None:
+        """Log the numbers of ``record`` as ``group/<key>`` and the histograms, at ``step``."""
+        for key, v in record.items():
+            if key not in skip and isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.writer.add_scalar(f"{group}/{key}", v, step)
+        for name, t in self.tensors.items():
+            self.writer.add_histogram(name, t.detach().float().cpu(), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class TensorBoardLogger(RunLogger):
+    """Write a first-spike network's curves, histograms, spike rates and feature images.
 
     Args:
         folder: where the event files go.
@@ -39,11 +70,7 @@ class TensorBoardLogger:
     """
 
     def __init__(self, folder: str, net: Network, probe: Tensor):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as err:
-            raise ImportError("tensorboard logging needs tensorboard: pip install tensorboard") from err
-        self.writer = SummaryWriter(folder)
+        super().__init__(folder)
         self.net, self.probe = net, probe
 
     @torch.no_grad()
@@ -73,6 +100,3 @@ class TensorBoardLogger:
         m = f.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1)
         w.add_images(f"features/{self.net.layer_names[0]}", (f / m * 0.5 + 0.5).unsqueeze(1), step)
         w.flush()
-
-    def close(self) -> None:
-        self.writer.close()

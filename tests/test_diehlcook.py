@@ -21,7 +21,7 @@ from fastspike.diehlcook import (
     predict_proportion,
 )
 from fastspike.families.diehl_cook import load_diehl_cook, train_diehl_cook
-from fastspike.reference_diehlcook import exp_neg
+from fastspike.reference import exp_neg
 
 
 def test_exp_neg_is_accurate_and_zero_below_minus_87():
@@ -145,3 +145,27 @@ def test_cli_trains_and_evaluates(mnist_root, tmp_path, capsys):
     assert '"kind": "diehl_cook"' in capsys.readouterr().out
     assert main(["train", "--model", "diehlcook2015", "--batch-size", "8", "--root", str(mnist_root)]) != 0
     assert "--batch-size: not used by diehlcook2015" in capsys.readouterr().err
+
+
+def test_tensorboard_and_history_are_the_run_folders_of_every_family(mnist_root, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import fastspike
+
+    run = tmp_path / "run"
+    net, hist = fastspike.train(
+        _short(), "mnist", mnist_root, samples=[200], test_samples=100, checkpoint_dir=str(run),
+        tensorboard=True, progress=False, download=False,
+    )  # fmt: skip
+    assert {"best.pt", "last.pt", "metrics.json", "history.json", "history.csv"} <= {
+        p.name for p in run.iterdir()
+    }
+    assert json.loads((run / "history.json").read_text()) == hist
+    ev = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0})
+    ev.Reload()
+    assert "dc-test/samples_per_s" in ev.Tags()["scalars"] and "dc-test/theta_mean" in ev.Tags()["scalars"]
+    assert {"weights/excitatory", "theta"} <= set(ev.Tags()["histograms"])
+    assert len(ev.Scalars("dc-test/theta_mean")) == len(hist)
+    with pytest.raises(ValueError, match="batch_size: not used by dc-test"):
+        fastspike.train(_short(), "mnist", mnist_root, batch_size=8, download=False)

@@ -21,6 +21,7 @@ from fastspike.data import load_dataset
 from fastspike.diehlcook import KIND, DiehlCook, DiehlCookSpec
 from fastspike.families.base import Family
 from fastspike.metrics import classification_metrics
+from fastspike.tblog import RunLogger
 from fastspike.training import checkpoint
 from fastspike.training.config import RunConfig
 from fastspike.training.devices import resolve_device
@@ -97,6 +98,7 @@ def train_diehl_cook(
     chunk: int = 1000,
     download: bool = True,
     stop_after_chunks: int | None = None,
+    tensorboard: bool = False,
 ) -> tuple[DiehlCook, list[dict]]:
     """Train, label and test a Diehl & Cook network.
 
@@ -113,6 +115,8 @@ def train_diehl_cook(
         resume: continue from ``checkpoint_dir/last.pt``; the result equals an
             uninterrupted run's.
         stop_after_chunks: stop (as if interrupted) after this many chunks in this call.
+        tensorboard: also log every chunk's history row and the weight and threshold
+            histograms to ``checkpoint_dir/tensorboard``.
 
     Returns ``(model, history)``; ``model.test_metrics`` holds both readouts' test metrics
     (``accuracy`` is the all-activity readout's).
@@ -154,6 +158,12 @@ def train_diehl_cook(
         net = from_checkpoint(ckpt, last).to(dev)
         net.dataset = dataset
         position = {k: ckpt["progress"][k] for k in position}
+    if tensorboard and not checkpoint_dir:
+        raise ValueError("tensorboard: needs checkpoint_dir (the logs go into the run folder)")
+    tb = None
+    if tensorboard:
+        tensors = {"weights/excitatory": net.weight, "theta": net.theta}
+        tb = RunLogger(os.path.join(checkpoint_dir, "tensorboard"), tensors)
     images = train_set.images.reshape(n, -1)
     chunks = 0
     t_start = time.perf_counter() - position["seconds"]
@@ -176,13 +186,20 @@ def train_diehl_cook(
                     "theta_mean": round(float(net.theta.mean()), 4),
                 })  # fmt: skip
                 chunks += 1
+                if tb is not None:
+                    tb.row(spec.name, net.history[-1], e * n + s + k, skip=("epoch", "samples", "seconds"))
                 if last:
                     checkpoint.save(last, checkpoint_of(net, position, config))
+                    write_history(checkpoint_dir, net.history)
                 if stop_after_chunks is not None and chunks >= stop_after_chunks:
+                    if tb is not None:
+                        tb.close()
                     return net, net.history
             position["epoch"] += 1
             position["done"] = 0
     train_seconds = position["seconds"]
+    if tb is not None:
+        tb.close()
     # labelling (frozen, training images), then the test set
     t0 = time.perf_counter()
     with _bar(len(label_set), f"{spec.name} labelling", progress) as bar:
@@ -228,7 +245,7 @@ class DiehlCookFamily(Family):
 
     name = KIND
     #: RunConfig fields a Diehl & Cook run has no use for (it trains image by image)
-    unused = ("batch_size", "validation", "cache_dir", "compat", "T", "tensorboard", "stop_after_epochs")
+    unused = ("batch_size", "validation", "cache_dir", "compat", "T", "stop_after_epochs")
 
     def spec_from_dict(self, d: dict) -> DiehlCookSpec:
         return DiehlCookSpec.from_dict(d)
@@ -252,7 +269,7 @@ class DiehlCookFamily(Family):
             spec, cfg.dataset, cfg.root, device=cfg.device, epochs=one(cfg.epochs, "epochs"),
             samples=one(cfg.samples, "samples"), test_samples=cfg.test_samples, seed=cfg.seed,
             checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, progress=cfg.progress,
-            download=cfg.download,
+            download=cfg.download, tensorboard=cfg.tensorboard,
         )  # fmt: skip
 
     def load(self, ckpt: dict, path: str, device="cpu", best: bool = True) -> DiehlCook:
