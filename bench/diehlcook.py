@@ -10,7 +10,7 @@ For each network size, on real MNIST:
   learned from 1,000 images (not timed) so that the thresholds, and so the intensity retry
   rate, are those of a network in training;
 * **inference** (frozen, every image independent, all threads): ``--test`` test images;
-* **the reference**: :func:`fastspike.reference_diehlcook.diehl_cook_reference`, the plain
+* **the reference**: :func:`fastspike.reference.diehl_cook_reference`, the plain
   per-step torch loop the established simulators run (one image at a time), on ``--ref``
   of the same training images, learning; the fused operator's result is checked to be
   bit-identical to it.
@@ -70,7 +70,7 @@ def _med(xs: list[float]) -> dict:
 def run(args) -> dict:
     from fastspike.data import load_dataset
     from fastspike.diehlcook import DiehlCook, diehlcook2015
-    from fastspike.reference_diehlcook import diehl_cook_reference
+    from fastspike.reference import diehl_cook_reference
 
     train, test = load_dataset("mnist", args.data, download=False)
     threads = torch.get_num_threads()

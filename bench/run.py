@@ -53,7 +53,7 @@ from fastspike.encoding import Encoder
 from fastspike.models import Mozafari2018
 from fastspike.network import Network
 from fastspike.readout import fit_linear
-from fastspike.registry import MODELS, get_spec
+from fastspike.registry import MODELS, MOZAFARI_DOG, get_spec, mozafari2018
 from fastspike.spec import STDP, LinearReadout, NetworkSpec, Phase
 from fastspike.training import learner, train_epoch
 
@@ -199,7 +199,7 @@ def _subnormal_fraction(w: torch.Tensor) -> float:
 def _trained_reference(waves, labels, n1: int, n2: int, n3: int) -> ref.ReferenceMozafari2018:
     """Trained weights as a Python-loop simulator produces them (no flush-to-zero):
     the reference's own S1/S2 STDP schedule and R-STDP over real samples."""
-    net = ref.ReferenceMozafari2018(seed=0)
+    net = ref.ReferenceMozafari2018(mozafari2018(), seed=0)
     for i in range(n1):
         net.stdp1(waves[i % len(waves)])
     for i in range(n2):
@@ -217,7 +217,7 @@ def _model_from(net: ref.ReferenceMozafari2018, device) -> Mozafari2018:
 
 
 def _ref_copy(net: ref.ReferenceMozafari2018, device) -> ref.ReferenceMozafari2018:
-    r = ref.ReferenceMozafari2018(seed=0)
+    r = ref.ReferenceMozafari2018(mozafari2018(), seed=0)
     r.w1, r.w2, r.w3 = (w.clone() for w in net.weights)
     return r.to(device)
 
@@ -288,7 +288,10 @@ def bench_phases(timer: Timer, images, labels, device, n: int, batch: int, state
         "encoding",
         timer.run(
             {
-                "reference": (lambda: [ref.encode_image(images[i].to(device)) for i in range(n)], n),
+                "reference": (
+                    lambda: [ref.encode_image(images[i].to(device), MOZAFARI_DOG) for i in range(n)],
+                    n,
+                ),
                 "fastspike_b1": (lambda: [enc(imgs_dev[i : i + 1]) for i in range(n)], n),
                 "fastspike_batched": (lambda: enc(imgs_dev), n),
             }
@@ -587,7 +590,7 @@ def _operator_rows(timer: Timer, device, B: int, images_l1, w1, w2) -> list[dict
     imgs = images_l1[:B].to(device)
     cases = {
         "encoding (DoG + norm + rank order)": {
-            "reference": (lambda: [ref.encode_image(imgs[b]) for b in range(B)], B),
+            "reference": (lambda: [ref.encode_image(imgs[b], MOZAFARI_DOG) for b in range(B)], B),
             "fastspike": (lambda: enc(imgs), B),
         },
         "fire (S1, [B,15,30,28,28])": {
@@ -875,7 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     if args.model == MOZAFARI:
-        fresh = ref.ReferenceMozafari2018(seed=0)
+        fresh = ref.ReferenceMozafari2018(mozafari2018(), seed=0)
         enc_train = Encoder(T=T)(images[: max(trained)])
         waves = [ref.times_to_wave(enc_train[i], T) for i in range(enc_train.shape[0])]
         trained_net = _trained_reference(waves, labels, *trained)

@@ -14,6 +14,7 @@ import torch
 from fastspike import reference as ref
 from fastspike.encoding import Encoder
 from fastspike.models import Mozafari2018
+from fastspike.registry import mozafari2018
 from fastspike.training import learner, train_epoch
 
 
@@ -23,7 +24,7 @@ def test_batched_stdp_equals_the_reference_oracle(mnist, compat):
     train, _ = mnist
     n, B, T = 540, 64, 15  # crosses the first doubling (sample 499) inside a batch
     times = Encoder()(train.images[:n])
-    rnet = ref.ReferenceMozafari2018(compat=compat, seed=0)
+    rnet = ref.ReferenceMozafari2018(mozafari2018(), compat=compat, seed=0)
     model = Mozafari2018(compat=compat, seed=0)
     assert torch.equal(model.conv1.weight, rnet.w1)
     x = model.layer_input(1, times, training=True)
@@ -60,7 +61,7 @@ def test_batched_rstdp_equals_the_reference_oracle(mnist):
     res = train_epoch(model, 3, x3, state, labels=labels, batch_size=B)
     # the oracle: decisions from the batch-start weights (P[T-1] summed exactly: the decision
     # potential's definition), the reference rule per sample in order, rates per chunk
-    rnet = ref.ReferenceMozafari2018(seed=0)
+    rnet = ref.ReferenceMozafari2018(mozafari2018(), seed=0)
     lb, ub = rnet.BOUNDS[2]
     reward, punish = rnet.REWARD, rnet.PUNISH
     hits = misses = seen = c_hits = c_misses = 0
@@ -90,7 +91,7 @@ def test_batched_rstdp_equals_the_reference_oracle(mnist):
                 ref.stdp(w, wave, spikes, winners, lr, stabilize=False, lb=lb, ub=ub, clamp_all=False)
         seen += e - s
         if seen == 1000:
-            f32 = ref._f32
+            f32 = ref.f32
             m_frac, h_frac = c_misses / 1000, c_hits / 1000  # as the reference computes them
             reward = (f32(rnet.REWARD[0] * m_frac), f32(rnet.REWARD[1] * m_frac))
             punish = (f32(rnet.PUNISH[0] * h_frac), f32(rnet.PUNISH[1] * h_frac))

@@ -10,6 +10,7 @@ from fastspike import reference as ref
 from fastspike.api import load_model, train_mnist
 from fastspike.encoding import Encoder
 from fastspike.models import Mozafari2018
+from fastspike.registry import mozafari2018
 from fastspike.rules import RSTDPState, stdp_rates
 from fastspike.training import learner, train_epoch
 
@@ -24,9 +25,10 @@ def test_public_api():
 def test_stdp_schedule_closed_form_matches_reference():
     i = torch.arange(4000)
     r = stdp_rates(i)
+    moz = ref.ReferenceMozafari2018(mozafari2018())
     for n in list(range(0, 4000, 37)) + [498, 499, 500, 998, 999, 2998, 2999, 3000]:
         a_plus, a_minus = float(r[n, 0]), float(r[n, 1])
-        ra_plus, ra_minus = ref.ReferenceMozafari2018.stdp_rates(n)
+        ra_plus, ra_minus = moz.stdp_rates(n)
         assert a_plus == ra_plus
         if n >= 499:
             assert a_minus == ra_minus
@@ -51,7 +53,7 @@ def test_batch_size_one_equals_reference_network(mnist, compat):
     n = 12
     images, labels = train.images[:n], train.labels[:n]
     times = Encoder()(images)
-    rnet = ref.ReferenceMozafari2018(compat=compat, seed=0)
+    rnet = ref.ReferenceMozafari2018(mozafari2018(), compat=compat, seed=0)
     model = Mozafari2018(compat=compat, seed=0)
     for w, conv in zip(rnet.weights, model.spiking_layers, strict=False):
         assert torch.equal(conv.weight, w)  # same initial draws
@@ -218,7 +220,7 @@ def test_batch_size_one_from_subnormal_weights_through_train_mnist(mnist_root, m
     assert flush, "this CPU cannot flush subnormals (no SSE3)"
     torch.set_num_threads(1)
     try:
-        rnet = ref.ReferenceMozafari2018(seed=0)
+        rnet = ref.ReferenceMozafari2018(mozafari2018(), seed=0)
         for wave in waves:
             rnet.stdp1(wave)
         assert torch.equal(rnet.w1, after_epoch1)

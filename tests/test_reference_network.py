@@ -15,7 +15,7 @@ import torch
 from fastspike import reference as ref
 from fastspike.encoding import Encoder
 from fastspike.reference import ReferenceMozafari2018, ReferenceNetwork
-from fastspike.registry import get_spec
+from fastspike.registry import KHERADPISHEH_DOG, MOZAFARI_DOG, get_spec, mozafari2018
 
 COMPAT = pytest.mark.parametrize("compat", [False, True], ids=["clean", "compat"])
 
@@ -41,7 +41,7 @@ def test_mozafari_spec_equals_hard_coded_reference(mnist, compat):
     n = 10
     images, labels = train.images[:n], train.labels[:n]
     net = ReferenceNetwork(get_spec("mozafari2018"), compat=compat, seed=0)
-    old = ReferenceMozafari2018(compat=compat, seed=0)
+    old = ReferenceMozafari2018(mozafari2018(), compat=compat, seed=0)
 
     assert list(net.weights) == ["S1", "S2", "S3"]
     for name, w in zip(("S1", "S2", "S3"), old.weights, strict=True):
@@ -49,7 +49,8 @@ def test_mozafari_spec_equals_hard_coded_reference(mnist, compat):
 
     waves = [net.encode(images[i]) for i in range(n)]
     for i in range(n):
-        assert torch.equal(waves[i], ref.times_to_wave(ref.encode_image(images[i]), 15)), f"sample {i}"
+        expect = ref.times_to_wave(ref.encode_image(images[i], MOZAFARI_DOG), 15)
+        assert torch.equal(waves[i], expect), f"sample {i}"
 
     n_winners = 0
     for name, step in (("S1", old.stdp1), ("S2", old.stdp2)):
@@ -81,7 +82,7 @@ def test_mozafari_adaptive_rates_equal_hard_coded_reference(mnist, compat):
     train, _ = mnist
     n = 10
     net = ReferenceNetwork(_with_chunk(get_spec("mozafari2018"), 3), compat=compat, seed=1)
-    old = ReferenceMozafari2018(compat=compat, seed=1)
+    old = ReferenceMozafari2018(mozafari2018(), compat=compat, seed=1)
     old.ADAPT_CHUNK = 3
     rescaled = set()
     for i in range(n):
@@ -94,13 +95,23 @@ def test_mozafari_adaptive_rates_equal_hard_coded_reference(mnist, compat):
     assert len(rescaled) > 1
 
 
+def test_reference_mozafari2018_runs_the_mozafari_layout_only():
+    """The hard-coded network reads its numbers from the spec it is given and refuses a spec with
+    other layers (ReferenceNetwork interprets those)."""
+    with pytest.raises(ValueError, match="kheradpisheh2018.*ReferenceNetwork runs any spec"):
+        ReferenceMozafari2018(get_spec("kheradpisheh2018"))
+    with pytest.raises(TypeError, match="NetworkSpec"):
+        ReferenceMozafari2018("mozafari2018")
+
+
 def test_doubling_rates_follow_the_closed_form():
     net = ReferenceNetwork(get_spec("mozafari2018"))
+    moz = ReferenceMozafari2018(mozafari2018())
     for i in range(3600):
-        assert net._next_rates("S1") == ReferenceMozafari2018.stdp_rates(i), f"sample {i}"
-    assert net.rates("S1") == ReferenceMozafari2018.stdp_rates(3599)
-    assert net.rates("S1")[0] == ReferenceMozafari2018.A_PLUS_MAX
-    assert net.rates("S2") == (ref._f32(0.004), ref._f32(-0.003))
+        assert net._next_rates("S1") == moz.stdp_rates(i), f"sample {i}"
+    assert net.rates("S1") == moz.stdp_rates(3599)
+    assert net.rates("S1")[0] == moz.A_PLUS_MAX
+    assert net.rates("S2") == (ref.f32(0.004), ref.f32(-0.003))
 
 
 def test_clean_mode_clamps_initial_weights_once():
@@ -120,7 +131,7 @@ def test_kheradpisheh_stage_shapes_and_features(mnist):
     net = ReferenceNetwork(spec)
     wave = net.encode(train.images[0])
     assert wave.dtype == torch.float32 and wave.shape == (15, 2, 28, 28)
-    assert torch.equal(ref.wave_to_times(wave), ref.encode_image(train.images[0], ref.KHERADPISHEH_DOG, 3))
+    assert torch.equal(ref.wave_to_times(wave), ref.encode_image(train.images[0], KHERADPISHEH_DOG, 3))
     expect = [(2, 32, 32), (32, 28, 28), (32, 15, 15), (32, 17, 17), (32, 17, 17), (150, 16, 16), (150, 9, 9)]
     assert spec.shapes() == [(2, 28, 28)] + expect
     for training in (False, True):
@@ -353,7 +364,7 @@ def test_fire_pool_and_normalisation_equal_their_plain_forms(mnist):
         assert pooled.is_contiguous()
     # local normalisation: the separable box sum equals the 17x17 box convolution on DoG responses
     train, _ = mnist
-    bank = ref.dog_bank(ref.MOZAFARI_DOG)
+    bank = ref.dog_bank(MOZAFARI_DOG)
     box = torch.ones(1, 1, 17, 17, dtype=torch.float64)
     for i in range(20):
         x = ref.filter_image(train.images[i], bank, 6)
@@ -367,10 +378,10 @@ def test_cached_lower_layers_train_the_same(mnist):
     train, _ = mnist
     times = Encoder()(train.images[:40])
     waves = [ref.times_to_wave(t, 15) for t in times]
-    a, b = ReferenceMozafari2018(seed=0), ReferenceMozafari2018(seed=0)
+    a, b = ReferenceMozafari2018(mozafari2018(), seed=0), ReferenceMozafari2018(mozafari2018(), seed=0)
     for w in waves:
         assert a.stdp2(w) == b.stdp2(w, b.s2_input(w))
-    assert torch.equal(a.w2, b.w2) and not torch.equal(a.w2, ReferenceMozafari2018(seed=0).w2)
+    assert torch.equal(a.w2, b.w2) and not torch.equal(a.w2, ReferenceMozafari2018(mozafari2018(), seed=0).w2)
     decisions = [a.rstdp(w, int(y)) for w, y in zip(waves, train.labels[:40], strict=True)]
     cached = [b.rstdp(w, int(y), b.s3_input(w)) for w, y in zip(waves, train.labels[:40], strict=True)]
     assert decisions == cached and torch.equal(a.w3, b.w3)

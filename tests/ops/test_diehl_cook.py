@@ -13,7 +13,7 @@ from helpers.diehl_cook import SHORT
 
 import fastspike.ops  # noqa: F401  (loads the compiled library and registers the fake kernels)
 from fastspike.diehlcook import DiehlCook, DiehlCookParams, DiehlCookSpec, diehlcook2015
-from fastspike.reference_diehlcook import diehl_cook_reference
+from fastspike.reference import diehl_cook_reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -234,7 +234,7 @@ def test_trace_stdp_matches_the_per_step_reference(mnist, normalise):
     """Random and real (MNIST Poisson) trains, simultaneous pre and post spikes, weights
     driven to both bounds, the traces carried across calls."""
     from fastspike.diehlcook import trace_stdp
-    from fastspike.reference_diehlcook import trace_stdp_reference
+    from fastspike.reference import trace_stdp_reference
     from fastspike.spiketrain import poisson_encode
 
     g = torch.Generator().manual_seed(0)
