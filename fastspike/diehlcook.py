@@ -278,7 +278,7 @@ def trace_stdp(
     spike potentiates its column (``w = min(w_max, w + (nu_post * x_pre) * y2)``) and sets
     ``y1 = y2 = 1``. ``x_pre [n_in]`` and ``y [2, N]`` (y1, y2) carry the traces between calls.
     One call (:func:`fastspike.ops.diehl_cook.trace_stdp`, the rule's constants packed);
-    ``fastspike.reference_diehlcook.trace_stdp_reference`` is the per-step loop it equals bit
+    ``fastspike.reference.trace_stdp_reference`` is the per-step loop it equals bit
     for bit."""
     p = params if params is not None else DiehlCookParams()
     e = math.exp
