@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cross-version check: the pinned short schedule (tests/test_reproducible.py, pinned with
+# Cross-version check: the pinned short schedule (tests/training/test_reproducible.py, pinned with
 # the torch of the main environment) run against another torch version.
 #
 #   bash scripts/cross_torch_check.sh 2.13.0 [WORKDIR]
@@ -27,4 +27,4 @@ cd "$WORK/src"
 FORCE_CPU=1 "$WORK/venv/bin/python" setup.py build_ext --inplace > "$WORK/build.log" 2>&1 || {
   tail -20 "$WORK/build.log"; exit 1; }
 echo "torch $("$WORK/venv/bin/python" -c 'import torch; print(torch.__version__)')"
-FASTSPIKE_DATA="$DATA" "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_reproducible.py
+FASTSPIKE_DATA="$DATA" "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider tests/training/test_reproducible.py

@@ -1,4 +1,5 @@
-"""Settings shared by the Diehl & Cook tests (tests/test_diehlcook.py, tests/ops/test_diehl_cook.py)."""
+"""Settings shared by the Diehl & Cook tests (tests/networks/test_diehlcook.py and
+tests/ops/test_diehl_cook.py)."""
 
 # short presentations keep the per-step reference quick; the default (350 + 150 ms at
 # 0.5 ms) runs in test_default_presentation_matches_the_reference. 123 steps: a retry

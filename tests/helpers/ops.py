@@ -128,14 +128,14 @@ def opcheck_inputs(device):
     return SimpleNamespace(T=T, tin=tin, w=w, pot=pot, tout=tout, vout=vout, winners=winners, lr=lr)
 
 
-# --- the bad-input corpus (tests/bad_input_corpus.py) ---------------------------------------
+# --- the bad-input corpus (tests/helpers/bad_input_corpus.py) ---------------------------------------
 @functools.lru_cache(maxsize=1)
 def bad_input_results() -> tuple[int, tuple[dict, ...]]:
     """``(n, results)``: the corpus run once per test process, in a subprocess so that a
     crash is a test failure that names the case, not a dead test run. Raises
     ``AssertionError`` naming the running case when the subprocess ended early."""
     proc = subprocess.run(
-        [sys.executable, os.path.join(TESTS, "bad_input_corpus.py")],
+        [sys.executable, os.path.join(TESTS, "helpers", "bad_input_corpus.py")],
         capture_output=True,
         text=True,
         timeout=600,
@@ -154,7 +154,7 @@ def bad_input_results() -> tuple[int, tuple[dict, ...]]:
     return n, tuple(results)
 
 
-#: the corpus's operators, each checked by its tests/ops module (the rest: tests/test_bad_inputs.py)
+#: the corpus's operators, each checked by its tests/ops module (the rest: tests/surface/test_bad_inputs.py)
 OPERATORS = (
     "conv_fire",
     "final_potential",

@@ -1,7 +1,7 @@
 """fastspike.ops.diehl_cook (csrc/ops/diehl_cook.cpp): diehl_cook_train / diehl_cook_infer
 against the per-step torch reference (the intensity retry rule, batch and thread invariance),
 every CPU build, CUDA against the CPU, the operators' bad inputs and opcheck; trace_stdp
-likewise. (The model, readouts, trainer and command line: tests/test_diehlcook.py.)"""
+likewise. (The model, readouts, trainer and command line: tests/networks/test_diehlcook.py.)"""
 
 import os
 import subprocess

@@ -173,7 +173,7 @@ def test_gpu_check_script_parses_and_plans(tmp_path):
     import shutil
     import subprocess
 
-    script = os.path.join(os.path.dirname(__file__), "..", "bench", "gpu_check.sh")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "gpu_check.sh")
     assert subprocess.run(["bash", "-n", script]).returncode == 0
     r = subprocess.run(["bash", script, "--dry-run"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

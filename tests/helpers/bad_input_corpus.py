@@ -7,9 +7,9 @@ the in-place weight. A case expects either an error that names the mutated argum
 (``RuntimeError``, ``ValueError``, ``TypeError`` or ``FileNotFoundError``), or, for the few mutations that are
 valid input, a result equal to a stated equivalent call.
 
-``python tests/bad_input_corpus.py`` runs every case in this process and prints one JSON
+``python tests/helpers/bad_input_corpus.py`` runs every case in this process and prints one JSON
 line per case (``{"i", "case", "status", "detail"}``), preceded by ``START i``, so that a
-parent process can tell which case crashed it; ``tests/test_bad_inputs.py`` does that.
+parent process can tell which case crashed it; ``tests/surface/test_bad_inputs.py`` does that.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 import torch
-from spec_helpers import with_rates
+from helpers.spec import with_rates
 
 import fastspike
 from fastspike.__main__ import main

@@ -1,6 +1,6 @@
-"""Runs fastspike.train under torchrun for tests/test_distributed.py.
+"""Runs fastspike.train under torchrun for tests/training/test_distributed.py.
 
-Usage: torchrun --nproc-per-node N tests/dist_worker.py '<json kwargs of train()>'
+Usage: torchrun --nproc-per-node N tests/helpers/dist_worker.py '<json kwargs of train()>'
 (also runs as a plain process: one rank). ``FASTSPIKE_TEST_DIE`` = ``"rank:calls"``
 makes that rank exit abruptly at the start of its ``calls``-th training epoch (a rank
 that dies mid-run)."""

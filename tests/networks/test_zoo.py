@@ -1,7 +1,7 @@
 """The model zoo's building blocks on the compiled side (ZOO.md): parallel blocks of branches and
 of voting heads, joint decision phases with their schedules, their specs, configs and errors.
 
-Bit-for-bit agreement with the reference at batch size 1 is in tests/test_zoo_reference.py.
+Bit-for-bit agreement with the reference at batch size 1 is in tests/networks/test_zoo_reference.py.
 """
 
 import dataclasses
@@ -11,7 +11,7 @@ import pathlib
 
 import pytest
 import torch
-from spec_helpers import with_rates
+from helpers.spec import with_rates
 
 from fastspike.__main__ import main
 from fastspike.network import Network, majority_vote
@@ -26,7 +26,7 @@ from fastspike.spec import (
 )
 from fastspike.training import learner, train_epoch
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 ZOO = ["deep2024", "deepr2024", "deepr2024-2", "inception2024", "majority2024"]
 
 

@@ -14,7 +14,7 @@ import dataclasses
 
 import pytest
 import torch
-from spec_helpers import with_rates
+from helpers.spec import with_rates
 
 from fastspike import reference as ref
 from fastspike.reference import ReferenceNetwork, vote

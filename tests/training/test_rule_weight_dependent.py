@@ -42,7 +42,7 @@ from fastspike.spec import (
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONFIG = os.path.join(HERE, "..", "configs", "falez2019.yaml")
+CONFIG = os.path.join(HERE, "..", "..", "configs", "falez2019.yaml")
 T = 15
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def _module():
@@ -29,3 +29,16 @@ def test_every_mutation_applies_and_its_tests_exist():
         assert m.old != m.new, m.key
         for t in m.tests:
             assert os.path.exists(os.path.join(ROOT, t.split("::")[0])), f"{m.key}: no test file {t}"
+
+
+def test_every_first_test_names_one_test_file_and_a_mutation():
+    mod = _module()
+    keys = {m.key for m in mod.MUTATIONS}
+    for key, node in mod.FIRST.items():
+        assert key in keys, f"FIRST names {key}, which is not a mutation"
+        found = mod._find_test(node)
+        assert found is not None, f"{key}: {node} is not one file under tests/"
+        test_file = found.split("::")[0]
+        name = node.split("::")[1].split("[")[0]
+        with open(os.path.join(ROOT, test_file)) as f:
+            assert f"def {name}(" in f.read(), f"{key}: no test {name} in {test_file}"

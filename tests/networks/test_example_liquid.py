@@ -11,7 +11,7 @@ import pytest
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLE = os.path.join(HERE, "..", "examples", "rstdp_liquid.py")
+EXAMPLE = os.path.join(HERE, "..", "..", "examples", "rstdp_liquid.py")
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,7 @@ def test_gather_puts_every_rank_s_rows_in_sample_order(tmp_path):
 # ----------------------------------------------------------------------------- whole runs
 def _run(nproc: int, kwargs: dict, env_extra: dict | None = None, timeout: float = 900):
     env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
-    worker = os.path.join(HERE, "dist_worker.py")
+    worker = os.path.join(HERE, "..", "helpers", "dist_worker.py")
     if nproc == 1:
         cmd = [sys.executable, worker, json.dumps(kwargs)]
     else:

@@ -14,7 +14,7 @@ import torch
 from fastspike.data import load_dataset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED_DATA = os.environ.get("FASTSPIKE_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
+SHARED_DATA = os.environ.get("FASTSPIKE_DATA", os.path.join(HERE, "..", "..", "..", "shared", "data"))
 
 
 def _idx_images(images: np.ndarray) -> bytes:

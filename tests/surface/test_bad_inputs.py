@@ -1,4 +1,4 @@
-"""The bad-input corpus (tests/bad_input_corpus.py), run in a subprocess so that a crash is a
+"""The bad-input corpus (tests/helpers/bad_input_corpus.py), run in a subprocess so that a crash is a
 test failure that names the case, not a dead test run: its size, and the cases of the encoder,
 a model's forward pass and the checkpoint loader. Each operator's cases are checked in
 tests/ops/test_<stem>.py (helpers.ops.assert_bad_inputs_named)."""
