@@ -8,7 +8,9 @@
 #   bash bench/gpu_check.sh --only build  # works without a GPU too (CI runs it)
 #
 # Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise; pip install -e,
-# no build isolation, no downloads), env (torch, GPU, driver), cuda-tests (pytest -m cuda),
+# no build isolation, no downloads; incremental: setup.py keeps the objects under
+# build/cuda-<python>/, so after a build with the same flags only the link runs again),
+# env (torch, GPU, driver), cuda-tests (pytest -m cuda),
 # suite (the whole test suite: training tests then run on the GPU), memcheck and racecheck
 # (compute-sanitizer on a short CUDA test run), bench (python -m bench on cuda for
 # mozafari2018 and kheradpisheh2018). Every step writes its log under
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
     --dry-run) dry=1 ;;
     --only) only="$2"; shift ;;
     --only=*) only="${1#--only=}" ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
