@@ -45,6 +45,9 @@ if [ -n "$only" ]; then
 fi
 
 PY=${PYTHON:-python3}
+# The build tools of $PY's environment first (its ninja): a build with another ninja than the
+# last one (Debian's 1.11 against the venv's 1.13) cannot read its log and recompiles everything.
+case "$PY" in */*) PATH="$(cd "$(dirname "$PY")" && pwd):$PATH" ;; esac
 export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" MAX_JOBS="${MAX_JOBS:-$(nproc)}"
 if [ -z "${FASTSPIKE_DATA:-}" ]; then
   for d in shared/data ../shared/data; do [ -d "$d/MNIST" ] && FASTSPIKE_DATA=$(cd "$d" && pwd) && break; done

@@ -18,7 +18,7 @@ The C++ mutations run first, grouped by file; the extension is then rebuilt from
 restored sources and the Python mutations run on it; the working tree is left as it was.
 
 It is not part of the default test run; run it after changing a kernel or the trainer (CI
-runs it), and see the README for the last report.
+runs it; docs/development.md describes it).
 """
 
 from __future__ import annotations
@@ -380,7 +380,10 @@ def _build(first: bool = False) -> None:
     CUDA objects unchanged (FASTSPIKE_KEEP_CUDA_OBJECTS=1; the tests of the planted bugs run
     the CPU kernels), so the CPU build's own full compile is not needed either.
     """
-    env = {**os.environ, "MAX_JOBS": os.environ.get("MAX_JOBS", "2")}
+    # This Python's own tools first on PATH (its ninja): a build with another ninja than the last
+    # one cannot read that one's log and recompiles everything.
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    env = {**os.environ, "MAX_JOBS": os.environ.get("MAX_JOBS", "2"), "PATH": path}
     if not _cuda_build():
         env["FORCE_CPU"] = "1"
     elif not first:
