@@ -4,7 +4,7 @@
 
 Mozafari 2018 (S1/S2 STDP, S3 R-STDP) trained by ``fastspike.train.train_mnist``.
 Batched STDP runs each batch's forward pass with the weights at the start of the
-batch and applies the per-sample updates in order (ALGORITHMS.md 8, option b);
+batch and applies the per-sample updates in order (docs/reference/semantics.md#batched-stdp);
 batch_size=1 is the exact sequential algorithm. Writes JSON + Markdown, by default
 ``bench/results/batch-accuracy-<device>-<cpu slug>.{json,md}``.
 """
@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             model=MODEL,
             device=args.device,
             samples=tuple(args.samples),
-            epochs1=args.epochs[0],
-            epochs2=args.epochs[1],
-            epochs3=args.epochs[2],
+            epochs=list(args.epochs[:3]),
             batch_size=b,
             test_samples=args.test_samples,
             validation=args.validation,

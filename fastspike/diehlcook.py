@@ -1,4 +1,4 @@
-"""Diehl & Cook (2015): unsupervised learning of digits with STDP (ALGORITHMS.md 12).
+"""Diehl & Cook (2015): unsupervised learning of digits with STDP (docs/reference/semantics.md#diehl-cook).
 
 784 Poisson inputs connect all-to-all, through plastic weights, to ``N`` excitatory
 conductance-based neurons with adaptive thresholds; excitatory neuron ``j`` drives its own
@@ -64,7 +64,8 @@ def _finite(v, name: str) -> None:
 
 @dataclass(frozen=True)
 class DiehlCookParams:
-    """The network's constants (ALGORITHMS.md 12; ms, mV; the paper's values by default)."""
+    """The network's constants (docs/reference/semantics.md#diehl-cook; ms, mV; the paper's values by
+    default)."""
 
     n_neurons: int = 100
     dt: float = 0.5  #: step (ms)
@@ -238,9 +239,9 @@ class DiehlCookSpec:
 
 
 def diehlcook2015(n_neurons: int = 100, n_classes: int = 10, T=None, **params) -> DiehlCookSpec:
-    """Diehl & Cook 2015 (ALGORITHMS.md 12): 784 Poisson inputs -> ``n_neurons`` excitatory
-    neurons with adaptive thresholds and one-to-one inhibition, trace STDP, one epoch.
-    ``T`` is accepted (and ignored) for the registry's common signature."""
+    """Diehl & Cook 2015 (docs/reference/semantics.md#diehl-cook): 784 Poisson inputs ->
+    ``n_neurons`` excitatory neurons with adaptive thresholds and one-to-one inhibition, trace
+    STDP, one epoch. ``T`` is accepted (and ignored) for the registry's common signature."""
     p = DiehlCookParams(n_neurons=n_neurons, **params)
     return DiehlCookSpec(
         name="diehlcook2015" if n_neurons == 100 else f"diehlcook2015-{n_neurons}",
@@ -412,7 +413,7 @@ def _decide(scores: Tensor) -> Tensor:
 
 
 def predict_all_activity(counts: Tensor, assignments: Tensor, n_classes: int) -> Tensor:
-    """The class whose assigned neurons have the highest mean count (ALGORITHMS.md 12;
+    """The class whose assigned neurons have the highest mean count (docs/reference/semantics.md#diehl-cook;
     ties: the lowest class; a class with no neuron scores 0; -1 when no assigned neuron spiked)."""
     counts = counts.double()
     scores = torch.zeros(counts.shape[0], n_classes, dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""Batched input encoding (ALGORITHMS.md 2): DoG filtering, threshold, local
+"""Batched input encoding (docs/reference/semantics.md#encoding): DoG filtering, threshold, local
 normalisation and rank-order (intensity-to-latency) coding, for a whole batch
 of images per call, on any device.
 

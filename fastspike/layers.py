@@ -1,4 +1,4 @@
-"""Reusable spiking layers on first-spike times (ALGORITHMS.md 1, 3-7, 11).
+"""Reusable spiking layers on first-spike times (docs/reference/semantics.md).
 
 Every layer consumes and produces first-spike maps ``[B, C, H, W]`` (uint8,
 ``T`` = never) and is built on the compiled ``torch.ops.fastspike`` operators.
@@ -72,7 +72,7 @@ class Pool(nn.Module):
 
 
 class SpikingConv(nn.Module):
-    """Non-leaky integrate-and-fire convolution with STDP (ALGORITHMS.md 1, 6, 7).
+    """Non-leaky integrate-and-fire convolution with STDP (docs/reference/semantics.md#stdp).
 
     Args:
         in_channels, out_channels, kernel_size: convolution geometry (stride 1,
@@ -135,7 +135,8 @@ class SpikingConv(nn.Module):
         w = torch.empty(out_channels, in_channels, kernel_size, kernel_size)
         w.normal_(weight_mean, weight_std, generator=generator)
         if not compat:
-            w.clamp_(lb, ub)  # clean: clamp once when the rule is attached (ALGORITHMS.md 7.1)
+            # clean: clamp once when the rule is attached (docs/reference/semantics.md#stdp-clamp)
+            w.clamp_(lb, ub)
         self.register_buffer("weight", w)
 
     def extra_repr(self) -> str:
@@ -188,7 +189,8 @@ class SpikingConv(nn.Module):
     def izhikevich_forward(
         self, times_in: Tensor, T: int, border: int = 0, values: bool = True
     ) -> tuple[Tensor, Tensor | None]:
-        """An Izhikevich layer (ALGORITHMS.md 11): ``(times, values)`` ``[B, F, H, W]``.
+        """An Izhikevich layer (docs/reference/semantics.md#izhikevich-conv): ``(times, values)``
+        ``[B, F, H, W]``.
 
         The neurons start at rest (``v = c``, ``u = b c``) and run the ``T`` steps of the
         current ``I[t] = gain * max(P[t] - threshold, 0)`` (float32, in that order of

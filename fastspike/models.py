@@ -15,7 +15,7 @@ __all__ = ["Kheradpisheh2018", "Mozafari2018", "build"]
 
 
 class Mozafari2018(Network):
-    """Mozafari et al. (2018/2019) three-layer network for MNIST (ALGORITHMS.md 9).
+    """Mozafari et al. (2018/2019) three-layer network for MNIST (docs/reference/semantics.md#mozafari2018).
 
     ======  =========================================================  ==========
     stage   operation                                                  output
@@ -39,7 +39,7 @@ class Mozafari2018(Network):
 
 
 class Kheradpisheh2018(Network):
-    """Kheradpisheh et al. (2018) as in the reference script (ALGORITHMS.md 10).
+    """Kheradpisheh et al. (2018) as in the reference script (docs/reference/semantics.md#kheradpisheh2018).
 
     ======  =============================================================  ==========
     stage   operation                                                      output

@@ -5,7 +5,7 @@ and ``izhikevich_run``, CPU and CUDA kernels; :mod:`fastspike.ops.neurons` has t
 wrappers and fake kernels for ``torch.compile``; this module checks the arguments): each
 neuron's state stays in registers, the per-step input current ``[B, T, ...]`` is read once,
 and the update rule is written once, in ``csrc/include/fastspike/neuron.h``, for both
-devices (ALGORITHMS.md 11). :mod:`fastspike.reference` has the plain per-step loops they
+devices (docs/reference/semantics.md#neurons). :mod:`fastspike.reference` has the plain per-step loops they
 are tested against (same spikes, same step, same neuron; the same float32 states).
 
 * :class:`LIF`: leaky integrate-and-fire with a refractory period, Euler or
@@ -59,7 +59,7 @@ def _finite(value, name: str) -> float:
 
 @dataclass(frozen=True)
 class LIF:
-    """Leaky integrate-and-fire with a refractory period (ALGORITHMS.md 11; mV, ms).
+    """Leaky integrate-and-fire with a refractory period (docs/reference/semantics.md#lif; mV, ms).
 
     ``n_ref = round(t_ref / dt)`` steps after a spike the neuron is held at ``v_reset``
     and ignores its input. ``exact`` integrates the leak exactly over a step
@@ -96,7 +96,7 @@ class LIF:
 
 @dataclass(frozen=True)
 class Izhikevich:
-    """Izhikevich (2003) neurons (ALGORITHMS.md 11); regular spiking by default."""
+    """Izhikevich (2003) neurons (docs/reference/semantics.md#izhikevich); regular spiking by default."""
 
     a: float = 0.02
     b: float = 0.2

@@ -57,7 +57,7 @@ __all__ = [
 
 
 def mozafari2018(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """Mozafari et al. 2018/2019, MNIST (ALGORITHMS.md 9): two STDP layers and an
+    """Mozafari et al. 2018/2019, MNIST (docs/reference/semantics.md#mozafari2018): two STDP layers and an
     R-STDP decision layer of 20 neurons per class."""
     return NetworkSpec(
         name="mozafari2018",
@@ -87,9 +87,9 @@ def mozafari2018(T: int = 15, n_classes: int = 10) -> NetworkSpec:
 
 
 def kheradpisheh2018(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """Kheradpisheh et al. 2018 as configured in the reference script (ALGORITHMS.md 10):
-    two STDP layers, "spiked at all" of the 2x2-pooled S2 maps (12,150 features) to a
-    linear SVM with C = 2.4."""
+    """Kheradpisheh et al. 2018 as configured in the reference script
+    (docs/reference/semantics.md#kheradpisheh2018): two STDP layers, "spiked at all" of the
+    2x2-pooled S2 maps (12,150 features) to a linear SVM with C = 2.4."""
     return NetworkSpec(
         name="kheradpisheh2018",
         description="Kheradpisheh et al. 2018: 2 STDP conv layers + linear SVM readout (98.4% in the paper)",
@@ -136,7 +136,7 @@ def mozafari2018_linear(T: int = 15, n_classes: int = 10) -> NetworkSpec:
     )
 
 
-# ----------------------------------------------------------------------------- the model zoo (ZOO.md)
+# ------------------------------------------------------------- the model zoo (docs/reference/networks.md#zoo)
 def _stdp(stabilize: bool = True) -> STDP:
     """Unsupervised STDP of the zoo: (0.004, -0.003) doubling every 500 samples up to 0.15, on [0, 1]."""
     return STDP(DoublingRates(), lb=0.0, ub=1.0, stabilize=stabilize)
@@ -162,10 +162,11 @@ def _zoo_front(s2_out: int, pool2: int) -> tuple:
 
 
 def deep2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """deep2024 (ZOO.md 1): three STDP conv layers and an R-STDP decision layer."""
+    """deep2024 (docs/reference/networks.md#deep2024): three STDP conv layers and an R-STDP decision layer."""
     return NetworkSpec(
         name="deep2024",
-        description="deep2024: 3 STDP conv layers (30, 150, 250) + R-STDP decision layer (ZOO.md 1)",
+        description="deep2024: 3 STDP conv layers (30, 150, 250) + R-STDP decision layer "
+        "(docs/reference/networks.md#deep2024)",
         T=T,
         n_classes=n_classes,
         encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
@@ -221,31 +222,34 @@ def _deepr(name: str, schedule: str, description: str, T: int, n_classes: int) -
 
 
 def deepr2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """deepr2024 (ZOO.md 2), joint: two STDP layers, then S3 (STDP, then rewarded) and the R-STDP
-    decision layer S4 learning together from every decision."""
+    """deepr2024 (docs/reference/networks.md#deepr2024), joint: two STDP layers, then S3 (STDP, then
+    rewarded) and the R-STDP decision layer S4 learning together from every decision."""
     return _deepr(
         "deepr2024",
         "joint",
-        "deepr2024: 2 STDP layers + 2 R-STDP layers (S3 and the decision layer) trained jointly (ZOO.md 2)",
+        "deepr2024: 2 STDP layers + 2 R-STDP layers (S3 and the decision layer) trained jointly "
+        "(docs/reference/networks.md#deepr2024)",
         T,
         n_classes,
     )
 
 
 def deepr2024_2(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """deepr2024-2 (ZOO.md 2), greedy: as deepr2024, but S3 and S4 learn in alternate chunks."""
+    """deepr2024-2 (docs/reference/networks.md#deepr2024-2), greedy: as deepr2024, but S3 and S4 learn in
+    alternate chunks."""
     return _deepr(
         "deepr2024-2",
         "alternate_chunks",
-        "deepr2024-2: as deepr2024, S3 and the decision layer learning in alternate chunks (ZOO.md 2)",
+        "deepr2024-2: as deepr2024, S3 and the decision layer learning in alternate chunks "
+        "(docs/reference/networks.md#deepr2024-2)",
         T,
         n_classes,
     )
 
 
 def inception2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """inception2024 (ZOO.md 3): three parallel STDP branches (3x3, 5x5, 7x7), centred and
-    concatenated, then an R-STDP decision layer."""
+    """inception2024 (docs/reference/networks.md#inception2024): three parallel STDP branches (3x3, 5x5,
+    7x7), centred and concatenated, then an R-STDP decision layer."""
     branches = Parallel(
         "S3",
         tuple(
@@ -256,7 +260,7 @@ def inception2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
     return NetworkSpec(
         name="inception2024",
         description="inception2024: 2 STDP layers, 3 parallel STDP branches (3/5/7), R-STDP decision "
-        "(ZOO.md 3)",
+        "(docs/reference/networks.md#inception2024)",
         T=T,
         n_classes=n_classes,
         encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),
@@ -274,12 +278,13 @@ def inception2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
 
 
 def majority2024(T: int = 15, n_classes: int = 10) -> NetworkSpec:
-    """majority2024 (ZOO.md 4): Mozafari 2018's S1/S2, then three R-STDP decision heads (3x3, 5x5,
-    7x7) and a majority vote (the 5x5 head breaks ties)."""
+    """majority2024 (docs/reference/networks.md#majority2024): Mozafari 2018's S1/S2, then three R-STDP
+    decision heads (3x3, 5x5, 7x7) and a majority vote (the 5x5 head breaks ties)."""
     heads = Parallel("heads", (_head("H3", 250, 3), _head("H5", 250, 5), _head("H7", 250, 7)))
     return NetworkSpec(
         name="majority2024",
-        description="majority2024: 2 STDP layers + 3 R-STDP decision heads (3/5/7) voting (ZOO.md 4)",
+        description="majority2024: 2 STDP layers + 3 R-STDP decision heads (3/5/7) voting "
+        "(docs/reference/networks.md#majority2024)",
         T=T,
         n_classes=n_classes,
         encoder=EncoderSpec(dog=MOZAFARI_DOG, padding=6),

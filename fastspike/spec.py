@@ -99,7 +99,7 @@ class Pool:
 @dataclass(frozen=True)
 class Inhibit:
     """Pointwise inhibition of a spike map: per position only the earliest firing
-    feature (lowest index among equals) keeps its spike (ALGORITHMS.md 5, [quirk]).
+    feature (lowest index among equals) keeps its spike (docs/reference/semantics.md#pointwise-inhibition).
     ``train_only``: applied only while a layer above it trains, as in the
     Kheradpisheh script (feature extraction then sees uninhibited maps)."""
 

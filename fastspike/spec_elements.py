@@ -89,7 +89,8 @@ KHERADPISHEH_DOG = ((7, 1.0, 2.0), (7, 2.0, 1.0))
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """Input encoding (ALGORITHMS.md 2): DoG bank, threshold, local normalisation, rank order."""
+    """Input encoding (docs/reference/semantics.md#encoding): DoG bank, threshold, local normalisation,
+    rank order."""
 
     dog: tuple[tuple[int, float, float], ...]  #: (size, sigma1, sigma2) per filter
     padding: int  #: zero padding of the DoG correlation
@@ -126,7 +127,8 @@ class EncoderSpec:
 # ----------------------------------------------------------------------------- learning rules
 @dataclass(frozen=True)
 class DoublingRates:
-    """STDP rates that double every ``period`` samples of the layer (ALGORITHMS.md 7.2).
+    """STDP rates that double every ``period`` samples of the layer
+    (docs/reference/semantics.md#stdp-schedule).
 
     ``a+(i) = min(a_plus * factor**floor((i+1)/period), cap)`` for the 0-based sample
     index ``i`` of the layer's training; ``a- = ratio * a+`` from the first doubling on
@@ -161,7 +163,7 @@ class FixedRates:
 @dataclass(frozen=True)
 class AdaptiveRates:
     """R-STDP reward and punishment rates, rescaled after every ``chunk`` samples
-    (ALGORITHMS.md 7.3): reward by the chunk's miss fraction, punishment by its hit
+    (docs/reference/semantics.md#adaptive-rstdp): reward by the chunk's miss fraction, punishment by its hit
     fraction, always from these base values."""
 
     reward: tuple[float, float] = (0.004, -0.003)
@@ -182,7 +184,7 @@ class AdaptiveRates:
 
 @dataclass(frozen=True)
 class STDP:
-    """Unsupervised STDP (ALGORITHMS.md 7.1) with weight bounds and the stabiliser."""
+    """Unsupervised STDP (docs/reference/semantics.md#stdp-rule) with weight bounds and the stabiliser."""
 
     rates: DoublingRates | FixedRates = field(default_factory=DoublingRates)
     lb: float = 0.0
@@ -192,7 +194,7 @@ class STDP:
 
 @dataclass(frozen=True)
 class RSTDP:
-    """Reward-modulated STDP of a decision layer (ALGORITHMS.md 7.3)."""
+    """Reward-modulated STDP of a decision layer (docs/reference/semantics.md#rstdp)."""
 
     rates: AdaptiveRates = field(default_factory=AdaptiveRates)
     lb: float = 0.2
@@ -206,7 +208,8 @@ Rule = STDP | RSTDP
 # ----------------------------------------------------------------------------- neuron models
 @dataclass(frozen=True)
 class IzhikevichNeuron:
-    """Izhikevich (2003) neurons for a conv (ALGORITHMS.md 11); regular spiking by default.
+    """Izhikevich (2003) neurons for a conv (docs/reference/semantics.md#izhikevich-conv); regular spiking
+    by default.
 
     The conv's potential ``P[t]`` (what an integrate-and-fire conv integrates, exactly
     rounded) drives each neuron with the current ``I[t] = gain * max(P[t] - threshold, 0)``
@@ -297,9 +300,9 @@ class VoteReadout:
 #: (the joint layers, then the decision layer): ``"joint"`` every learner learns from every
 #: decision; ``"alternate_chunks"`` chunk c (counted over the whole phase) trains learner
 #: ``c mod n`` only, and every learner's rates are rescaled after every chunk;
-#: ``"repo_compat"`` the published deepr2024_2 selector (ZOO.md 2): in the phase's first
-#: epoch even chunks train the joint layer and odd ones the decision layer, later only the
-#: decision layer, and after a chunk only the layer selected next is rescaled.
+#: ``"repo_compat"`` the published deepr2024_2 selector (docs/reference/networks.md#zoo-differences):
+#: in the phase's first epoch even chunks train the joint layer and odd ones the decision
+#: layer, later only the decision layer, and after a chunk only the layer selected next is rescaled.
 SCHEDULES = ("joint", "alternate_chunks", "repo_compat")
 
 

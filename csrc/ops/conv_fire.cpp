@@ -1,6 +1,7 @@
 #include <torch/library.h>
 
-// Integrate-and-fire convolution in first-spike form (ALGORITHMS.md 1, 3):
+// Integrate-and-fire convolution in first-spike form
+// (docs/reference/semantics.md#if-convolution, #fire):
 // P[t] = sum over (c, i, j) with tau_in <= t of W[f, c, i, j], computed as a
 // histogram over input spike times followed by a prefix sum, accumulated in
 // fp32 in (c, i, j) ascending order on every backend.

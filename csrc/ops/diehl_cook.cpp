@@ -1,6 +1,7 @@
 #include <torch/library.h>
 
-// Diehl & Cook (2015) network (ALGORITHMS.md 12; csrc/include/fastspike/diehl_cook.h):
+// Diehl & Cook (2015) network (docs/reference/semantics.md#diehl-cook;
+// csrc/include/fastspike/diehl_cook.h):
 // whole presentations of images (Poisson input, conductance-based excitatory neurons
 // with adaptive thresholds, one-to-one inhibition, trace STDP) in one call.
 //   x        [B, n_in]  float32 intensities in [0, 1] (finite, >= 0)
@@ -23,7 +24,8 @@ TORCH_LIBRARY_FRAGMENT(fastspike, m) {
       "int sample_offset) -> (Tensor, Tensor)");
 }
 
-// Trace STDP for a fully connected layer (the Diehl & Cook rule; ALGORITHMS.md 12), for
+// Trace STDP for a fully connected layer (the Diehl & Cook rule;
+// docs/reference/semantics.md#diehl-cook), for
 // given spike trains, samples in order, the traces carried:
 //   pre      [B, T, n_in]  uint8 0/1 input spikes
 //   post     [B, T, N]     uint8 0/1 output spikes

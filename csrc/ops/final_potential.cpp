@@ -12,7 +12,7 @@
 // The potential after the last step of an integrate-and-fire convolution,
 // P[T-1] = sum of W over every input that fires at all (tau < T), accumulated
 // in float64 and rounded once to float32. It is all a decision layer without
-// threshold needs (ALGORITHMS.md 3, theta = None). The double sums do not depend
+// threshold needs (docs/reference/semantics.md#decision-layer). The double sums do not depend
 // on the order of the additions whenever they are exact, i.e. whenever the
 // weights' binary exponents span fewer than ~53 - 24 - log2(inputs) binades
 // (for the Mozafari S3 weights in [0.2, 0.8]: 40 bits are needed of 53), so the

@@ -1,6 +1,6 @@
 #include <torch/library.h>
 
-// Cumulative fire (ALGORITHMS.md 3).
+// Cumulative fire (docs/reference/semantics.md#fire).
 //   potentials  [B, T, ...]  float32 / float16 / bfloat16
 //   threshold   float >= 0, or None for the "no threshold" mode (spike only at
 //               T-1, where P[T-1] > 0)

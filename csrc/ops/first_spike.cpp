@@ -1,6 +1,6 @@
 #include <torch/library.h>
 
-// First-spike extraction (ALGORITHMS.md 1, 3, 4).
+// First-spike extraction (docs/reference/semantics.md#first-spike).
 TORCH_LIBRARY_FRAGMENT(fastspike, m) {
   // Fused fire + first spike; no spike wave is materialised.
   //   potentials [B, T, ...] float32 / float16 / bfloat16, threshold >= 0 or None

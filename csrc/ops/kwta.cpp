@@ -1,6 +1,6 @@
 #include <torch/library.h>
 
-// k-winners-take-all with lateral inhibition (ALGORITHMS.md 6), one
+// k-winners-take-all with lateral inhibition (docs/reference/semantics.md#kwta), one
 // independent selection per sample, with no host synchronisation.
 //   times  [B, F, H, W] uint8 / int16 (T = never; candidates have tau < T)
 //   values [B, F, H, W] float32, potential at the first spike

@@ -1,6 +1,6 @@
 #include <torch/library.h>
 
-// Multi-step neuron layers (ALGORITHMS.md 11): a layer's whole simulation over T
+// Multi-step neuron layers (docs/reference/semantics.md#neurons): a layer's whole simulation over T
 // steps in one call, one neuron's state in registers, the update rule of
 // csrc/include/fastspike/neuron.h.
 //   current  [B, T, ...]  float32 input current per step (finite)

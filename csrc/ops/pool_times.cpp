@@ -5,7 +5,7 @@
 #include <ATen/ops/rsub.h>
 #include <torch/library.h>
 
-// Max-pooling of spike waves in first-spike form (ALGORITHMS.md 1, "Pooling"):
+// Max-pooling of spike waves in first-spike form (docs/reference/semantics.md#pooling):
 // the min of tau over each window, padded cells counting as never (T), floor
 // mode; then `out_padding` rows/columns of never around the result (the next
 // layer's explicit padding), in one pass.

@@ -1,7 +1,7 @@
 #include <torch/library.h>
 
-// Batched STDP / anti-STDP, in place (ALGORITHMS.md 7.1 and 8, option b):
-// the exact single-sample updates applied in sample order.
+// Batched STDP / anti-STDP, in place (docs/reference/semantics.md#stdp-rule and
+// #batched-stdp): the exact single-sample updates applied in sample order.
 //   weight    [F, C, kh, kw] float32, contiguous, updated in place
 //   times_in  [B, C, Hp, Wp] uint8 / int16, the layer's (padded) input times
 //   times_out [B, F, H, W]   same dtype, the layer's output times

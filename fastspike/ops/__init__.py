@@ -14,7 +14,7 @@ The wrappers are re-exported here (``from fastspike.ops import conv_fire``). Whe
 stem and its operator share a name, ``fastspike.ops.<name>`` is the function; the module
 is ``from fastspike.ops.<name> import ...`` (or ``sys.modules["fastspike.ops.<name>"]``).
 
-Conventions (ALGORITHMS.md 0-1): ``T`` is the number of time steps; a
+Conventions (docs/reference/semantics.md#conventions): ``T`` is the number of time steps; a
 first-spike map ("times") holds for every neuron the first step at which it
 fires, and the value ``T`` itself means "never". Times are uint8 (T <= 255) or
 int16. Potentials are float32 (fire / first_spike also take float16 and

@@ -1,6 +1,6 @@
 """``fastspike::diehl_cook_train``, ``diehl_cook_infer`` and ``trace_stdp``
 (csrc/ops/diehl_cook.cpp): the Diehl & Cook (2015) network's presentations of whole
-images, and its trace STDP rule on given spike trains (ALGORITHMS.md 12).
+images, and its trace STDP rule on given spike trains (docs/reference/semantics.md#diehl-cook).
 
 These wrappers take the numbers as the kernels do. The network's model
 (:class:`fastspike.diehlcook.DiehlCook`) and its constants

@@ -13,7 +13,7 @@ _ops = torch.ops.fastspike
 
 
 def fire(potentials: Tensor, threshold: float | None, return_thresholded: bool = False):
-    """Cumulative fire (ALGORITHMS.md 3).
+    """Cumulative fire (docs/reference/semantics.md#fire).
 
     Args:
         potentials: ``[B, T, ...]`` float potentials.

@@ -32,7 +32,7 @@ def lif_run(
     exact: bool,
     return_trace: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """LIF neurons over ``T`` steps (ALGORITHMS.md 11).
+    """LIF neurons over ``T`` steps (docs/reference/semantics.md#lif).
 
     Args:
         current: ``[B, T, ...]`` float32 input current.
@@ -68,7 +68,7 @@ def izhikevich_run(
     compat: bool,
     return_trace: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Izhikevich (2003) neurons over ``T`` steps (ALGORITHMS.md 11).
+    """Izhikevich (2003) neurons over ``T`` steps (docs/reference/semantics.md#izhikevich).
 
     Args:
         current: ``[B, T, ...]`` float32 input current.

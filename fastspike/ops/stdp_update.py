@@ -27,7 +27,7 @@ def stdp_update(
     clamp_all: bool = False,
     validate: bool | None = None,
 ) -> None:
-    """Batched STDP / anti-STDP, in place, applied in sample order (ALGORITHMS.md 7-8).
+    """Batched STDP / anti-STDP, in place, applied in sample order (docs/reference/semantics.md#batched-stdp).
 
     For each sample ``b`` and winner ``(f, y, x)``, every synapse ``(c, i, j)`` of
     feature ``f`` gets ``a+`` if ``tau_in[b, c, y+i, x+j] <= tau_out[b, f, y, x]``

@@ -3,8 +3,8 @@ network described by a :class:`fastspike.spec.NetworkSpec` (:class:`ReferenceNet
 Diehl & Cook 2015.
 
 This package is the yardstick: the tests compare the compiled kernels against it and the
-benchmark times it as "today's simulator". It follows ``ALGORITHMS.md`` sections 0-12 (and
-``ZOO.md`` sections 0-4 for parallel blocks, vote readouts and joint R-STDP phases) and works the
+benchmark times it as "today's simulator". It follows ``docs/reference/semantics.md`` (and
+``docs/reference/networks.md`` for parallel blocks, vote readouts and joint R-STDP phases) and works the
 way the classic simulators do:
 
 * one sample at a time, with no batch dimension;

@@ -1,5 +1,5 @@
 """Diehl & Cook (2015) as the established simulators run it: plain torch, one time step at
-a time over the whole network (ALGORITHMS.md 12). The compiled operators
+a time over the whole network (docs/reference/semantics.md#diehl-cook). The compiled operators
 (``fastspike::diehl_cook_train`` / ``diehl_cook_infer``) equal it bit for bit: every float
 operation here is float32, in the order of ``csrc/include/fastspike/diehl_cook.h``, with
 subnormal numbers flushed to zero as the kernels do. The Poisson input is

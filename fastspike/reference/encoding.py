@@ -1,4 +1,4 @@
-"""The reference input encoding (ALGORITHMS.md 2) and the wave format.
+"""The reference input encoding (docs/reference/semantics.md#encoding) and the wave format.
 
 An 8-bit image becomes first-spike times in three plain steps: a Difference-of-Gaussians filter
 bank (:func:`dog_kernel`, :func:`dog_bank`, :func:`filter_image`), local normalisation
@@ -34,7 +34,7 @@ __all__ = [
 
 
 def dog_kernel(size: int, sigma1: float, sigma2: float) -> Tensor:
-    """Difference-of-Gaussians kernel (ALGORITHMS.md 2.1).
+    """Difference-of-Gaussians kernel (docs/reference/semantics.md#dog).
 
     ``D = (g_sigma1 - g_sigma2) / (2 pi)`` with ``g_sigma = exp(-rho^2 / (2 sigma^2)) / sigma^2`` on
     the integer grid ``[-size//2, size//2]^2``; then the window mean is subtracted and the result
@@ -81,7 +81,8 @@ def dog_bank(specs: Sequence[tuple[int, float, float]]) -> Tensor:
 
 
 def filter_image(image: Tensor, bank: Tensor, padding: int, threshold: float = 50.0) -> Tensor:
-    """Correlate an 8-bit image with a DoG bank and drop weak responses (ALGORITHMS.md 2.2).
+    """Correlate an 8-bit image with a DoG bank and drop weak responses
+    (docs/reference/semantics.md#filtering).
 
     The pixel value is ``fl(fl(k / 255) * 255)`` (ToTensor, then x255). The correlation is done in
     float64 with zero padding and the result is rounded to float32; then every value *strictly
@@ -110,7 +111,8 @@ def filter_image(image: Tensor, bank: Tensor, padding: int, threshold: float = 5
 
 
 def local_normalization(x: Tensor, radius: int = 8, eps: float = 1e-12) -> Tensor:
-    """Divide every value by its local mean (ALGORITHMS.md 2.3), channel by channel.
+    """Divide every value by its local mean, channel by channel
+    (docs/reference/semantics.md#local-normalisation).
 
     ``mean = box_sum_{(2R+1)^2}(x) / (2R+1)^2 + eps`` with zero padding, so the divisor is always
     ``(2R+1)^2`` even at the borders. Box sum and division are done in float64.
@@ -138,7 +140,7 @@ def local_normalization(x: Tensor, radius: int = 8, eps: float = 1e-12) -> Tenso
 
 
 def rank_order_times(x: Tensor, T: int = 15, mode: str = "clean", tie_consistent: bool = False) -> Tensor:
-    """Intensity-to-latency (rank-order) coding (ALGORITHMS.md 2.4).
+    """Intensity-to-latency (rank-order) coding (docs/reference/semantics.md#rank-order).
 
     All values are ranked together, strongest first; ties keep (c, y, x) order (a stable
     descending sort). With ``n`` non-zero values and ``b = n // T``, the value at rank ``q`` fires

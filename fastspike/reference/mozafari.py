@@ -1,4 +1,4 @@
-"""The reference Mozafari et al. 2018 network (ALGORITHMS.md 9, 7.2, 7.3), hard-coded.
+"""The reference Mozafari et al. 2018 network (docs/reference/semantics.md#mozafari2018), hard-coded.
 
 :class:`ReferenceMozafari2018` wires the operators of :mod:`fastspike.reference.ops` by hand
 into the paper's three-layer network and its training (STDP with the doubling rate schedule for

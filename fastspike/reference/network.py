@@ -1,5 +1,5 @@
-"""The reference interpretation of any :class:`fastspike.spec.NetworkSpec` (ALGORITHMS.md 1-10,
-ZOO.md 0-4): :class:`ReferenceNetwork`.
+"""The reference interpretation of any :class:`fastspike.spec.NetworkSpec` (docs/reference/semantics.md,
+docs/reference/networks.md): :class:`ReferenceNetwork`.
 
 The network builds its weights and learning state from the spec and runs its layers in order
 on one sample's wave (forward, the decision readouts); its training (STDP, R-STDP) is
@@ -52,16 +52,17 @@ class ReferenceNetwork(NetworkTraining):
     * ``Pool(k, stride, padding)``: :func:`pool`, floor mode, padded cells never fire;
     * ``Inhibit(train_only)``: :func:`pointwise_inhibition` of the spike wave itself (every value is
       1, so per position the lowest feature index among the earliest firing keeps its spikes;
-      ALGORITHMS.md 5 [quirk]); a ``train_only`` one acts only in training mode, i.e. while a layer
-      above it trains (:meth:`stdp_step`, :meth:`rstdp`);
+      docs/reference/semantics.md#pointwise-inhibition); a ``train_only`` one acts only in training
+      mode, i.e. while a layer above it trains (:meth:`stdp_step`, :meth:`rstdp`);
     * ``Conv``: :func:`conv_potentials` then :func:`fire`; a conv with Izhikevich neurons
       (``conv.neuron``): :func:`izhikevich_conv`. Convs below the one being trained use plain
-      ``fire`` (no competition, ALGORITHMS.md 9 "Inhibition");
-    * ``Parallel`` (ZOO.md 3): every conv of the block reads the block's input and fires plainly;
-      each output is padded with never-firing cells by ``(k - k_min) // 2`` on every side (``k``
-      its kernel, ``k_min`` the block's smallest), so that the maps are centred, and the maps are
-      concatenated along the channels in block order. (A block of decision heads is only
-      concatenated by :meth:`forward` / :meth:`stages`; its readout is :meth:`decide`.)
+      ``fire`` (no competition, docs/reference/semantics.md#mozafari2018);
+    * ``Parallel`` (docs/reference/networks.md#inception2024): every conv of the block reads the
+      block's input and fires plainly; each output is padded with never-firing cells by
+      ``(k - k_min) // 2`` on every side (``k`` its kernel, ``k_min`` the block's smallest), so
+      that the maps are centred, and the maps are concatenated along the channels in block
+      order. (A block of decision heads is only concatenated by :meth:`forward` /
+      :meth:`stages`; its readout is :meth:`decide`.)
 
     Training a thresholded conv (:meth:`stdp_step`, a standalone conv or one branch of a block):
     its thresholded potentials go through pointwise inhibition (when ``conv.pointwise``), then
@@ -72,11 +73,12 @@ class ReferenceNetwork(NetworkTraining):
 
     A decision network (:class:`fastspike.spec.DecisionReadout`) decides by k-WTA
     ``(conv.k, conv.radius)`` over ``P[T-1]`` of its last conv (:meth:`decide`) and trains it by
-    R-STDP with adaptive rates (:meth:`rstdp`). A phase with ``joint`` convs (ZOO.md 2) rewards
-    their k-WTA winners with the decision layer's, by the phase's ``schedule``. A vote network
-    (:class:`fastspike.spec.VoteReadout`, ZOO.md 4) decides by every head of its last block and
-    :func:`vote`; :meth:`rstdp` rewards each head by its own vote. A linear-readout network gives
-    "spiked at any time" of its final map (:meth:`features`).
+    R-STDP with adaptive rates (:meth:`rstdp`). A phase with ``joint`` convs
+    (docs/reference/networks.md#deepr2024) rewards their k-WTA winners with the decision
+    layer's, by the phase's ``schedule``. A vote network (:class:`fastspike.spec.VoteReadout`,
+    docs/reference/networks.md#majority2024) decides by every head of its last block and
+    :func:`vote`; :meth:`rstdp` rewards each head by its own vote. A linear-readout network
+    gives "spiked at any time" of its final map (:meth:`features`).
 
     R-STDP state: every conv that learns by R-STDP (a decision conv or head by its ``rule``, a
     thresholded conv by its ``reward_rule``) has its own base rates, current reward and
@@ -97,7 +99,7 @@ class ReferenceNetwork(NetworkTraining):
             float64, rounded once to float32), as fastspike's compiled decision layer does. By
             default it comes from the float32 ``conv2d`` like every potential, whose rounding
             depends on the summation order, and with it the winner among (near-)tied neurons
-            (ALGORITHMS.md 1, "Numerics"); decision weights clamped at their bounds make exact
+            (docs/reference/semantics.md#numerics); decision weights clamped at their bounds make exact
             ties common.
 
     Attributes:

@@ -1,4 +1,4 @@
-"""The reference of the multi-spike neurons (ALGORITHMS.md 11): LIF and Izhikevich.
+"""The reference of the multi-spike neurons (docs/reference/semantics.md#neurons): LIF and Izhikevich.
 
 One time step at a time over the whole layer, as the established simulators run them.
 Parameters come as the :mod:`fastspike.neurons` dataclasses (plain numbers, passed in; nothing

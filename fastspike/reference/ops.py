@@ -1,4 +1,4 @@
-"""The reference of every operator on spike waves (ALGORITHMS.md 1, 3-7, 11).
+"""The reference of every operator on spike waves (docs/reference/semantics.md).
 
 Each operator works on a whole wave (float32 ``[T, C, H, W]``, ``S[t] = 1`` from the first
 spike on) the way the classic simulators do: the integrate-and-fire convolution is one
@@ -57,7 +57,7 @@ def pad(wave: Tensor, p: int) -> Tensor:
 
 
 def conv_potentials(wave: Tensor, weight: Tensor) -> Tensor:
-    """Integrate-and-fire potentials ``P[t] = W (*) S[t]`` (ALGORITHMS.md 1).
+    """Integrate-and-fire potentials ``P[t] = W (*) S[t]`` (docs/reference/semantics.md#if-convolution).
 
     Stride 1, no bias, no implicit padding; the T time steps go through one ``conv2d`` as its
     batch.
@@ -73,7 +73,7 @@ def conv_potentials(wave: Tensor, weight: Tensor) -> Tensor:
 
 
 def fire(potentials: Tensor, threshold: float | None) -> tuple[Tensor, Tensor]:
-    """Threshold potentials (ALGORITHMS.md 3).
+    """Threshold potentials (docs/reference/semantics.md#fire).
 
     With a threshold: ``P~[t] = P[t]`` where ``P[t] > threshold`` (strict), else 0. With
     ``threshold=None``: every step but the last is zeroed and ``P~[T-1] = P[T-1]``, so a neuron
@@ -124,7 +124,7 @@ def fire_spikes(potentials: Tensor, threshold: float | None) -> Tensor:
 
 
 def first_spike(spikes: Tensor, thresholded: Tensor, compat: bool = False) -> tuple[Tensor, Tensor]:
-    """First spike time and the potential there (ALGORITHMS.md 4).
+    """First spike time and the potential there (docs/reference/semantics.md#first-spike).
 
     ``tau = T - sum_t S[t]`` and ``V = P~[tau]``.
 
@@ -147,7 +147,8 @@ def first_spike(spikes: Tensor, thresholded: Tensor, compat: bool = False) -> tu
 
 
 def pointwise_inhibition(thresholded: Tensor) -> Tensor:
-    """Keep one feature per position: the earliest, then the strongest (ALGORITHMS.md 5).
+    """Keep one feature per position: the earliest, then the strongest
+    (docs/reference/semantics.md#pointwise-inhibition).
 
     At each ``(y, x)``: ``t* = T - sum_t [max_f P~[t, f] > 0]`` (the earliest spike of any
     feature); the winner is the first ``f`` with the largest ``P~[t*, f]``; every other feature is
@@ -176,7 +177,7 @@ def _unravel(q: int, H: int, W: int) -> Winner:
 def get_k_winners(
     thresholded: Tensor, k: int, radius: int = 0, compat: bool = False, spikes: Tensor | None = None
 ) -> list[Winner]:
-    """k-winners-take-all with lateral inhibition (ALGORITHMS.md 6).
+    """k-winners-take-all with lateral inhibition (docs/reference/semantics.md#kwta).
 
     Candidates are the neurons that fire. Up to ``k`` times: take the best remaining candidate,
     record it, remove its whole feature and, if ``radius > 0``, every feature in rows
@@ -192,7 +193,7 @@ def get_k_winners(
     first (a stable sort of their keys, so that ties keep the lowest ``q`` first), and the
     selection walks that ranking, skipping every candidate an earlier winner inhibits: the first
     one left is each time the best remaining candidate. The clean key packs ``(T - tau, V)`` into
-    one int64 (ALGORITHMS.md 6, "packing the key"): ``(T - tau) << 32 | bits(V)``, the bits of a
+    one int64 (docs/reference/semantics.md#kwta-ranking): ``(T - tau) << 32 | bits(V)``, the bits of a
     float32 ``V >= 0`` sorting like the float.
 
     Args:
@@ -256,7 +257,7 @@ def stdp(
     ub: float = 1.0,
     clamp_all: bool = True,
 ) -> None:
-    """One sample's STDP update, in place (ALGORITHMS.md 7.1).
+    """One sample's STDP update, in place (docs/reference/semantics.md#stdp-rule).
 
     For a winner ``(f, y, x)`` and every synapse ``(c, i, j)`` of feature ``f``: LTP if the input
     ``(c, y+i, x+j)`` spiked at least as many steps as the output ``(f, y, x)`` (i.e.
@@ -315,7 +316,7 @@ def pool(wave: Tensor, kernel: int, stride: int, padding: int = 0) -> Tensor:
 
 
 def izhikevich_conv(wave: Tensor, weight: Tensor, neuron, threshold: float | None) -> tuple[Tensor, Tensor]:
-    """A conv of Izhikevich neurons on its padded input wave (ALGORITHMS.md 1, 11).
+    """A conv of Izhikevich neurons on its padded input wave (docs/reference/semantics.md#izhikevich-conv).
 
     * ``P[t] = W (*) S[t]`` summed in float64 and rounded once to float32 (subnormal weights count
       as 0): the exactly rounded potential, as for a decision layer's ``P[T-1]``;

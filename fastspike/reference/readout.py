@@ -1,4 +1,5 @@
-"""What a reference network's readout decides for one sample (ALGORITHMS.md 9, ZOO.md 4).
+"""What a reference network's readout decides for one sample (docs/reference/semantics.md#decision-layer,
+docs/reference/networks.md#majority2024).
 
 :class:`Decision` is one decision layer's choice (its winner and the waves its R-STDP update
 reads); :class:`VoteDecision` the choice of a vote readout's heads, combined by :func:`vote`.
@@ -32,7 +33,7 @@ class VoteDecision(NamedTuple):
 
 
 def vote(head_classes: list[int], fallback: int) -> int:
-    """The majority rule of a vote readout (ZOO.md 4).
+    """The majority rule of a vote readout (docs/reference/networks.md#majority2024).
 
     Silent heads (-1) do not vote. A class with at least 2 votes and strictly more votes than
     any other class wins; otherwise the answer is the vote of the ``fallback`` head, and when

@@ -1,5 +1,5 @@
 """The reference's training of any spec network: STDP and R-STDP, one sample at a time
-(ALGORITHMS.md 6-7, ZOO.md 2-4).
+(docs/reference/semantics.md#kwta, #stdp; docs/reference/networks.md#zoo).
 
 :class:`NetworkTraining` is the learning half of :class:`fastspike.reference.ReferenceNetwork`
 (which is built on it): STDP of a conv (:meth:`~NetworkTraining.stdp_step`, with its rate
@@ -201,7 +201,8 @@ class NetworkTraining:
         return d.decision
 
     def _rstdp_heads(self, wave: Tensor, label: int) -> int:
-        """One R-STDP step of the heads of a vote network (ZOO.md 4); returns the vote.
+        """One R-STDP step of the heads of a vote network (docs/reference/networks.md#majority2024);
+        returns the vote.
 
         Every head decides on the block's input (layers below in training mode). A head that does
         not stay silent is updated by its own answer: reward rates when its class is the label,
@@ -254,7 +255,8 @@ class NetworkTraining:
         raise ValueError(f"phase {phase.layer!r}: unknown schedule {phase.schedule!r}")
 
     def _rstdp_joint(self, wave: Tensor, label: int, phase: Phase, epoch: int) -> int:
-        """One R-STDP step of a decision phase with ``joint`` convs (ZOO.md 2); returns the decision.
+        """One R-STDP step of a decision phase with ``joint`` convs (docs/reference/networks.md#deepr2024);
+        returns the decision.
 
         1. Each joint conv runs as while it trains (on its input, layers below in training mode):
            fire, pointwise inhibition (when ``pointwise``), k-WTA ``(k, radius)``.

@@ -1,10 +1,10 @@
 """Unsupervised STDP of a thresholded conv (the spec's :class:`~fastspike.spec.STDP`).
 
 Each sample's winners come from pointwise inhibition and k-WTA of the layer's own
-potentials; every winner's weights move by the multiplicative rule (``docs/reference``:
-the STDP update) with this sample's rates ``(a+, a-)``. The rates follow the rule's
-schedule over the layer's training samples, counted across epochs and saved with the
-state:
+potentials; every winner's weights move by the multiplicative rule
+(``docs/reference/semantics.md#stdp-rule``) with this sample's rates ``(a+, a-)``. The
+rates follow the rule's schedule over the layer's training samples, counted across
+epochs and saved with the state:
 
 * :class:`~fastspike.spec.DoublingRates`: :func:`stdp_rates` (doubling every ``period``);
 * :class:`~fastspike.spec.FixedRates`: constant ``(a+, a-)``.

@@ -1,7 +1,7 @@
 """The Izhikevich CSNN (issue 16, item 6): convs of Izhikevich neurons on first-spike times.
 
 * An Izhikevich conv (``Conv.neuron``) equals a plain per-step torch computation written here
-  from ALGORITHMS.md 1 and 11 (the exactly rounded potential, the current
+  from docs/reference/semantics.md#izhikevich-conv (the exactly rounded potential, the current
   ``gain * max(P - threshold, 0)``, the neurons one step at a time, the first driven spike), on
   random inputs and on real MNIST, whatever the batch and the chunking.
 * The reference interprets the same specs: its stages and decisions equal the network's.

@@ -191,7 +191,7 @@ def test_batch_size_one_from_subnormal_weights_through_train_mnist(mnist_root, m
     """The public train_mnist at batch_size=1, resumed from weights that look trained (a fifth
     of S1's and S2's weights subnormal, as thousands of stabilised updates leave them), through
     the rate doubling at sample 499, equals the reference sample by sample. fastspike's kernels
-    flush subnormal floats to zero (ALGORITHMS.md 1), so the reference runs with
+    flush subnormal floats to zero (docs/reference/semantics.md#subnormals), so the reference runs with
     torch.set_flush_denormal(True) on one thread: the same arithmetic, bit for bit."""
     from fastspike.training import checkpoint
 

@@ -253,7 +253,7 @@ def test_kheradpisheh_batch_one_equals_reference(mnist, compat):
 
 # ----------------------------------------------------------------------------- operators
 # The reference's operators are written as whole-tensor computations; these pin them to the plain
-# step-by-step definitions of ALGORITHMS.md (winner after winner, synapse after synapse).
+# step-by-step definitions of docs/reference/semantics.md (winner after winner, synapse after synapse).
 def _tied_thresholded(F, H, W, T, gen):
     """[T, F, H, W] thresholded potentials with few distinct times and values (ties everywhere)."""
     times = torch.randint(0, T + 1, (F, H, W), generator=gen)
@@ -263,7 +263,7 @@ def _tied_thresholded(F, H, W, T, gen):
 
 
 def _sequential_k_winners(thresholded, k, radius, compat):
-    """ALGORITHMS.md 6 step by step: k times the best live candidate, then inhibit."""
+    """docs/reference/semantics.md#kwta step by step: k times the best live candidate, then inhibit."""
     T, nf, H, W = thresholded.shape
     spikes = thresholded.sign()
     tau = T - spikes.sum(0).long()

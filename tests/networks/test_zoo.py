@@ -1,5 +1,6 @@
-"""The model zoo's building blocks on the compiled side (ZOO.md): parallel blocks of branches and
-of voting heads, joint decision phases with their schedules, their specs, configs and errors.
+"""The model zoo's building blocks on the compiled side (docs/reference/networks.md#zoo):
+parallel blocks of branches and of voting heads, joint decision phases with their schedules,
+their specs, configs and errors.
 
 Bit-for-bit agreement with the reference at batch size 1 is in tests/networks/test_zoo_reference.py.
 """
@@ -32,7 +33,7 @@ ZOO = ["deep2024", "deepr2024", "deepr2024-2", "inception2024", "majority2024"]
 
 # ----------------------------------------------------------------------------- specs
 def test_zoo_shapes_follow_the_published_tables():
-    """The output sizes of ZOO.md's tables, layer by layer."""
+    """The output sizes of the tables of docs/reference/networks.md, layer by layer."""
     deep = get_spec("deep2024").shapes()
     assert deep[1:] == [
         (6, 32, 32),

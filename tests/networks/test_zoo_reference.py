@@ -1,4 +1,5 @@
-"""The reference's interpretation of the zoo's building blocks (ZOO.md 0-4) on real MNIST.
+"""The reference's interpretation of the zoo's building blocks (docs/reference/networks.md#zoo)
+on real MNIST.
 
 * :func:`fastspike.reference.vote`, the majority rule of a vote readout, on hand-made cases.
 * Parallel branches (inception2024): centred, concatenated, each branch trained alone.
@@ -466,7 +467,7 @@ def test_zoo_batch_one_equals_reference(mnist, name, compat, n, period, chunk):
 
     Bit-for-bit equality of the thresholded layers holds while no two k-WTA candidates are
     (near-)tied: the reference's float32 ``conv2d`` and the compiled convolution sum in different
-    orders, so their potentials may differ in the last bit (ALGORITHMS.md 1, "Numerics"). With
+    orders, so their potentials may differ in the last bit (docs/reference/semantics.md#numerics). With
     faster-growing rates (doubling every 6 samples, 40 samples) deep2024's S2 meets an exact tie at
     its 15th sample (two positions of feature 68 with the same exact ``P[tau]``): the reference
     rounds both alike and takes the lower index, the compiled sums differ in the last bit. The

@@ -1,7 +1,7 @@
 // Diehl & Cook (2015) network, written once for the CPU loop and the CUDA kernels
-// (ALGORITHMS.md 12): the conductance-based excitatory neuron with its adaptive
-// threshold, the inhibitory neuron, the trace STDP rule and the Philox draws of the
-// Poisson input. Every float operation goes through the math:: helpers (no FMA
+// (docs/reference/semantics.md#diehl-cook): the conductance-based excitatory neuron with
+// its adaptive threshold, the inhibitory neuron, the trace STDP rule and the Philox
+// draws of the Poisson input. Every float operation goes through the math:: helpers (no FMA
 // contraction, round to nearest), in the order the per-step torch reference
 // (fastspike/reference.py, diehl_cook_reference) evaluates it.
 #pragma once
@@ -145,7 +145,7 @@ C10_HOST_DEVICE C10_ALWAYS_INLINE float potentiate(float w, float x_pre, float y
   return n < p.w_max ? n : p.w_max;
 }
 
-// ---- Poisson input (ALGORITHMS.md 2.6; fastspike/spiketrain.py) ---------------------
+// ---- Poisson input (docs/reference/semantics.md#poisson; fastspike/spiketrain.py) ----
 // Philox-4x32-10 at counter (e, t / 4, g_lo, g_hi), key (seed_lo, seed_hi); word t % 4 is
 // step t's draw u, and the input spikes iff u < floor(p * 2^32), p = min(1, (x * r) * dt).
 C10_HOST_DEVICE inline void philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {

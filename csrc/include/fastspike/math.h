@@ -2,7 +2,7 @@
 // function here is the single definition of its rule: the CPU fallback is a
 // loop around the same function the GPU runs, so CPU tests cover GPU math.
 //
-// Floating-point order is pinned (ALGORITHMS.md 7.1 "compat float order"): no
+// Floating-point order is pinned (docs/reference/semantics.md#numerics): no
 // FMA contraction (CPU: -ffp-contract=off; CUDA: explicit __f*_rn intrinsics).
 #pragma once
 
@@ -57,7 +57,7 @@ C10_HOST_DEVICE inline float clamp_weight(float w, float lb, float ub) {
   return w < lb ? lb : (w > ub ? ub : w);
 }
 
-// One STDP step on one synapse (ALGORITHMS.md 7.1):
+// One STDP step on one synapse (docs/reference/semantics.md#stdp-rule):
 //   a  = a_ltp if t_pre <= t_post else a_ltd
 //   dW = a * (W - lb) * (ub - W)   (stabiliser on; evaluated as a*((W-lb)*(ub-W)))
 //   dW = a                         (stabiliser off)
@@ -74,7 +74,7 @@ C10_HOST_DEVICE inline float stdp_step(float w, bool ltp, float a_ltp, float a_l
   return clamp_weight(add_rn(w, dw), lb, ub);
 }
 
-// ---- k-WTA ranking keys (ALGORITHMS.md 6) ---------------------------------
+// ---- k-WTA ranking keys (docs/reference/semantics.md#kwta-ranking) ---------------
 // A candidate's rank is packed into one uint64 so that a single max-reduction
 // selects the winner; 0 means "no candidate". The low 25 bits hold
 // (2^25 - 1 - q) so that on equal scores the lowest flat index q = f*H*W+y*W+x

@@ -1,5 +1,5 @@
 // Neuron updates, written once for the CPU loops and the CUDA kernels
-// (ALGORITHMS.md 11). Every function is one neuron's step; the float order is
+// (docs/reference/semantics.md#neurons). Every function is one neuron's step; the float order is
 // pinned with the math:: helpers (no FMA contraction on either device), so the
 // CPU tests cover the GPU's arithmetic and the per-step torch reference
 // (fastspike/reference.py) evaluates the same expressions in the same order.
@@ -16,7 +16,7 @@ using math::add_rn;
 using math::mul_rn;
 using math::sub_rn;
 
-// ---- integrate-and-fire (ALGORITHMS.md 3, 4) --------------------------------
+// ---- integrate-and-fire (docs/reference/semantics.md#fire, #first-spike) ------
 // The IF rule, one definition for every operator that fires (fire, first_spike,
 // conv_fire's paths, CPU and CUDA): a potential spikes when it is strictly above the
 // threshold (`>`; LIF and Izhikevich below use `>=`), and a neuron fires at the first
@@ -27,7 +27,7 @@ C10_HOST_DEVICE inline bool if_above(float p, float th) { return p > th; }
 C10_HOST_DEVICE inline bool if_fires(bool not_fired, float p, float th) { return not_fired & if_above(p, th); }
 
 // ---- leaky integrate-and-fire with a refractory period -----------------------
-// Per step (ALGORITHMS.md 11):
+// Per step (docs/reference/semantics.md#lif):
 //   if ref > 0:  ref -= 1; v = v_reset; no spike          (input ignored)
 //   else:        Euler:  v = v + k * ((v_rest - v) + R * I)         (k = dt / tau_m)
 //                exact:  v = (v_rest + (v - v_rest) * alpha) + (R * I) * beta

@@ -1,5 +1,5 @@
 // The batched STDP update of one weight element as the CUDA kernel runs it
-// (ALGORITHMS.md 8, option b, "deterministic on GPU"). The CPU loop replays the
+// (docs/reference/semantics.md#batched-stdp). The CPU loop replays the
 // same event lists event by event (weight elements are independent, so the
 // order per element is the same) with the same math::stdp_step.
 //

@@ -1,4 +1,4 @@
-// CUDA kernel for fastspike::conv_fire (ALGORITHMS.md 1, 3).
+// CUDA kernel for fastspike::conv_fire (docs/reference/semantics.md#if-convolution).
 //
 // One thread per output neuron (b, f, y, x), with a private histogram over
 // input spike times in a column of shared memory. For every neuron it performs

@@ -1,5 +1,5 @@
 // CUDA kernel for fastspike::kwta: one thread block per sample, no host sync
-// (ALGORITHMS.md 6, "GPU design"). Selects exactly the winners of
+// (docs/reference/semantics.md#kwta). Selects exactly the winners of
 // csrc/ops/cpu/kwta.cpp: the keys come from the same math::kwta_key, every key
 // is unique (its low bits hold the flat index) so the block-wide maximum does
 // not depend on the reduction order, and silencing a feature or a window sets

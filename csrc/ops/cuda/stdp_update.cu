@@ -1,5 +1,5 @@
-// CUDA kernels for fastspike::stdp_update (ALGORITHMS.md 8, option b,
-// "deterministic on GPU"), with no host synchronisation:
+// CUDA kernels for fastspike::stdp_update (docs/reference/semantics.md#batched-stdp),
+// deterministic and with no host synchronisation:
 //   1. stdp_events_kernel: one warp per feature f builds f's ordered event
 //      list, exactly as the CPU host loop of csrc/ops/cpu/stdp_update.cpp does
 //      for valid winners. Invalid rows, which the CPU rejects with an error
