@@ -22,11 +22,7 @@ def main() -> None:
     p.add_argument("--tiny", action="store_true", help="6000/6000/3000 samples, 2 R-STDP epochs")
     args = p.parse_args()
 
-    extra = (
-        dict(samples=(6000, 6000, 3000), epochs1=1, epochs2=1, epochs3=2, test_samples=2000)
-        if args.tiny
-        else {}
-    )
+    extra = dict(samples=(6000, 6000, 3000), epochs=(1, 1, 2), test_samples=2000) if args.tiny else {}
     model, history = train_mnist(args.root, preset=args.preset, checkpoint_dir=args.out, **extra)
     for h in history:  # the evaluated epochs, scored on the validation split held out of the training set
         v = h["val"]

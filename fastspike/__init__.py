@@ -30,6 +30,8 @@ _EXPORTS = {
     "evaluate": ("fastspike.api", "evaluate"),
     "evaluate_images": ("fastspike.api", "evaluate_images"),
     "load_model": ("fastspike.api", "load_model"),
+    "CheckpointError": ("fastspike.usage", "CheckpointError"),
+    "DataNotFoundError": ("fastspike.usage", "DataNotFoundError"),
     "train_diehl_cook": ("fastspike.families.diehl_cook", "train_diehl_cook"),
     # models, specs and the registry
     "DiehlCook": ("fastspike.diehlcook", "DiehlCook"),
@@ -42,6 +44,9 @@ _EXPORTS = {
     "register": ("fastspike.registry", "register"),
     "NetworkSpec": ("fastspike.spec", "NetworkSpec"),
     "load_spec": ("fastspike.registry", "load_config"),
+    # models of other simulators brought in (fastspike.convert)
+    "from_spyker": ("fastspike.convert", "from_spyker"),
+    "from_spyketorch": ("fastspike.convert", "from_spyketorch"),
     # the operators (fastspike.ops loads the compiled library)
     "conv_fire": ("fastspike.ops", "conv_fire"),
     "final_potential": ("fastspike.ops", "final_potential"),
@@ -55,6 +60,7 @@ _EXPORTS = {
     "stdp_update": ("fastspike.ops", "stdp_update"),
     # modules
     "neurons": ("fastspike.neurons", None),
+    "nir": ("fastspike.nir", None),  # NIR export and import (needs the optional package nir)
     "ops": ("fastspike.ops", None),
     "spec": ("fastspike.spec", None),
     "spiketrain": ("fastspike.spiketrain", None),

@@ -10,8 +10,8 @@ import time
 
 import torch
 
-from fastspike import distributed
-from fastspike.api import load_model, resolve_spec, train_mnist
+from fastspike import distributed, usage
+from fastspike.api import load_model, phase_epochs, resolve_spec, train_mnist
 from fastspike.data import load_dataset
 from fastspike.distributed import DistributedError
 from fastspike.families import family_of, family_of_checkpoint
@@ -23,9 +23,9 @@ from fastspike.training.config import RunConfig
 from fastspike.training.devices import resolve_device
 
 _ROOT_HELP = (
-    "dataset folder (ROOT/MNIST/raw/*.gz, ROOT/FashionMNIST/raw, ROOT/KMNIST/raw, ROOT/EMNIST/raw, "
-    "ROOT/cifar-10-batches-bin; downloaded if missing); --dataset folder: ROOT/train/<class>/<images> "
-    "and ROOT/test/<class>/<images>"
+    "the folder that holds the dataset's folder (ROOT/MNIST/raw/*.gz, ROOT/FashionMNIST/raw, "
+    "ROOT/KMNIST/raw, ROOT/EMNIST/raw, ROOT/cifar-10-batches-bin{}); --dataset folder: "
+    "ROOT/train/<class>/<images> and ROOT/test/<class>/<images>"
 )
 _DATASETS = ["mnist", "fashion-mnist", "kmnist", "emnist", "cifar10", "folder"]
 
@@ -39,9 +39,28 @@ def _version() -> str:
         return "unknown"
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Each default said once: none for an option without one (None, a flag) or whose help
+    already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        none = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if none or "default" in text:  # (is: a default of 0 is a default, == False though it is)
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line (what is wrong, and where the help is), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(
+    fmt = _Help
+    p = _Parser(
         prog="python -m fastspike",
         description="fastspike: STDP-trained spiking networks",
         formatter_class=fmt,
@@ -62,14 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     net.add_argument("--config", default=None, help="a network described in a JSON or YAML file")
     t.add_argument("--dataset", default="mnist", choices=_DATASETS, help="training data")
-    t.add_argument("--root", default="data", help=_ROOT_HELP)
+    t.add_argument("--root", default="data", help=_ROOT_HELP.format("; downloaded if missing"))
     t.add_argument(
         "--image-size",
         type=int,
         nargs=2,
         default=(28, 28),
         metavar=("H", "W"),
-        help="--dataset folder: resize the images to H x W",
+        help="--dataset folder: resize the images to H x W (default: 28 28)",
     )
     t.add_argument(
         "--preset",
@@ -135,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=_DATASETS,
         help="default: the dataset the checkpoint was trained on",
     )
-    e.add_argument("--root", default="data", help=_ROOT_HELP)
+    e.add_argument("--root", default="data", help=_ROOT_HELP.format("; downloaded if missing"))
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)")
     e.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     e.add_argument("--test-samples", type=int, default=None, help="the first N test images (default: all)")
@@ -150,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     pl.add_argument("--checkpoint", required=True, help="a best.pt or last.pt file")
     pl.add_argument("--out", default=None, help="folder for the PNGs (default: plots/ beside the checkpoint)")
-    pl.add_argument("--root", default="data", help=_ROOT_HELP + "; a test image is drawn from it")
+    pl.add_argument("--root", default="data", help=_ROOT_HELP.format("") + "; a test image is drawn from it")
     pl.add_argument("--image", type=int, default=0, help="index of the test image for the spike plots")
 
     sv = sub.add_parser("serve", help="web demo: draw a digit, watch the network answer", formatter_class=fmt)
@@ -227,21 +246,27 @@ def _train(args) -> int:
         if os.path.isdir(args.history) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise ValueError(f"--history: cannot write a file at {args.history!r}")
     cfg = _config(args)
-    fresh = not os.path.exists(args.checkpoint_dir)
-    if main:
-        where = "" if world is None else f" ({world.size} ranks)"
-        print(f"fastspike train: run folder {args.checkpoint_dir}{where}", flush=True)
+    cfg = cfg.replace(epochs=phase_epochs(spec, cfg.epochs, args.epochs1, args.epochs2, args.epochs3))
+    # the folders this run would make (the run folder, and runs/ above a default one)
+    made = []
+    folder = os.path.abspath(args.checkpoint_dir)
+    while not os.path.exists(folder) and folder != os.path.dirname(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
+
+    def announce() -> None:  # once the data is loaded and the run folder made, not before
+        if main:
+            where = "" if world is None else f" ({world.size} ranks)"
+            print(f"fastspike train: run folder {args.checkpoint_dir}{where}", flush=True)
+
     try:
-        net, history = train_mnist(
-            model=spec,
-            epochs1=args.epochs1,
-            epochs2=args.epochs2,
-            epochs3=args.epochs3,
-            **vars(cfg),
-        )
+        with usage.command_line(on_start=announce):
+            net, history = train_mnist(model=spec, **vars(cfg))
     except BaseException:
-        if main and fresh and os.path.isdir(args.checkpoint_dir) and not os.listdir(args.checkpoint_dir):
-            os.rmdir(args.checkpoint_dir)  # a run that failed before its first epoch: nothing left
+        if main:  # a run that failed before its first epoch leaves no empty folders behind
+            for d in made:
+                if os.path.isdir(d) and not os.listdir(d):
+                    os.rmdir(d)
         raise
     if main:
         _report(args, family, spec, net, history, t0)
@@ -324,6 +349,7 @@ def _eval(args) -> int:
 def _plot(args) -> int:
     from fastspike import plots
 
+    plots._require()  # matplotlib first: say how to install it before any work
     model = load_model(args.checkpoint)
     history = (checkpoint.load(args.checkpoint).get("progress") or {}).get("history") or None
     here = os.path.dirname(os.path.abspath(args.checkpoint))
@@ -368,30 +394,51 @@ def _models(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        threads = getattr(args, "threads", None)
-        if threads is not None:
-            if threads < 1:
-                raise ValueError(f"--threads: expected a positive number, got {threads}")
-            torch.set_num_threads(threads)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "eval":
-            return _eval(args)
-        if args.command == "plot":
-            return _plot(args)
-        if args.command == "serve":
-            from fastspike.serve import serve
-
-            resolve_device(args.device)
-            serve(checkpoint=args.checkpoint, host=args.host, port=args.port, device=args.device)
-            return 0
-        return _models(args)
-    except (SpecError, FileNotFoundError, ValueError, ImportError) as err:
-        print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)
+        with usage.command_line():
+            return _command(args)
+    except (SpecError, OSError, ValueError, ImportError) as err:  # OSError: FileNotFoundError, a full disk
+        _error(args.command, err)
         return 2
     except DistributedError as err:
-        print(f"python -m fastspike {args.command}: error: {err}", file=sys.stderr)
+        _error(args.command, err)
         return 1
+    except KeyboardInterrupt:
+        folder = getattr(args, "checkpoint_dir", None)
+        again = (
+            f" (go on with --resume --checkpoint-dir {folder})"
+            if args.command == "train" and folder and os.path.exists(os.path.join(folder, "last.pt"))
+            else ""
+        )
+        print(f"python -m fastspike {args.command}: interrupted{again}", file=sys.stderr)
+        return 130
+
+
+def _error(command: str, err: BaseException) -> None:
+    """One line on stderr: what is wrong (a message of several lines is joined)."""
+    text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+    print(f"python -m fastspike {command}: error: {text}", file=sys.stderr)
+
+
+def _command(args) -> int:
+    """Run the subcommand ``args`` names."""
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads: expected a positive number, got {threads}")
+        torch.set_num_threads(threads)
+    if args.command == "train":
+        return _train(args)
+    if args.command == "eval":
+        return _eval(args)
+    if args.command == "plot":
+        return _plot(args)
+    if args.command == "serve":
+        resolve_device(args.device)
+        from fastspike.serve import serve
+
+        serve(checkpoint=args.checkpoint, host=args.host, port=args.port, device=args.device)
+        return 0
+    return _models(args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ or checkpoint and lets the family do the work.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -16,6 +18,7 @@ from fastspike.spec import NetworkSpec
 from fastspike.training import checkpoint
 from fastspike.training.config import RunConfig
 from fastspike.training.evaluation import evaluate, evaluate_images, predict_images
+from fastspike.usage import arg
 
 __all__ = [
     "RunConfig",
@@ -88,44 +91,63 @@ def train(
     return family.train(spec, cfg, preset_of(spec, cfg.preset))
 
 
+def phase_epochs(spec, epochs=None, epochs1=None, epochs2=None, epochs3=None):
+    """``epochs`` (one per phase) from the per-phase overrides ``epochs1``..``epochs3`` of the
+    first three phases (the others: the preset's), or ``epochs`` itself when none is given."""
+    overrides = (epochs1, epochs2, epochs3)
+    for i, e in enumerate(overrides):
+        if e is not None and (isinstance(e, bool) or not isinstance(e, int) or e < 1):
+            raise ValueError(f"{arg(f'epochs{i + 1}')}: expected a positive number of epochs, got {e!r}")
+    if all(e is None for e in overrides):
+        return epochs
+    if epochs is not None:
+        raise ValueError(f"{arg('epochs')}: give either {arg('epochs')} or {arg('epochs1')}/2/3, not both")
+    n_phases = len(getattr(spec, "phases", ()))
+    extra = [i + 1 for i, e in enumerate(overrides) if e is not None and i >= n_phases]
+    if extra:
+        raise ValueError(f"{arg(f'epochs{extra[0]}')}: {spec.name!r} has only {n_phases} phases")
+    return [overrides[i] if i < 3 else None for i in range(n_phases)]
+
+
 def train_mnist(
     root: str = "data",
     *,
     model: str | NetworkSpec = "mozafari2018",
     dataset: str = "mnist",
-    epochs1: int | None = None,
-    epochs2: int | None = None,
-    epochs3: int | None = None,
+    epochs: Sequence[int | None] | dict[str, int] | None = None,
+    samples: Sequence[int | None] | dict[str, int | None] | None = None,
     **options: Any,
 ) -> tuple[torch.nn.Module, list[dict]]:
-    """:func:`train` (default Mozafari 2018 on MNIST) with per-phase overrides ``epochs1``,
-    ``epochs2``, ``epochs3`` (the first three phases, e.g. S1, S2, S3 of Mozafari 2018);
-    ``samples`` may be shorter than the phases (the rest: all samples).
+    """:func:`train` with ``root`` first (default Mozafari 2018 on MNIST), taking the same
+    arguments; ``samples`` may be shorter than the phases (the rest: all samples).
 
     ``preset="quick"`` (default) trains Mozafari 2018 with the paper's S1/S2 schedule and 50
-    R-STDP epochs; ``"paper"`` with 2/4/680 epochs.
+    R-STDP epochs; ``"paper"`` with 2/4/680 epochs. ``epochs1``, ``epochs2``, ``epochs3``
+    (the epochs of the first three phases) still work but are deprecated: pass
+    ``epochs=[e1, e2, e3]`` (``None``: the preset's), as :func:`train` takes.
     """
-    overrides = (epochs1, epochs2, epochs3)
-    for i, e in enumerate(overrides):
-        if e is not None and (isinstance(e, bool) or not isinstance(e, int) or e < 1):
-            raise ValueError(f"epochs{i + 1}: expected a positive number of epochs, got {e!r}")
+    old = {k: options.pop(k) for k in ("epochs1", "epochs2", "epochs3") if k in options}
+    if old:
+        warnings.warn(
+            f"train_mnist: {', '.join(old)} {'is' if len(old) == 1 else 'are'} deprecated; pass "
+            "epochs=[...] (one per phase, None = the preset's), as train() takes",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     spec = resolve_spec(model, None)
     n_phases = len(getattr(spec, "phases", ()))
-    if any(e is not None for e in overrides):
-        if options.get("epochs") is not None:
-            raise ValueError("epochs: give either epochs or epochs1/2/3, not both")
-        extra = [i + 1 for i, e in enumerate(overrides) if e is not None and i >= n_phases]
-        if extra:
-            raise ValueError(f"epochs{extra[0]}: {spec.name!r} has only {n_phases} phases")
-        options["epochs"] = [overrides[i] if i < 3 else None for i in range(n_phases)]
-    samples = options.get("samples")
+    epochs = phase_epochs(spec, epochs, **old)
+    if epochs is not None:
+        options["epochs"] = epochs
     if samples is not None and not isinstance(samples, dict):
         samples = list(samples)
         for i, n in enumerate(samples):
             if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
                 raise ValueError(f"samples{i + 1}: expected a positive number of samples or None, got {n!r}")
         if hasattr(spec, "phases"):  # one value per phase; the rest train on every sample
-            options["samples"] = (samples + [None] * n_phases)[:n_phases]
+            samples = (samples + [None] * n_phases)[:n_phases]
+    if samples is not None:
+        options["samples"] = samples
     return train(spec, dataset, root, **options)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 
 from torch import Tensor
 
 from fastspike.distributed import Shard, World
 
-__all__ = ["batches", "map_batches", "progress_bar", "rows", "unshard"]
+__all__ = ["batches", "map_batches", "on_terminal", "progress_bar", "rows", "unshard"]
 
 
 def batches(n: int, batch_size: int) -> Iterator[tuple[int, int]]:
@@ -17,8 +18,19 @@ def batches(n: int, batch_size: int) -> Iterator[tuple[int, int]]:
         yield s, min(n, s + batch_size)
 
 
-def progress_bar(total: int, desc: str, enabled: bool, unit: str = "sample"):
-    """A tqdm bar (a no-op when not ``enabled``)."""
+def on_terminal() -> bool:
+    """Whether progress bars can be drawn: stderr (where tqdm draws) is a terminal. In a log
+    file a bar would be hundreds of redrawn lines; there each epoch writes one line instead."""
+    stream = sys.stderr
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def progress_bar(total: int | None, desc: str, enabled: bool, unit: str = "sample"):
+    """A tqdm bar, drawn only when ``enabled`` and on a terminal (:func:`on_terminal`); else
+    a no-op."""
     from tqdm.auto import tqdm
 
     return tqdm(
@@ -26,7 +38,7 @@ def progress_bar(total: int, desc: str, enabled: bool, unit: str = "sample"):
         desc=desc,
         unit=unit,
         unit_scale=True,
-        disable=not enabled,
+        disable=not (enabled and on_terminal()),
         leave=False,
         dynamic_ncols=True,
     )

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from fastspike.encoding import Encoder
+from fastspike.usage import DataNotFoundError, arg
 
 __all__ = ["DATASETS", "Split", "encode_dataset", "load_dataset"]
 
@@ -224,9 +225,9 @@ def _load_folder(root: str, image_size: tuple[int, int]) -> tuple[Split, Split]:
     for split in ("train", "test"):
         d = os.path.join(root, split)
         if not os.path.isdir(d):
-            raise FileNotFoundError(
-                f"dataset 'folder': no {split!r} folder in {root!r}; expected {root}/train/<class>/<images> "
-                f"and {root}/test/<class>/<images>"
+            raise DataNotFoundError(
+                f"{arg('root')}: dataset 'folder': no {split!r} folder in {root!r}; expected "
+                f"{root}/train/<class>/<images> and {root}/test/<class>/<images>"
             )
         classes = tuple(sorted(e for e in os.listdir(d) if os.path.isdir(os.path.join(d, e))))
         if len(classes) < 2:
@@ -274,6 +275,53 @@ def _missing(name: str, root: str) -> str:
     return f"{os.path.join(root, DATASETS[name], 'raw')} ({names}, each .gz or not)"
 
 
+def _misplaced(name: str, root: str) -> str | None:
+    """When the files are in ``root`` itself or in ``root/raw`` (``root`` is ``MNIST/raw``,
+    ``MNIST``, ``cifar-10-batches-bin``, ...) rather than where ``name`` is read from: what
+    to do instead."""
+    if name == "cifar10":
+        probes = [("cifar-10-batches-bin", "data_batch_1.bin"), ("cifar-10-batches-py", "data_batch_1")]
+        places = [(folder, folder, root, probe) for folder, probe in probes]
+    else:
+        probe = (_EMNIST_FILES if name == "emnist" else _FILES)["train"][0]
+        sub = os.path.join(DATASETS[name], "raw")
+        places = [(sub, sub, root, probe), (DATASETS[name], sub, os.path.join(root, "raw"), probe)]
+    for tail, sub, here, probe in places:
+        if _existing(here, probe) is None:
+            continue
+        path = os.path.abspath(root)
+        if path.endswith(os.sep + tail):
+            return (
+                f"{root!r} is the {tail} folder itself; point {arg('root')} at the folder that holds {sub} "
+                f"({path[: -len(tail) - 1] or os.sep})"
+            )
+        # another dataset's folder (MNIST, Fashion-MNIST and KMNIST share their file names)
+        other = [
+            p
+            for p in os.path.abspath(here).split(os.sep)[-2:]
+            if p in DATASETS.values() and p != DATASETS[name]
+        ]
+        if other:
+            return (
+                f"it is read from ROOT/{sub}, and {here!r} is another dataset's ({other[0]}); point "
+                f"{arg('root')} at the folder that holds {sub}"
+            )
+        return (
+            f"the files are in {here!r}, but it is read from ROOT/{sub}: move them to "
+            f"{os.path.join(root, sub)}"
+        )
+    return None
+
+
+def _reason(err: BaseException) -> str:
+    """The gist of a download error, on one line (torchvision's lists every mirror it tried)."""
+    lines = [line.strip().strip("<>") for line in str(err).splitlines()]
+    lines = [line for line in lines if line and line != ")"]
+    if not lines:
+        return type(err).__name__
+    return next((line for line in reversed(lines) if "error" in line.lower()), lines[0])
+
+
 def load_dataset(
     name: str = "mnist", root: str = "data", download: bool = True, image_size: tuple[int, int] = (28, 28)
 ) -> tuple[Split, Split]:
@@ -295,10 +343,13 @@ def load_dataset(
     found = load(root_x)
     if found is not None:
         return found
+    hint = _misplaced(name, root_x)
+    if hint is not None:
+        raise DataNotFoundError(f"{arg('root')}: dataset {name!r}: {hint}")
     if not download:
-        raise FileNotFoundError(
-            f"dataset {name!r}: its files are not in {_missing(name, root_x)} and download=False; "
-            f"put them there or pass download=True"
+        raise DataNotFoundError(
+            f"{arg('root')}: dataset {name!r}: its files are not in {_missing(name, root_x)} and "
+            f"download=False; put them there or pass download=True"
         )
     try:
         import torchvision.datasets as tvd
@@ -323,13 +374,14 @@ def load_dataset(
                 os.rmdir(d)
             except OSError:
                 pass
-        raise FileNotFoundError(
-            f"dataset {name!r}: not found under {root!r} and the download failed ({err})"
-        ) from err
+        raise DataNotFoundError(
+            f"{arg('root')}: dataset {name!r}: its files are not in {_missing(name, root_x)} and the "
+            f"download failed ({_reason(err)})"
+        ) from None
     found = load(root_x)
     if found is None:
-        raise FileNotFoundError(
-            f"dataset {name!r}: downloaded, but the files are not in {_missing(name, root_x)}"
+        raise DataNotFoundError(
+            f"{arg('root')}: dataset {name!r}: downloaded, but the files are not in {_missing(name, root_x)}"
         )
     return found
 
@@ -374,13 +426,12 @@ def encode_dataset(
     out = torch.empty(
         (images.shape[0], encoder.channels, *images.shape[-2:]), dtype=torch.uint8, device=device
     )
-    starts = range(0, images.shape[0], batch_size)
-    if progress:
-        from tqdm.auto import tqdm
+    from fastspike.batching import progress_bar
 
-        starts = tqdm(starts, desc="encode", unit="batch", leave=False)
-    for s in starts:
-        out[s : s + batch_size] = encoder(images[s : s + batch_size].to(device))
+    with progress_bar(images.shape[0], "encode", progress, unit="image") as bar:
+        for s in range(0, images.shape[0], batch_size):
+            out[s : s + batch_size] = encoder(images[s : s + batch_size].to(device))
+            bar.update(min(batch_size, images.shape[0] - s))
     if path:
         os.makedirs(cache_dir, exist_ok=True)
         torch.save(out.cpu(), path + ".tmp")

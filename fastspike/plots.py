@@ -26,6 +26,7 @@ from torch import Tensor
 
 from fastspike.encoding import dog_filters
 from fastspike.spec import Conv, Pool
+from fastspike.usage import needs
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -46,7 +47,7 @@ __all__ = [
     "weight_histograms",
 ]
 
-_MISSING = "plots need matplotlib: pip install matplotlib"
+_MISSING = needs("plots need", "matplotlib", "plots")
 
 
 def _require() -> tuple[type, type]:

@@ -77,11 +77,9 @@ def fit_linear(
         tolerance_change=1e-10,
         line_search_fn="strong_wolfe",
     )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    from fastspike.batching import progress_bar
 
-        bar = tqdm(total=max_iter, desc=f"fit linear {method}", unit="eval", leave=False, dynamic_ncols=True)
+    bar = progress_bar(max_iter, f"fit linear {method}", progress, unit="eval")
 
     def closure():
         opt.zero_grad()
@@ -99,12 +97,10 @@ def fit_linear(
             total += loss.detach()
         reg = 0.5 * lam * (W * W).sum()
         reg.backward()
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
         return total + reg.detach()
 
     opt.step(closure)
-    if bar is not None:
-        bar.close()
+    bar.close()
     with torch.no_grad():
         return W.detach().clone(), (b - W @ mu).detach().clone()

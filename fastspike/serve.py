@@ -5,9 +5,12 @@
 
 - ``POST /predict`` ``{"pixels": [784 ints 0..255]}`` (row-major 28x28, a white digit on
   black as in MNIST) -> ``{"class", "scores", "layers", "T"}``;
-- ``GET /info`` -> the model's name, dataset, T and (when known) accuracy.
+- ``GET /info`` -> the model's name, checkpoint file, dataset, T and (when the checkpoint
+  holds them) its test accuracy (``accuracy``, on ``test_images`` test images) and the
+  validation accuracy its weights were chosen on (``validation_accuracy``).
 
-Flask is an optional dependency (``pip install flask``); only this module needs it.
+Flask is an optional dependency (``pip install flask``, or the ``demo`` extra); only this
+module needs it.
 """
 
 from __future__ import annotations
@@ -18,10 +21,16 @@ from importlib import resources
 from typing import Any
 
 import torch
-from flask import Flask, jsonify, request, send_from_directory
-from werkzeug.exceptions import HTTPException
 
-from fastspike.api import load_model
+from fastspike.usage import needs
+
+try:
+    from flask import Flask, jsonify, request, send_from_directory
+    from werkzeug.exceptions import HTTPException
+except ImportError as _err:  # an optional dependency: say how to install it
+    raise ImportError(needs("the web demo needs", "flask", "demo")) from _err
+
+from fastspike.families import family_of_checkpoint
 from fastspike.network import Network
 from fastspike.training.checkpoint import load as load_checkpoint
 
@@ -114,7 +123,9 @@ def _json_error(status: int, message: str):
 def create_app(model: Network | str, device: str | torch.device = "cpu", info: dict | None = None) -> Flask:
     """The Flask app serving ``model`` (a :class:`~fastspike.network.Network` or a checkpoint path).
 
-    ``info``: extra fields for ``GET /info`` (e.g. ``{"accuracy": 0.855}``).
+    ``info``: extra fields for ``GET /info`` (e.g. ``{"accuracy": 0.855}``, a test accuracy).
+    A network's own test metrics (``test_metrics``, which :func:`~fastspike.api.load_model`
+    reads from a checkpoint that holds them) give ``accuracy`` and ``test_images``.
     """
     if isinstance(model, (str, os.PathLike)):
         net, extra = _load(str(model), device)
@@ -125,12 +136,14 @@ def create_app(model: Network | str, device: str | torch.device = "cpu", info: d
     lock = threading.Lock()
     meta = {
         "model": net.name,
+        "checkpoint": None,
         "dataset": getattr(net, "dataset", None),
         "T": int(net.T),
         "classes": int(net.n_classes),
         "decision": bool(net.is_decision),
         "layers": ["input", *net.layer_names],
-        "accuracy": None,
+        **_test_accuracy(net),
+        "validation_accuracy": None,
         **(info or {}),
     }
 
@@ -176,14 +189,23 @@ def create_app(model: Network | str, device: str | torch.device = "cpu", info: d
     return app
 
 
+def _test_accuracy(net) -> dict:
+    """``accuracy`` and ``test_images`` from a network's test metrics (both None if unknown)."""
+    m = getattr(net, "test_metrics", None) or {}
+    acc, n = m.get("accuracy"), m.get("n")
+    known = isinstance(acc, (int, float)) and not isinstance(acc, bool)
+    return {"accuracy": float(acc) if known else None, "test_images": int(n) if known and n else None}
+
+
 def _load(checkpoint: str, device: str | torch.device) -> tuple[Network, dict]:
-    """Load a checkpoint -> ``(network, info)`` (info: its best accuracy when recorded)."""
-    net = load_model(checkpoint, device)
-    info: dict = {"checkpoint": os.path.basename(checkpoint)}
-    prog = load_checkpoint(checkpoint).get("progress") or {}
-    acc = prog.get("best_accuracy")
-    if isinstance(acc, (int, float)) and acc >= 0:
-        info["accuracy"] = float(acc)
+    """Load a checkpoint -> ``(network, info)``: its file name, the test accuracy it holds
+    (``None`` when it holds none) and the validation accuracy its weights were chosen on."""
+    ckpt = load_checkpoint(checkpoint)
+    net = family_of_checkpoint(ckpt, checkpoint).load(ckpt, checkpoint, device)
+    info: dict = {"checkpoint": os.path.basename(checkpoint), **_test_accuracy(net)}
+    val = (ckpt.get("progress") or {}).get("best_accuracy")
+    if isinstance(val, (int, float)) and val >= 0:
+        info["validation_accuracy"] = float(val)
     return net, info
 
 

@@ -21,6 +21,7 @@ from torch import Tensor
 from fastspike.network import Network
 from fastspike.plots import s1_filters
 from fastspike.training.history import LOG_FIELDS
+from fastspike.usage import needs
 
 __all__ = ["RunLogger", "TensorBoardLogger"]
 
@@ -41,7 +42,7 @@ class RunLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as err:
-            raise ImportError("tensorboard logging needs tensorboard: pip install tensorboard") from err
+            raise ImportError(needs("tensorboard logging needs", "tensorboard", "tensorboard")) from err
         self.writer = SummaryWriter(folder)
         self.tensors = dict(tensors or {})
 

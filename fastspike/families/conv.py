@@ -73,6 +73,7 @@ class ConvFamily(Family):
         if best and best_w is not None:
             restore_weights(model, prog.get("best_layer") or model.layer_names[-1], best_w)
         model.dataset = cfg.get("dataset")
+        model.test_metrics = prog.get("test_metrics")  # a best.pt's test metrics, else None
         return model.to(device)
 
     def evaluate(self, model: Network, images, labels) -> dict:

@@ -26,6 +26,7 @@ from fastspike.training import checkpoint
 from fastspike.training.config import RunConfig
 from fastspike.training.devices import resolve_device
 from fastspike.training.history import write_history
+from fastspike.usage import run_started
 
 __all__ = ["DiehlCookFamily", "checkpoint_of", "from_checkpoint", "load_diehl_cook", "train_diehl_cook"]
 
@@ -160,6 +161,7 @@ def train_diehl_cook(
         position = {k: ckpt["progress"][k] for k in position}
     if tensorboard and not checkpoint_dir:
         raise ValueError("tensorboard: needs checkpoint_dir (the logs go into the run folder)")
+    run_started()  # the data is there and fits the network
     tb = None
     if tensorboard:
         tensors = {"weights/excitatory": net.weight, "theta": net.theta}
@@ -197,6 +199,11 @@ def train_diehl_cook(
                     return net, net.history
             position["epoch"] += 1
             position["done"] = 0
+            if progress:  # one line per epoch, on a terminal and in a log file alike
+                bar.write(
+                    f"{spec.name} epoch {position['epoch']}/{spec.epochs}: {n} images, "
+                    f"{position['seconds']:.1f} s, mean theta {float(net.theta.mean()):.4f}"
+                )
     train_seconds = position["seconds"]
     if tb is not None:
         tb.close()

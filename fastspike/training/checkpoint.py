@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 
 import torch
+
+from fastspike.usage import CheckpointError
 
 __all__ = ["FORMAT", "VERSION", "checksum", "family_of", "load", "save"]
 
@@ -56,28 +59,90 @@ def save(path: str, obj: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _what_it_is(path: str, err: Exception) -> str:
+    """Why ``torch.load`` refused a file, in words: what kind of file it is and what is wrong."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if not head:
+        return "not a fastspike checkpoint: the file is empty"
+    if head.startswith(b"PK\x03\x04"):  # a zip archive: torch.save's format
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "not a fastspike checkpoint: a damaged zip archive (cut short?)"
+        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return f"not a fastspike checkpoint: a zip archive without data.pkl ({len(names)} other files)"
+        if "weights only" in str(err).lower() or "unsupported global" in str(err).lower():
+            return (
+                "not a fastspike checkpoint: it pickles code or objects that are not plain data "
+                f"(refused to load it, nothing in it ran: {_global_of(err)})"
+            )
+        return f"not a fastspike checkpoint: a damaged torch file ({first})"
+    if head[:1] == b"\x80":  # a bare pickle (or torch's legacy format)
+        return (
+            "not a fastspike checkpoint: a pickle, not a torch zip file, or one that is not plain "
+            f"data (refused to load it, nothing in it ran: {_global_of(err)})"
+        )
+    if b"\0" not in head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            if bad.start < len(head) - 4:  # not just a character cut at the end of the probe
+                return (
+                    f"not a fastspike checkpoint: a file of unknown format (starts with {head[:8].hex(' ')})"
+                )
+        return "not a fastspike checkpoint: a text file"
+    return f"not a fastspike checkpoint: a file of unknown format (starts with {head[:8].hex(' ')})"
+
+
+def _global_of(err: Exception) -> str:
+    """The gist of an unpickler's refusal (torch's message is a page): what the file wanted."""
+    text = str(err)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        rest = [line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()]
+        if rest:
+            return rest[0].split(". ")[0].rstrip(".")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def load(path: str, what: str = "checkpoint") -> dict:
     """``torch.load`` with ``weights_only=True``: plain data only, nothing in the file runs.
-    The checksum, when the file has one, must match."""
+    The checksum, when the file has one, must match. A file that is not a fastspike
+    checkpoint is a :class:`~fastspike.usage.CheckpointError` that says what the file is."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what}: no file {path!r}")
+    if os.path.isdir(path):
+        raise CheckpointError(path, "a folder, not a file (a checkpoint is RUN/best.pt or RUN/last.pt)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # an unpickler refusal, or not a torch file at all
-        raise ValueError(
-            f"{what} {path!r}: not a plain-data fastspike checkpoint (refused to load it: "
-            f"{str(err).splitlines()[0] if str(err) else type(err).__name__})"
-        ) from None
+        raise CheckpointError(path, _what_it_is(path, err)) from None
     if not isinstance(ckpt, dict):
-        raise ValueError(f"{what} {path!r}: expected a dict, got {type(ckpt).__name__}")
+        raise CheckpointError(
+            path, f"not a fastspike checkpoint: a torch file holding a {type(ckpt).__name__}"
+        )
     if "checksum" in ckpt and ckpt["checksum"] != checksum(ckpt):
-        raise ValueError(
-            f"{what} {path!r}: its contents do not match the checksum it was saved with "
-            "(the file is damaged or was edited)"
+        raise CheckpointError(
+            path,
+            "checksum mismatch: its contents do not match the checksum it was saved with (the file is "
+            "damaged or was edited)",
         )
     if ckpt.get("format") == FORMAT and ckpt.get("version") == VERSION:
         if "checksum" not in ckpt:
-            raise ValueError(f"{what} {path!r}: version {VERSION} but no checksum (damaged?)")
+            raise CheckpointError(
+                path, f"version {VERSION} but no checksum (the file is damaged or was edited)"
+            )
+    if ckpt.get("format") != FORMAT and not ("format" not in ckpt and "config" in ckpt):
+        keys = ", ".join(sorted(str(k) for k in ckpt)[:6]) + (", ..." if len(ckpt) > 6 else "")
+        raise CheckpointError(
+            path,
+            f"not a fastspike checkpoint: a torch file holding a dict of {len(ckpt)} entries ({keys}) "
+            f"without format {FORMAT!r} (a bare state_dict?)",
+        )
     return ckpt
 
 

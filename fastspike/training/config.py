@@ -45,7 +45,8 @@ class RunConfig:
             ``metrics.json`` and ``history.json`` / ``history.csv``.
         resume: continue from ``checkpoint_dir/last.pt`` (exactly as an uninterrupted run
             would go on).
-        progress: progress bars and one line per epoch.
+        progress: one line per epoch, and progress bars when stderr is a terminal (none in a
+            log file).
         compat: reproduce the reference's quirks.
         download: fetch a missing dataset (torchvision's download).
         cache_dir: cache the encoded dataset on disk.

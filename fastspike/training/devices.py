@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from fastspike._loader import load_library
+from fastspike.usage import arg, setting
 
 __all__ = ["resolve_device"]
 
@@ -18,18 +19,21 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """The device to run on (default CUDA when usable), or a ``ValueError`` naming ``device``."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() and with_cuda() else "cpu")
+    name = arg("device")
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}") from None
+        raise ValueError(f"{name}: expected 'cpu' or 'cuda', got {device!r}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("device: 'cuda' asked for, but torch sees no GPU here (use device='cpu')")
+            raise ValueError(
+                f"{name}: 'cuda' asked for, but torch sees no GPU here (use {setting('device', 'cpu')})"
+            )
         if not with_cuda():
             raise ValueError(
-                "device: fastspike was built without its CUDA kernels; rebuild with "
-                "FORCE_CUDA=1 pip install --no-build-isolation --no-deps -e ."
+                f"{name}: fastspike was built without its CUDA kernels (use {setting('device', 'cpu')}, or "
+                "rebuild with FORCE_CUDA=1 pip install --no-build-isolation --no-deps -e .)"
             )
     elif device.type != "cpu":
-        raise ValueError(f"device: expected 'cpu' or 'cuda', got {str(device)!r}")
+        raise ValueError(f"{name}: expected 'cpu' or 'cuda', got {str(device)!r}")
     return device

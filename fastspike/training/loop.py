@@ -36,6 +36,7 @@ from fastspike.training.config import RunConfig
 from fastspike.training.devices import resolve_device
 from fastspike.training.evaluation import evaluate_features, evaluate_from, predict
 from fastspike.training.history import write_history
+from fastspike.usage import needs, run_started
 
 __all__ = ["Progress", "checkpoint_of", "restore_weights", "run", "schedule"]
 
@@ -221,7 +222,7 @@ class _Run:
                 import tensorboard as _tb  # noqa: F401
             except ImportError:
                 raise ValueError(
-                    "tensorboard: the tensorboard package is not installed (pip install tensorboard)"
+                    "tensorboard: " + needs("logging to TensorBoard needs", "tensorboard", "tensorboard")
                 ) from None
         self.cfg, self.spec_of_checkpoint = cfg, spec_of_checkpoint
         self.bs = 64 if cfg.batch_size is None else cfg.batch_size
@@ -252,13 +253,14 @@ class _Run:
         self.prog = Progress()
         folder = cfg.checkpoint_dir
         self.last = os.path.join(folder, "last.pt") if folder else None
+        self.test_set = test_set.subset(cfg.test_samples)
+        self.train_set, val_set = hold_out(train_set, validation, spec)
+        self.sizes = [len(self.train_set.subset(p.samples)) for p in spec.phases]
+        run_started()  # the data is there and fits the network
         if cfg.resume:
             self.resume()
         self.net.to(self.device)
         self.net.dataset = cfg.dataset
-        self.test_set = test_set.subset(cfg.test_samples)
-        self.train_set, val_set = hold_out(train_set, validation, spec)
-        self.sizes = [len(self.train_set.subset(p.samples)) for p in spec.phases]
         # across ranks each rank encodes and caches the samples it owns (i % size == rank)
         self.mine = (lambda t: t) if world is None else world.shard
         self.owned = (lambda m: m) if world is None else world.count
@@ -485,6 +487,15 @@ class _Run:
                         flush=True,
                     )
             self.log_epoch(phase.layer, t0, n, tr, va, learner.fraction_at_bounds())
+            if self.progress and not phase.evaluate:  # one line per epoch (its bar is gone)
+                rec = prog.log[-1]
+                bounds = rec.get("at_bounds")
+                print(
+                    f"{phase.layer} epoch {prog.epoch}/{phase.epochs} ({learner.label}): {n} samples in "
+                    f"{rec['seconds']:.1f} s"
+                    + (f", {bounds:.1%} of the weights at their bounds" if bounds is not None else ""),
+                    flush=True,
+                )
             finished = prog.epoch == phase.epochs
             if finished:
                 prog.phase, prog.epoch = prog.phase + 1, 0
@@ -508,9 +519,10 @@ class _Run:
         if self.progress:
             print(format_metrics(net.test_metrics), flush=True)
         if cfg.checkpoint_dir and self.main:
-            checkpoint.save(
-                os.path.join(cfg.checkpoint_dir, "best.pt"), checkpoint_of(net, self.prog, self.config)
-            )
+            best = checkpoint_of(net, self.prog, self.config)
+            # the test metrics travel with the weights (the web demo shows them)
+            best["progress"]["test_metrics"] = net.test_metrics
+            checkpoint.save(os.path.join(cfg.checkpoint_dir, "best.pt"), best)
             with open(os.path.join(cfg.checkpoint_dir, "metrics.json"), "w") as f:
                 json.dump(
                     {

@@ -125,9 +125,7 @@ def test_short_training_learns(mnist_root):
     model, history = train_mnist(
         mnist_root,
         samples=(6000, 6000, 3000),
-        epochs1=1,
-        epochs2=1,
-        epochs3=2,
+        epochs=(1, 1, 2),
         test_samples=1000,
         validation=1000,
         batch_size=64,
@@ -145,9 +143,7 @@ def test_short_training_learns(mnist_root):
 def test_checkpoint_resume_equals_uninterrupted(mnist_root, tmp_path):
     kw = dict(
         samples=(600, 600, 800),
-        epochs1=1,
-        epochs2=1,
-        epochs3=3,
+        epochs=(1, 1, 3),
         test_samples=300,
         validation=300,
         batch_size=50,
@@ -172,8 +168,8 @@ def test_bad_input_errors(mnist_root, tmp_path):
         train_mnist(str(tmp_path / "nowhere"), download=False, progress=False)
     with pytest.raises(ValueError, match="preset: expected one of"):
         train_mnist(mnist_root, preset="fast", progress=False)
-    with pytest.raises(ValueError, match="epochs3: expected a positive number"):
-        train_mnist(mnist_root, epochs3=0, progress=False)
+    with pytest.raises(ValueError, match=r"phases\[2\]\.epochs: expected an integer >= 1, got 0"):
+        train_mnist(mnist_root, epochs=(1, 1, 0), progress=False)
     with pytest.raises(ValueError, match="batch_size: expected a positive integer"):
         train_mnist(mnist_root, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="dataset: expected one of"):
@@ -195,7 +191,7 @@ def test_batch_size_one_from_subnormal_weights_through_train_mnist(mnist_root, m
     torch.set_flush_denormal(True) on one thread: the same arithmetic, bit for bit."""
     from fastspike.training import checkpoint
 
-    kw = dict(samples=(300, 200, 200), epochs1=2, epochs2=1, epochs3=1, batch_size=1, validation=0)
+    kw = dict(samples=(300, 200, 200), epochs=(2, 1, 1), batch_size=1, validation=0)
     kw.update(test_samples=50, progress=False, download=False)
     run = str(tmp_path / "run")
     train_mnist(mnist_root, checkpoint_dir=run, stop_after_epochs=1, **kw)  # S1's first epoch

@@ -38,9 +38,7 @@ def tiny(mnist_root, tmp_path_factory):
     net, hist = train_mnist(
         mnist_root,
         samples=(1000, 1000, 1000),
-        epochs1=1,
-        epochs2=1,
-        epochs3=1,
+        epochs=(1, 1, 1),
         test_samples=200,
         validation=200,
         progress=False,

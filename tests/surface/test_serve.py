@@ -195,10 +195,16 @@ def test_index_and_info(client, net):
 
 
 def test_create_app_from_checkpoint_path_reports_accuracy():
+    """The page's accuracy is the shipped checkpoint's TEST accuracy (stored in it by
+    scripts/train_demo_checkpoint.py), not the validation accuracy its weights were chosen on."""
     app = create_app(pretrained_path())
     info = app.test_client().get("/info").get_json()
-    assert info["model"] == "mozafari2018"
-    assert 0.8 <= info["accuracy"] <= 1.0
+    assert info["model"] == "mozafari2018" and info["checkpoint"] == "mozafari2018-tiny.pt"
+    # the figures of fastspike/pretrained/README.md
+    assert info["accuracy"] == pytest.approx(0.8633, abs=5e-5) and info["test_images"] == 10000
+    assert info["validation_accuracy"] == pytest.approx(0.8699, abs=5e-5)
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert '", test accuracy " + pct(i.accuracy)' in html and '", validation accuracy "' in html
 
 
 def test_shipped_checkpoint_accuracy(net, mnist):
@@ -266,6 +272,15 @@ def test_browser_draw_and_predict(live_server, net, mnist):
         assert size == [280, 280]
         pred = driver.find_element(By.ID, "prediction")
         assert pred.text == ""
+        # the page names its model and shows its test accuracy (held in the checkpoint)
+        WebDriverWait(driver, 20).until(lambda d: "Model:" in d.find_element(By.ID, "info").text)
+        info = driver.find_element(By.ID, "info").text
+        acc = 100 * net.test_metrics["accuracy"]
+        expected = (
+            f"Model: {net.name}, trained on mnist, T = {net.T}, test accuracy {acc:.1f}% on "
+            f"{net.test_metrics['n']:,} test images."
+        )
+        assert info.startswith(expected), info
 
         # trace a real MNIST "7" (the first test image) stroke by stroke, row by row
         image, label = mnist[1].images[0], int(mnist[1].labels[0])

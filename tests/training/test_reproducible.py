@@ -24,7 +24,7 @@ from fastspike.api import train_mnist
 torch.set_num_threads(int(sys.argv[2]))
 h = lambda t: hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]
 init = {k: h(v) for k, v in Mozafari2018(seed=0).state_dict().items()}
-model, hist = train_mnist(sys.argv[1], samples=(4000, 4000, 4000), epochs1=1, epochs2=1, epochs3=3,
+model, hist = train_mnist(sys.argv[1], samples=(4000, 4000, 4000), epochs=(1, 1, 3),
                           validation=500, test_samples=500, batch_size=64, progress=False, download=False)
 confusion = hashlib.sha256(str(model.test_metrics["confusion"]).encode()).hexdigest()[:16]
 print(json.dumps({"init": init, "final": {k: h(v) for k, v in model.state_dict().items()},
