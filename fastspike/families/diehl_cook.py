@@ -149,12 +149,18 @@ def train_diehl_cook(
     net = DiehlCook(spec, seed=seed).to(dev)
     net.dataset = dataset
     position = {"epoch": 0, "done": 0, "seconds": 0.0}
-    if resume and last and os.path.exists(last):
-        ckpt = checkpoint.load(last)
-        if ckpt.get("kind") != KIND or ckpt.get("spec") != spec.to_dict() or ckpt.get("config") != config:
-            raise ValueError(
-                f"resume: {last} was saved by another configuration ({ckpt.get('spec', {}).get('name')}, "
-                f"{ckpt.get('config')}); this run is {spec.name}, {config}"
+    if resume:
+        last, ckpt = checkpoint.for_resume(checkpoint_dir)
+        saved = ckpt.get("spec") if isinstance(ckpt.get("spec"), dict) else {}
+        if (
+            ckpt.get("kind") != KIND
+            or not checkpoint.same_network(saved, spec.to_dict())
+            or (ckpt.get("config") != config)
+        ):
+            raise checkpoint.other_run(
+                last,
+                f"{ckpt.get('config')}, network {saved.get('name')!r}",
+                f"{config}, network {spec.name!r}",
             )
         net = from_checkpoint(ckpt, last).to(dev)
         net.dataset = dataset

@@ -59,6 +59,35 @@ def save(path: str, obj: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
+def for_resume(folder: str | None) -> tuple[str, dict]:
+    """A run folder's ``last.pt`` for ``resume``, as ``(path, checkpoint)``; every family resumes
+    through this. A ValueError when there is no folder or nothing to resume in it."""
+    if not folder:
+        raise ValueError("resume: needs checkpoint_dir (the run folder to continue)")
+    last = os.path.join(folder, "last.pt")
+    if not os.path.exists(last):
+        raise ValueError(f"resume: nothing to resume in {folder!r} (no last.pt there)")
+    return last, load(last)
+
+
+def same_network(saved: dict, this: dict) -> bool:
+    """Whether a checkpoint's network (its spec as a dict) is this run's. The free-text
+    ``description`` does not count: it changes no result, and an edited description must not
+    strand a run folder."""
+
+    def strip(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "description"}
+
+    return isinstance(saved, dict) and strip(saved) == strip(this)
+
+
+def other_run(last: str, saved: str, this: str) -> ValueError:
+    """The error for a ``resume`` whose checkpoint another configuration made."""
+    return ValueError(
+        f"resume: checkpoint {last!r} was made with another configuration ({saved}) than this run ({this})"
+    )
+
+
 def _what_it_is(path: str, err: Exception) -> str:
     """Why ``torch.load`` refused a file, in words: what kind of file it is and what is wrong."""
     with open(path, "rb") as f:

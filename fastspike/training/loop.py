@@ -288,17 +288,18 @@ class _Run:
 
     # ------------------------------------------------------------------ resume and saving
     def resume(self) -> None:
-        spec, last, folder = self.spec, self.last, self.cfg.checkpoint_dir
-        if not os.path.exists(last):
-            raise ValueError(f"resume: nothing to resume in {folder!r} (no last.pt there)")
-        ckpt = checkpoint.load(last)
+        spec = self.spec
+        last, ckpt = checkpoint.for_resume(self.cfg.checkpoint_dir)
         ck_spec, ck_cfg = self.spec_of_checkpoint(ckpt, last)
+        # the free-text description changes no result (checkpoint.same_network)
+        ck_spec = dataclasses.replace(ck_spec, description=spec.description)
         extend = ck_cfg == self.config and _extends(ck_spec, spec)
         if not extend and (ck_spec != spec or ck_cfg != self.config):
-            raise ValueError(
-                f"resume: checkpoint {last!r} was made with another configuration "
-                f"({ck_cfg}, network {ck_spec.name!r}) than this run ({self.config}, network "
-                f"{spec.name!r}{', other layers or phases' if ck_spec.name == spec.name else ''})"
+            raise checkpoint.other_run(
+                last,
+                f"{ck_cfg}, network {ck_spec.name!r}",
+                f"{self.config}, network {spec.name!r}"
+                + (", other layers or phases" if ck_spec.name == spec.name else ""),
             )
         self.net.load_state_dict(ckpt["model"])
         prog = self.prog = Progress.from_dict(ckpt["progress"])

@@ -102,6 +102,13 @@ def test_training_learns_resumes_exactly_and_reloads(mnist_root, tmp_path):
         train_diehl_cook(
             _short(), "mnist", mnist_root, checkpoint_dir=str(d), resume=True, **{**kw, "seed": 4}
         )
+    # the same resume code as the conv family: an edited description resumes, an empty
+    # folder is an error, not a fresh start
+    edited = dataclasses.replace(_short(), description="edited by hand")
+    again, _ = train_diehl_cook(edited, "mnist", mnist_root, checkpoint_dir=str(d), resume=True, **kw)
+    assert again.test_metrics["confusion"] == full.test_metrics["confusion"]
+    with pytest.raises(ValueError, match="resume: nothing to resume in"):
+        train_diehl_cook(_short(), "mnist", mnist_root, checkpoint_dir=str(tmp_path / "c"), resume=True, **kw)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert metrics["accuracy"] == full.test_metrics["accuracy"]
     assert len(json.loads((tmp_path / "a" / "history.json").read_text())) == 3

@@ -1,6 +1,7 @@
 """Networks as data: specs, the registry, config files, the generic network's passes,
 checkpoints as plain data, and resume for every registered network."""
 
+import dataclasses
 import importlib
 import json
 import os
@@ -549,6 +550,10 @@ def test_run_history_resume_errors_and_extension(mnist_root, tmp_path):
     # fewer epochs, or another phase changed, is not an extension
     with pytest.raises(ValueError, match="another configuration"):
         train("mozafari2018", "mnist", mnist_root, epochs=[2, 1, 4], checkpoint_dir=str(d), resume=True, **kw)
+    # an edited description (free text: it changes no result) still resumes the run
+    edited = dataclasses.replace(get_spec("mozafari2018"), description="edited by hand")
+    again, _ = train(edited, "mnist", mnist_root, epochs=[1, 1, 4], checkpoint_dir=str(d), resume=True, **kw)
+    assert again.test_metrics == full.test_metrics
 
 
 def test_cli_train_saves_a_run_folder_by_default(mnist_root, tmp_path, monkeypatch, capsys):
