@@ -14,7 +14,7 @@ HTML comments on the lines right before a block's fence change how it runs:
     <!-- docs-test: excerpt PATH -->     not run: a quoted piece of PATH; every code line of the
                                          block (comments and lines with "..." aside) is a line of PATH
     <!-- docs-test: slow -->             marked slow (deselected by -m "not slow")
-    <!-- docs-test: no-install -->       drop the lines that make a virtual environment or pip install
+    <!-- docs-test: no-install -->       drop the steps (lines, or && parts) that make a venv or pip install
     <!-- docs-test: sub OLD => NEW -->   replace OLD (which must occur) by NEW: smaller sizes
     <!-- docs-test: env NAME=VALUE -->   set in the block's environment
     <!-- docs-test: timeout SECONDS -->  the block's time limit (default 300 s)
@@ -94,6 +94,14 @@ ALL = [b for p in pages() for b in blocks_of(p)]
 KNOWN = ("skip", "excerpt", "slow", "no-install", "sub", "env", "timeout", "repo")
 
 
+def _without_install(line: str) -> str:
+    """The line without its install steps: a line of ``&&``-joined steps loses each step that
+    makes a virtual environment or installs (the README's one install-and-train command keeps
+    its train step); nothing left, no line."""
+    steps = [step for step in line.split("&&") if not INSTALL.match(step)]
+    return " && ".join(step.strip() for step in steps) + "\n" if steps else ""
+
+
 def _param(b: Block):
     return pytest.param(b, id=b.id, marks=[pytest.mark.slow] if b.marked("slow") else [])
 
@@ -155,7 +163,7 @@ def workspace(mnist_root, tmp_path_factory):
 def _prepare(block: Block) -> str:
     code = block.code
     if block.marked("no-install"):
-        code = "".join(line + "\n" for line in code.splitlines() if not INSTALL.match(line))
+        code = "".join(_without_install(line) for line in code.splitlines())
     for s in block.marked("sub"):
         old, new = s.split(" => ", 1)
         assert old in code, f"{block.id}: the marker's text {old!r} is not in the block any more"
