@@ -521,7 +521,26 @@ def gen_spec_fields(args: list[str]) -> str:
     return head + (table(["field", "type", "default"], rows) if rows else "No fields.")
 
 
+def gen_ci(args: list[str]) -> str:
+    """The newest recorded CI run (bench/results/ci-*.json, written by scripts/ci_record.py)."""
+    files = sorted(glob.glob(os.path.join(ROOT, "bench", "results", "ci-*.json")))
+    if not files:
+        return "CI's time on a clean clone: not recorded yet (scripts/ci_record.py)."
+    runs = []
+    for path in files:
+        with open(path) as f:
+            runs.append(json.load(f))
+    run = max(runs, key=lambda r: r["date"])
+    stages = ", ".join(f"{k} {duration(v)}" for k, v in run.get("stages", {}).items())
+    note = f" ({run['note']})" if run.get("note") else ""
+    return (
+        f"CI on a clean clone takes **{duration(run['seconds'])}** on the {run['cores']}-core {run['cpu']}"
+        f" machine (limit 30 min; commit `{run['commit']}`, {day(run['date'])}{note}): {stages}."
+    )
+
+
 GENERATORS = {
+    "ci": gen_ci,
     "spec-fields": gen_spec_fields,
     "zoo": gen_zoo,
     "results": gen_results,
