@@ -365,22 +365,25 @@ _SMALL = {
     "deepr2024-2": dict(samples=[300, 300, 300, 400], epochs=[1, 1, 1, 3]),
     "inception2024": dict(samples=[300, 300, 200, 200, 200, 400], epochs=[1, 1, 1, 1, 1, 3]),
     "majority2024": dict(samples=[300, 300, 400], epochs=[1, 1, 3]),
-    "izhikevich-csnn": dict(samples=[200, 200, 400], epochs=[1, 1, 3]),
-    "izhikevich-csnn5": dict(samples=[150, 150, 150, 150, 400], epochs=[1, 1, 1, 1, 3]),
+    # the Izhikevich networks integrate 4 sub-steps per time step: fewer images keep CI's time
+    "izhikevich-csnn": dict(samples=[100, 100, 200], epochs=[1, 1, 3], evaluate=150),
+    "izhikevich-csnn5": dict(samples=[80, 80, 80, 80, 200], epochs=[1, 1, 1, 1, 3], evaluate=150),
 }
 
 
 @pytest.mark.parametrize("name", conv_networks())
 @pytest.mark.slow
 def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, tmp_path):
+    small = dict(_SMALL[name])
+    n_eval = small.pop("evaluate", 300)  # test and validation images
     kw = dict(
-        test_samples=300,
-        validation=300,
+        test_samples=n_eval,
+        validation=n_eval,
         batch_size=50,
         progress=False,
         download=False,
         preset="paper",
-        **_SMALL[name],
+        **small,
     )
     name = with_rates(get_spec(name), chunk=150)  # rates rescaled within and across the epochs
     full, hist_full = train(name, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), **kw)
@@ -399,13 +402,13 @@ def test_every_network_resumes_exactly_and_round_trips(name, mnist_root, mnist, 
     assert type(loaded) is Network and loaded.spec == full.spec
     for k, v in full.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v), k
-    test = mnist[1].subset(300)
+    test = mnist[1].subset(n_eval)
     assert evaluate_images(loaded, test.images, test.labels)["correct"] == full.test_metrics["accuracy"]
     # the chosen weights are those of the first best epoch on the validation split (the
-    # last 300 training images), which is what the loaded weights score there
+    # last n_eval training images), which is what the loaded weights score there
     best = max(hist_full, key=lambda h: h["val"]["correct"])
     val = mnist[0]
-    assert evaluate_images(loaded, val.images[-300:], val.labels[-300:]) == best["val"]
+    assert evaluate_images(loaded, val.images[-n_eval:], val.labels[-n_eval:]) == best["val"]
     # a resume with another configuration is refused, naming both
     with pytest.raises(ValueError, match="another configuration"):
         train(name, "mnist", mnist_root, checkpoint_dir=str(tmp_path / "a"), resume=True, seed=1, **kw)
