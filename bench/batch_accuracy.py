@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from bench.run import _cpu_name, result_stem
+from bench.run import cpu_name, result_stem
 from fastspike.api import train_mnist
 
 MODEL = "mozafari2018"
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{rows[-1]['wall_s']:.0f} s",
             flush=True,
         )
-    cpu = _cpu_name()
+    cpu = cpu_name()
     dev = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else cpu
     res = {
         "model": MODEL,

@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from bench.run import _cpu_name, cpu_slug
+from bench.run import cpu_name, cpu_slug
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     env["OMP_WAIT_POLICY"] = "/".join(sorted(policies))
     res = {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "samples": args.samples,

@@ -156,7 +156,7 @@ class Timer:
 
 
 # --------------------------------------------------------------------------- naming
-def _cpu_name() -> str:
+def cpu_name() -> str:
     """The CPU's model name: lscpu's "Model name", else /proc/cpuinfo's, else platform's."""
     try:
         out = subprocess.run(
@@ -181,7 +181,7 @@ def _cpu_name() -> str:
 
 def cpu_slug(name: str | None = None) -> str:
     """``"Intel(R) Xeon(R) Processor"`` -> ``"intel-r-xeon-r-processor"`` (default: this machine's CPU)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", (_cpu_name() if name is None else name).lower()).strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", (cpu_name() if name is None else name).lower()).strip("-")
     return slug or "unknown-cpu"
 
 
@@ -918,8 +918,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
             "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
-            "cpu": _cpu_name(),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+            "cpu": cpu_name(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "python": platform.python_version(),

@@ -16,16 +16,12 @@ import datetime
 import json
 import os
 import re
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    m = re.search(r"^Model name:\s*(.+)$", out, re.M)
-    return m.group(1).strip() if m else "unknown CPU"
+from bench.run import cpu_name, cpu_slug  # noqa: E402  (the results files' machine naming)
 
 
 def parse(log: str) -> dict:
@@ -59,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.log) as f:
         rec = parse(f.read())
     now = datetime.datetime.now(datetime.timezone.utc)
-    cpu = cpu_model()
+    cpu = cpu_name()
     rec = {
         "what": "bash .ci/run on a clean clone",
         **rec,
@@ -69,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         **({"note": args.note} if args.note else {}),
     }
-    slug = re.sub(r"[^a-z0-9]+", "-", cpu.lower()).strip("-")
-    path = os.path.join(ROOT, "bench", "results", f"ci-{now:%Y-%m-%d}-{slug}.json")
+    path = os.path.join(ROOT, "bench", "results", f"ci-{now:%Y-%m-%d}-{cpu_slug(cpu)}.json")
     with open(path, "w") as f:
         json.dump(rec, f, indent=1)
         f.write("\n")

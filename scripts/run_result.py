@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bench.run import _cpu_name, cpu_slug  # noqa: E402
+from bench.run import cpu_name, cpu_slug  # noqa: E402
 from fastspike.families.conv import spec_of_checkpoint  # noqa: E402
 from fastspike.training import checkpoint  # noqa: E402
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": hist,
         "command": args.command,
         "note": args.note,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

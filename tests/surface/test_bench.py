@@ -118,14 +118,14 @@ def test_bench_quick_kheradpisheh(kheradpisheh_out):
 
 
 def test_bench_default_name_is_model_device_cpu_slug(kheradpisheh_out):
-    from bench.run import _cpu_name, cpu_slug, result_stem
+    from bench.run import cpu_name, cpu_slug, result_stem
 
     slug = cpu_slug()
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug)
-    assert slug == re.sub(r"[^a-z0-9]+", "-", _cpu_name().lower()).strip("-")
+    assert slug == re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")
     stem = f"kheradpisheh2018-cpu-{slug}-quick"  # a --quick run never overwrites the real results
     assert sorted(p.name for p in kheradpisheh_out.iterdir()) == [stem + ".json", stem + ".md"]
-    assert json.loads((kheradpisheh_out / (stem + ".json")).read_text())["machine"]["cpu"] == _cpu_name()
+    assert json.loads((kheradpisheh_out / (stem + ".json")).read_text())["machine"]["cpu"] == cpu_name()
     # the committed results' names
     assert cpu_slug("Intel(R) Xeon(R) Processor") == "intel-r-xeon-r-processor"
     assert result_stem("mozafari2018", "cpu", "Intel(R) Xeon(R) Processor") == (
