@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         _worker(args)
         return 0
-    from bench.run import _cpu_name, cpu_slug
+    from bench.run import cpu_name, cpu_slug
 
     common = [
         "--worker", "--samples", str(args.samples), "--batch", str(args.batch),
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([*cmd, "--result", out], env=env, check=True, cwd=ROOT)
             with open(out) as f:
                 results[name] = json.load(f)
-    cpu = _cpu_name()
+    cpu = cpu_name()
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rows = []
     for o, a, b in zip(results["one"], results["single"], results["torchrun"], strict=True):  # per layer
